@@ -1,0 +1,120 @@
+#include "broker/broker.h"
+
+#include <future>
+#include <thread>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "broker/connection.h"
+#include "broker/listener_info.h"
+#include "broker/worker.h"
+
+namespace moat::broker {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+struct ListenerRuntime {
+  config::Listener cfg;
+  std::shared_ptr<ListenerInfo> info;
+  tcp::acceptor acceptor;
+  asio::steady_timer backoff;
+  ListenerRuntime(asio::io_context& ctx) : acceptor(ctx), backoff(ctx) {}
+};
+
+Broker::Broker(config::Config config) : config_(std::move(config)) {
+  unsigned n = config_.broker.workers;
+  if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+}
+
+Broker::~Broker() { stop(); }
+
+Result<void> Broker::start() {
+  // Acceptors live on worker 0 and hand sockets round-robin to every worker.
+  for (const auto& l : config_.listeners) {
+    auto rt = std::make_unique<ListenerRuntime>(workers_[0]->context());
+    rt->cfg = l;
+    rt->info = std::make_shared<ListenerInfo>(ListenerInfo{l.name, l.allowAnonymous});
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(l.host, ec);
+    if (ec) {
+      return fail(0x80, fmt::format("listener \"{}\": bind address \"{}\" is not an IP address",
+                                    l.name, l.host));
+    }
+    tcp::endpoint ep(address, l.port);
+    rt->acceptor.open(ep.protocol(), ec);
+    if (!ec) rt->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec && address.is_v6()) rt->acceptor.set_option(asio::ip::v6_only(true), ec);
+    if (!ec) rt->acceptor.bind(ep, ec);
+    if (!ec) rt->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return fail(0x80, fmt::format("listener \"{}\": cannot listen on {}: {}", l.name, l.bind,
+                                    ec.message()));
+    }
+    auto local = rt->acceptor.local_endpoint();
+    std::string host = local.address().to_string();
+    if (local.address().is_v6()) host = "[" + host + "]";
+    std::string address_s = fmt::format("{}:{}", host, local.port());
+    std::string posture =
+        fmt::format("{}, {}", config::transportName(l.transport),
+                    l.allowAnonymous ? "anonymous clients allowed"
+                                     : "anonymous clients refused (no authentication method "
+                                       "is configured, so every client is refused)");
+    bound_.push_back(BoundListener{l.name, address_s, posture});
+    runtimes_.push_back(std::move(rt));
+  }
+  for (auto& rt : runtimes_) accept(*rt);
+  for (auto& w : workers_) w->start();
+  started_ = true;
+  return {};
+}
+
+void Broker::accept(ListenerRuntime& l) {
+  unsigned target = nextWorker_.fetch_add(1, std::memory_order_relaxed) % workerCount();
+  Worker& w = *workers_[target];
+  l.acceptor.async_accept(w.context(), [this, &l, &w](boost::system::error_code ec,
+                                                       tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !l.acceptor.is_open()) return;
+    if (ec) {
+      // Out of descriptors or similar: say so and pause briefly instead of spinning.
+      log::warn("listener \"{}\": accept failed: {}", l.cfg.name, ec.message());
+      l.backoff.expires_after(std::chrono::milliseconds(100));
+      l.backoff.async_wait([this, &l](boost::system::error_code e) {
+        if (!e) accept(l);
+      });
+      return;
+    }
+    asio::post(w.context(), [&w, info = l.info, s = std::move(socket)]() mutable {
+      auto c = std::make_shared<Connection>(w, std::move(s), info);
+      w.addConnection(c);
+      c->start();
+    });
+    accept(l);
+  });
+}
+
+void Broker::stop() {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  // Close the acceptors on their own thread, then stop every worker.
+  std::promise<void> closed;
+  asio::post(workers_[0]->context(), [this, &closed] {
+    for (auto& rt : runtimes_) {
+      boost::system::error_code ec;
+      rt->acceptor.close(ec);
+      rt->backoff.cancel();
+    }
+    closed.set_value();
+  });
+  closed.get_future().wait();
+  for (auto& w : workers_) w->stop();
+  for (auto& w : workers_) w->join();
+}
+
+}  // namespace moat::broker

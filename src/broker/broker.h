@@ -1,0 +1,69 @@
+// Broker: the whole server. Owns the workers, the listeners, and the state shared by all
+// workers (subscription index, retained store, session registry). Built from a checked Config.
+//
+// Threads: start()/stop()/wait() from the main thread; the accessors from any worker.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "broker/retained_store.h"
+#include "broker/session_registry.h"
+#include "broker/subscription_index.h"
+#include "config/config.h"
+
+namespace moat::broker {
+
+class Worker;
+struct ListenerRuntime;
+
+// A listener after bind, with the port actually bound (for port 0).
+struct BoundListener {
+  std::string name;
+  std::string address;  // "host:port"
+  std::string posture;  // what it accepts, for the start-up report
+};
+
+class Broker {
+ public:
+  explicit Broker(config::Config config);
+  ~Broker();
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  // Binds every listener and starts the workers. Fails (and starts nothing) if a bind fails.
+  [[nodiscard]] Result<void> start();
+  // Stops accepting, disconnects every client, stops the workers. Idempotent.
+  void stop();
+
+  const std::vector<BoundListener>& listeners() const { return bound_; }
+  const config::Config& config() const { return config_; }
+  const config::LimitsSection& limits() const { return config_.limits; }
+  SubscriptionIndex& index() { return index_; }
+  RetainedStore& retained() { return retained_; }
+  SessionRegistry& registry() { return registry_; }
+  Worker& worker(unsigned i) { return *workers_[i]; }
+  unsigned workerCount() const { return static_cast<unsigned>(workers_.size()); }
+  uint64_t nextSessionUid() { return nextUid_.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  void accept(ListenerRuntime& l);
+
+  config::Config config_;
+  // Declared before the index so they are destroyed after it: the index holds sessions.
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<ListenerRuntime>> runtimes_;
+  SubscriptionIndex index_;
+  RetainedStore retained_;
+  SessionRegistry registry_;
+  std::vector<BoundListener> bound_;
+  std::atomic<uint64_t> nextUid_{1};
+  std::atomic<unsigned> nextWorker_{0};
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace moat::broker

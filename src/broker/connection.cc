@@ -1,0 +1,365 @@
+// Connection: socket I/O, framing, timers and the write batch. The protocol handlers are in
+// handle_connect.cc, handle_publish.cc and handle_subscribe.cc.
+#include "broker/connection.h"
+
+#include <cstring>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "broker/broker.h"
+#include "broker/listener_info.h"
+#include "broker/session.h"
+#include "broker/worker.h"
+#include "mqtt/codec.h"
+
+namespace moat::broker {
+
+namespace asio = boost::asio;
+using mqtt::ReasonCode;
+
+namespace {
+
+constexpr size_t kReadChunk = 4096;
+// A large payload is referenced by the write instead of copied into the batch.
+constexpr size_t kCopyPayloadBelow = 1024;
+// How long a closing connection may take to flush its last packets.
+constexpr auto kCloseGrace = std::chrono::seconds(2);
+
+std::string peerOf(const Connection::Socket& s) {
+  boost::system::error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  if (ec) return "unknown";
+  if (ep.address().is_v6()) return fmt::format("[{}]:{}", ep.address().to_string(), ep.port());
+  return fmt::format("{}:{}", ep.address().to_string(), ep.port());
+}
+
+}  // namespace
+
+Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const ListenerInfo> listener)
+    : worker_(worker),
+      socket_(std::move(socket)),
+      listener_(std::move(listener)),
+      timer_(worker.context()) {
+  peer_ = peerOf(socket_);
+  boost::system::error_code ec;
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  lastReceived_ = std::chrono::steady_clock::now();
+}
+
+Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const ListenerInfo> listener,
+                       std::string peer, std::string buffered, mqtt::Connect connect, int hops)
+    : worker_(worker),
+      socket_(std::move(socket)),
+      listener_(std::move(listener)),
+      peer_(std::move(peer)),
+      hops_(hops),
+      handedConnect_(std::move(connect)),
+      timer_(worker.context()) {
+  readBuf_ = std::move(buffered);
+  readEnd_ = readBuf_.size();
+  lastReceived_ = std::chrono::steady_clock::now();
+}
+
+Connection::~Connection() = default;
+
+void Connection::start() {
+  if (!handedConnect_) {
+    armTimer(std::chrono::seconds(worker_.broker().limits().connectTimeout));
+  }
+  asio::co_spawn(worker_.context(), readLoop(), asio::detached);
+}
+
+asio::awaitable<void> Connection::readLoop() {
+  auto self = shared_from_this();
+  bool ok = true;
+  if (handedConnect_) {
+    mqtt::Connect connect = std::move(*handedConnect_);
+    handedConnect_.reset();
+    ok = handleConnect(connect) && processBuffer();
+  }
+  while (ok && !closing_) {
+    // Make room: keep undecoded bytes at the front, grow for a packet larger than the buffer.
+    size_t buffered = readEnd_ - readStart_;
+    if (readStart_ > 0 && (buffered == 0 || readBuf_.size() - readEnd_ < kReadChunk)) {
+      std::memmove(readBuf_.data(), readBuf_.data() + readStart_, buffered);
+      readStart_ = 0;
+      readEnd_ = buffered;
+    }
+    size_t want = std::max(buffered + kReadChunk, neededBytes_);
+    if (readBuf_.size() < want) readBuf_.resize(std::max(want, readBuf_.size() * 2));
+    auto [ec, n] = co_await socket_.async_read_some(
+        asio::buffer(readBuf_.data() + readEnd_, readBuf_.size() - readEnd_),
+        asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (!closing_) {
+        log::debug("client \"{}\" {}: connection lost: {}", clientId_, peer_, ec.message());
+      }
+      break;
+    }
+    readEnd_ += n;
+    lastReceived_ = std::chrono::steady_clock::now();
+    ok = processBuffer();
+  }
+  readerDone_ = true;
+  close(ReasonCode::Success, "connection closed");
+  onClosed();
+}
+
+bool Connection::processBuffer() {
+  const uint32_t maxPacket = worker_.broker().limits().maxPacketSize;
+  while (!closing_) {
+    std::string_view data(readBuf_.data() + readStart_, readEnd_ - readStart_);
+    auto header = mqtt::peekFixedHeader(data, maxPacket);
+    if (!header) {
+      protocolError(static_cast<ReasonCode>(header.error().code), header.error().message);
+      return false;
+    }
+    if (!*header) break;  // the fixed header itself is incomplete
+    const mqtt::FixedHeader h = **header;
+    if (h.totalLength() > data.size()) {
+      neededBytes_ = h.totalLength();
+      break;
+    }
+    neededBytes_ = 0;
+    std::string_view body = data.substr(h.headerLength, h.remainingLength);
+    readStart_ += h.totalLength();
+    if (state_ == State::AwaitConnect && h.type() != mqtt::PacketType::Connect) {
+      // [MQTT-3.1.0-1] the first packet must be CONNECT: close without a reply.
+      log::info("{}: first packet is {}, not CONNECT; closing", peer_,
+                mqtt::packetTypeName(h.type()));
+      close(ReasonCode::Success, "first packet not CONNECT");
+      return false;
+    }
+    auto packet = mqtt::decode(h.first, body, version_);
+    if (!packet) {
+      if (state_ == State::AwaitConnect) {
+        auto hint = mqtt::connectVersionHint(body);
+        if (hint) version_ = *hint;
+        refuseConnect(static_cast<ReasonCode>(packet.error().code), packet.error().message);
+      } else {
+        protocolError(static_cast<ReasonCode>(packet.error().code), packet.error().message);
+      }
+      return false;
+    }
+    if (!handlePacket(*packet)) return false;
+  }
+  if (readStart_ == readEnd_) readStart_ = readEnd_ = 0;
+  return !closing_;
+}
+
+bool Connection::handlePacket(mqtt::Packet& packet) {
+  using mqtt::PacketType;
+  if (log::enabled(log::Level::Trace)) {
+    log::trace("client \"{}\" {}: received {}", clientId_, peer_,
+               mqtt::packetTypeName(mqtt::packetType(packet)));
+  }
+  switch (mqtt::packetType(packet)) {
+    case PacketType::Connect:
+      if (state_ == State::AwaitConnect) return handleConnect(std::get<mqtt::Connect>(packet));
+      protocolError(ReasonCode::ProtocolError, "second CONNECT");  // [MQTT-3.1.0-2]
+      return false;
+    case PacketType::Publish:
+      return handlePublish(std::get<mqtt::Publish>(packet));
+    case PacketType::Puback:
+    case PacketType::Pubrec:
+    case PacketType::Pubrel:
+    case PacketType::Pubcomp:
+      return handlePubAck(std::get<mqtt::PubAck>(packet));
+    case PacketType::Subscribe:
+      return handleSubscribe(std::get<mqtt::Subscribe>(packet));
+    case PacketType::Unsubscribe:
+      return handleUnsubscribe(std::get<mqtt::Unsubscribe>(packet));
+    case PacketType::Pingreq:
+      send(mqtt::Pingresp{});
+      return true;
+    case PacketType::Disconnect:
+      return handleDisconnect(std::get<mqtt::Disconnect>(packet));
+    case PacketType::Auth:
+      // No enhanced authentication method was negotiated [MQTT-4.12.0-1].
+      protocolError(ReasonCode::ProtocolError, "AUTH without an authentication method");
+      return false;
+    default:
+      protocolError(ReasonCode::ProtocolError,
+                    fmt::format("{} is not sent by clients",
+                                mqtt::packetTypeName(mqtt::packetType(packet))));
+      return false;
+  }
+}
+
+void Connection::protocolError(ReasonCode reason, std::string_view why) {
+  log::info("client \"{}\" {} on listener \"{}\": {} ({}); closing", clientId_, peer_,
+            listener_->name, mqtt::reasonName(reason), why);
+  close(reason, why);
+}
+
+void Connection::armTimer(std::chrono::steady_clock::duration after) {
+  timer_.expires_after(after);
+  timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec) self->onTimer();
+  });
+}
+
+void Connection::onTimer() {
+  if (state_ == State::Closed) return;
+  if (closing_) {
+    // The peer did not take our last packets in time: drop it.
+    boost::system::error_code ec;
+    socket_.close(ec);
+    return;
+  }
+  auto now = std::chrono::steady_clock::now();
+  if (state_ == State::AwaitConnect) {
+    log::info("{} on listener \"{}\": no CONNECT within {} s; closing", peer_, listener_->name,
+              worker_.broker().limits().connectTimeout);
+    close(ReasonCode::Success, "connect timeout");
+    return;
+  }
+  if (keepAlive_.count() == 0) return;
+  // [MQTT-3.1.2-24] one and a half keep-alive periods without a packet: disconnect.
+  auto limit = keepAlive_ + keepAlive_ / 2;
+  if (now - lastReceived_ >= limit) {
+    log::info("client \"{}\" {}: keep-alive timeout ({} s); closing", clientId_, peer_,
+              std::chrono::duration_cast<std::chrono::seconds>(keepAlive_).count());
+    close(ReasonCode::KeepAliveTimeout, "keep-alive timeout");
+    return;
+  }
+  armTimer(lastReceived_ + limit - now);
+}
+
+void Connection::send(const mqtt::Packet& packet) {
+  if (state_ == State::Closed) return;
+  if (pending_.empty() || pending_.back().payloadOf) pending_.emplace_back();
+  auto& bytes = pending_.back().bytes;
+  size_t before = bytes.size();
+  mqtt::encode(packet, version_, bytes);
+  pendingBytes_ += bytes.size() - before;
+  flush();
+}
+
+bool Connection::sendPublish(const MessagePtr& msg, uint8_t qos, uint16_t packetId, bool dup,
+                             bool retain, std::span<const uint32_t> subIds) {
+  if (state_ == State::Closed) return true;
+  const auto& publish = msg->publish;
+  mqtt::PublishExtras extras;
+  extras.qos = qos;
+  extras.dup = dup;
+  extras.retain = retain;
+  extras.packetId = packetId;
+  extras.subscriptionIds = subIds;
+  extras.topicAlias = std::nullopt;
+  if (version_ == mqtt::Version::V5) {
+    if (msg->expiresAt) extras.messageExpiry = msg->remainingExpiry(Clock::now());
+    // Broker-to-client topic aliases: give a topic an alias while there are free ones, then
+    // send only the alias [MQTT-3.3.2-12].
+    if (clientTopicAliasMax_ > 0) {
+      auto it = outboundAliases_.find(publish.topic);
+      if (it != outboundAliases_.end()) {
+        extras.topicAlias = it->second;
+        extras.omitTopic = true;
+      } else if (outboundAliases_.size() < clientTopicAliasMax_) {
+        uint16_t alias = static_cast<uint16_t>(outboundAliases_.size() + 1);
+        outboundAliases_.emplace(publish.topic, alias);
+        extras.topicAlias = alias;
+      }
+    }
+  }
+  if (pending_.empty() || pending_.back().payloadOf) pending_.emplace_back();
+  auto& bytes = pending_.back().bytes;
+  size_t before = bytes.size();
+  uint32_t total = mqtt::encodePublishHeader(publish, extras, publish.payload.size(), version_,
+                                             bytes);
+  if (clientMaxPacketSize_ != 0 && total > clientMaxPacketSize_) {
+    bytes.resize(before);
+    if (oversizeDropped_++ == 0) {
+      log::warn("client \"{}\" {}: message on \"{}\" ({} bytes) exceeds the client's maximum "
+                "packet size {}; not sent (further ones are counted)",
+                clientId_, peer_, publish.topic, total, clientMaxPacketSize_);
+    }
+    return false;
+  }
+  if (publish.payload.size() < kCopyPayloadBelow) {
+    bytes.append(publish.payload);
+  } else {
+    pending_.back().payloadOf = msg;
+  }
+  pendingBytes_ += total;
+  flush();
+  return true;
+}
+
+void Connection::sendPubrel(uint16_t packetId) {
+  send(mqtt::PubAck{mqtt::PacketType::Pubrel, packetId, ReasonCode::Success, {}});
+}
+
+void Connection::flush() {
+  if (writeInFlight_ || pending_.empty() || state_ == State::Closed) return;
+  writing_.swap(pending_);
+  writingBytes_ = pendingBytes_;
+  pendingBytes_ = 0;
+  std::vector<asio::const_buffer> buffers;
+  buffers.reserve(writing_.size() * 2);
+  for (const auto& chunk : writing_) {
+    if (!chunk.bytes.empty()) buffers.emplace_back(asio::buffer(chunk.bytes));
+    if (chunk.payloadOf) buffers.emplace_back(asio::buffer(chunk.payloadOf->payload()));
+  }
+  writeInFlight_ = true;
+  asio::async_write(socket_, buffers,
+                    [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                      self->writeInFlight_ = false;
+                      self->writing_.clear();
+                      self->writingBytes_ = 0;
+                      boost::system::error_code ignored;
+                      if (ec) {
+                        self->socket_.close(ignored);
+                        return;
+                      }
+                      if (self->closeAfterWrite_ && self->pending_.empty()) {
+                        self->socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+                        self->socket_.close(ignored);
+                        return;
+                      }
+                      self->flush();
+                    });
+}
+
+void Connection::close(ReasonCode reason, std::string_view why) {
+  if (closing_) return;
+  closing_ = true;
+  log::debug("client \"{}\" {}: closing ({})", clientId_, peer_, why);
+  releaseSession();
+  if (reason != ReasonCode::Success && version_ == mqtt::Version::V5 &&
+      state_ == State::Connected) {
+    // [MQTT-4.13.2-1] tell a 5.0 client why, then close.
+    send(mqtt::Disconnect{reason, {}});
+  }
+  if (writeInFlight_ || !pending_.empty()) {
+    closeAfterWrite_ = true;
+    flush();
+    armTimer(kCloseGrace);
+  } else {
+    boost::system::error_code ec;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+    timer_.cancel();
+  }
+}
+
+void Connection::takeOver() {
+  takenOver_ = true;
+  log::info("client \"{}\" {}: session taken over by a new connection", clientId_, peer_);
+  close(ReasonCode::SessionTakenOver, "session taken over");
+}
+
+void Connection::onClosed() {
+  state_ = State::Closed;
+  timer_.cancel();
+  worker_.removeConnection(this);
+}
+
+}  // namespace moat::broker

@@ -1,0 +1,156 @@
+// Connection: one client's network connection and the MQTT protocol state that lives exactly as
+// long as it (spec 4.1: keep-alive, topic aliases, the will, the negotiated limits). Session
+// state that outlives it is in Session.
+//
+// Life: created by the acceptor on some worker; reads until CONNECT (bounded by
+// limits.connect_timeout); then, if the client id's session belongs to another worker, hands its
+// socket and buffered bytes to that worker, where a new Connection continues (socket moves once,
+// before CONNACK). From CONNACK on, everything happens on the owning worker's thread; nothing
+// here is locked.
+//
+// Reading: one coroutine reads into a buffer and decodes every complete packet in it
+// (mqtt::peekFixedHeader / mqtt::decode). Writing: packets are appended to a pending batch;
+// while one write is in flight further packets accumulate and leave together in the next
+// gather write (large payloads are referenced, not copied).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "broker/message.h"
+#include "mqtt/packet.h"
+
+namespace moat::broker {
+
+class Session;
+class Worker;
+struct ListenerInfo;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  using Socket = boost::asio::ip::tcp::socket;
+
+  // A fresh connection, before CONNECT.
+  Connection(Worker& worker, Socket socket, std::shared_ptr<const ListenerInfo> listener);
+  // A connection handed over from another worker after its CONNECT was decoded.
+  Connection(Worker& worker, Socket socket, std::shared_ptr<const ListenerInfo> listener,
+             std::string peer, std::string buffered, mqtt::Connect connect, int hops);
+  ~Connection();
+
+  // Starts the read loop (and, for a handed-over connection, CONNECT processing).
+  void start();
+
+  // Closes with an optional 5.0 DISCONNECT first (reason 0 = none sent). Idempotent.
+  void close(mqtt::ReasonCode reason, std::string_view why);
+  // Called when another connection takes over this one's session [MQTT-3.1.4-3].
+  void takeOver();
+
+  // --- used by Session, on this worker's thread ---
+  // Writes a PUBLISH for `msg`. Returns false when it was not written because it exceeds the
+  // client's Maximum Packet Size (the caller treats the delivery as complete, spec 3.1.2.11.4).
+  bool sendPublish(const MessagePtr& msg, uint8_t qos, uint16_t packetId, bool dup, bool retain,
+                   std::span<const uint32_t> subIds);
+  void sendPubrel(uint16_t packetId);
+  // How many QoS 1/2 deliveries may be unacknowledged: min(client's Receive Maximum, limit).
+  uint16_t sendWindow() const { return sendWindow_; }
+  // Bytes queued for the socket and not yet written.
+  size_t writeBacklog() const { return pendingBytes_ + writingBytes_; }
+  bool closing() const { return closing_; }
+  mqtt::Version version() const { return version_; }
+  const std::string& peer() const { return peer_; }
+  const std::string& clientId() const { return clientId_; }
+
+ private:
+  boost::asio::awaitable<void> readLoop();
+  void armTimer(std::chrono::steady_clock::duration after);
+  void onTimer();
+  // Decodes and handles every complete packet at the front of the read buffer.
+  bool processBuffer();
+  bool handlePacket(mqtt::Packet& packet);
+  void protocolError(mqtt::ReasonCode reason, std::string_view why);
+
+  // handle_connect.cc
+  bool handleConnect(mqtt::Connect& connect);
+  void refuseConnect(mqtt::ReasonCode reason, std::string_view why);
+  bool migrateTo(unsigned workerIndex, mqtt::Connect& connect);
+  // handle_publish.cc
+  bool handlePublish(mqtt::Publish& publish);
+  bool handlePubAck(const mqtt::PubAck& ack);
+  // handle_subscribe.cc
+  bool handleSubscribe(mqtt::Subscribe& subscribe);
+  bool handleUnsubscribe(mqtt::Unsubscribe& unsubscribe);
+  bool handleDisconnect(const mqtt::Disconnect& disconnect);
+
+  void send(const mqtt::Packet& packet);
+  void flush();
+  void onClosed();
+  // Detaches from the session when the connection goes: publishes or schedules the will, then
+  // ends the session or starts its expiry (unless another connection took it over).
+  void releaseSession();
+
+  Worker& worker_;
+  Socket socket_;
+  std::shared_ptr<const ListenerInfo> listener_;
+  std::string peer_;  // "ip:port", for logs
+
+  enum class State { AwaitConnect, Connected, Closed } state_ = State::AwaitConnect;
+  bool closing_ = false;
+  bool readerDone_ = false;
+  bool takenOver_ = false;
+  size_t neededBytes_ = 0;  // size of a partly received packet
+  int hops_ = 0;  // handovers so far, bounded
+  std::optional<mqtt::Connect> handedConnect_;
+
+  mqtt::Version version_ = mqtt::Version::V311;
+  std::string clientId_;
+  std::string username_;
+  std::shared_ptr<Session> session_;
+  std::optional<mqtt::Will> will_;
+  std::chrono::steady_clock::duration keepAlive_{};
+  std::chrono::steady_clock::time_point lastReceived_;
+  boost::asio::steady_timer timer_;
+
+  // Negotiated limits.
+  uint32_t clientMaxPacketSize_ = 0;  // 0 = none given
+  uint16_t sendWindow_ = 20;
+  uint16_t clientTopicAliasMax_ = 0;
+  uint16_t receiveMaximum_ = 65535;
+  uint16_t topicAliasMaximum_ = 0;
+  bool requestProblemInfo_ = true;
+
+  // Topic aliases: client->broker (index alias-1), broker->client (topic -> alias).
+  std::vector<std::string> inboundAliases_;
+  std::unordered_map<std::string, uint16_t> outboundAliases_;
+
+  // Read buffer: bytes [readStart_, readEnd_) are received and not yet decoded.
+  std::string readBuf_;
+  size_t readStart_ = 0;
+  size_t readEnd_ = 0;
+
+  // Write batching. `pending_` collects packets; `writing_` is what the socket is writing.
+  struct Chunk {
+    std::string bytes;
+    MessagePtr payloadOf;  // when set, the message's payload is written after `bytes`
+  };
+  std::vector<Chunk> pending_;
+  std::vector<Chunk> writing_;
+  size_t pendingBytes_ = 0;
+  size_t writingBytes_ = 0;
+  bool writeInFlight_ = false;
+  bool closeAfterWrite_ = false;
+
+  uint64_t qos0Dropped_ = 0;
+  uint64_t oversizeDropped_ = 0;
+};
+
+}  // namespace moat::broker

@@ -1,0 +1,259 @@
+// CONNECT: validation, session lookup, takeover, CONNACK (spec 3.1 and 3.2 of both versions).
+#include <random>
+
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "broker/broker.h"
+#include "broker/connection.h"
+#include "broker/listener_info.h"
+#include "broker/session.h"
+#include "broker/worker.h"
+#include "mqtt/topic.h"
+
+namespace moat::broker {
+
+namespace asio = boost::asio;
+using mqtt::ReasonCode;
+using mqtt::Version;
+
+namespace {
+
+constexpr int kMaxHandovers = 3;
+
+std::string assignClientId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format("auto-{:016x}", rng());
+}
+
+// 3.1/3.1.1 have a CONNACK return code only for these; other refusals just close.
+bool hasConnackCode311(ReasonCode rc) {
+  switch (rc) {
+    case ReasonCode::UnsupportedProtocolVersion:
+    case ReasonCode::ClientIdentifierNotValid:
+    case ReasonCode::ServerUnavailable:
+    case ReasonCode::ServerBusy:
+    case ReasonCode::BadUserNameOrPassword:
+    case ReasonCode::NotAuthorized:
+    case ReasonCode::Banned:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+void Connection::refuseConnect(ReasonCode reason, std::string_view why) {
+  log::info("{} on listener \"{}\": connection refused{}: {} ({})", peer_, listener_->name,
+            clientId_.empty() ? "" : fmt::format(" for client \"{}\"", clientId_),
+            mqtt::reasonName(reason), why);
+  if (reason == ReasonCode::UnsupportedProtocolVersion) {
+    // Answered in the 3.1.1 form whatever the level asked for: `20 02 00 01`.
+    version_ = Version::V311;
+  }
+  if (version_ == Version::V5 || hasConnackCode311(reason)) {
+    send(mqtt::Connack{false, reason, {}});
+  }
+  close(ReasonCode::Success, "connection refused");
+}
+
+bool Connection::migrateTo(unsigned workerIndex, mqtt::Connect& connect) {
+  if (++hops_ > kMaxHandovers) {
+    refuseConnect(ReasonCode::ServerBusy, "session owner kept changing");
+    return false;
+  }
+  boost::system::error_code ec;
+  auto protocol = socket_.local_endpoint(ec).protocol();
+  auto fd = ec ? -1 : socket_.release(ec);
+  if (ec) {
+    refuseConnect(ReasonCode::ServerUnavailable, fmt::format("cannot hand over: {}", ec.message()));
+    return false;
+  }
+  timer_.cancel();
+  closing_ = true;
+  state_ = State::Closed;
+  Worker& dest = worker_.broker().worker(workerIndex);
+  std::string buffered(readBuf_.data() + readStart_, readEnd_ - readStart_);
+  asio::post(dest.context(), [&dest, protocol, fd, listener = listener_, peer = peer_,
+                              buffered = std::move(buffered), connect = std::move(connect),
+                              hops = hops_]() mutable {
+    Socket socket(dest.context());
+    boost::system::error_code ec;
+    socket.assign(protocol, fd, ec);
+    if (ec) {
+      log::warn("{}: cannot adopt handed-over connection: {}", peer, ec.message());
+      ::close(fd);
+      return;
+    }
+    auto c = std::make_shared<Connection>(dest, std::move(socket), std::move(listener),
+                                          std::move(peer), std::move(buffered),
+                                          std::move(connect), hops);
+    dest.addConnection(c);
+    c->start();
+  });
+  return false;
+}
+
+bool Connection::handleConnect(mqtt::Connect& c) {
+  const auto& limits = worker_.broker().limits();
+  version_ = c.version;
+  clientId_ = c.clientId;
+  const bool v5 = version_ == Version::V5;
+
+  bool assigned = false;
+  if (c.clientId.empty()) {
+    if (!v5 && !c.cleanStart) {
+      // [MQTT-3.1.3-8] a 3.1.1 client without id must ask for a clean session.
+      refuseConnect(ReasonCode::ClientIdentifierNotValid, "empty client id without clean session");
+      return false;
+    }
+    if (version_ == Version::V31) {
+      refuseConnect(ReasonCode::ClientIdentifierNotValid, "MQTT 3.1 requires a client id");
+      return false;
+    }
+    c.clientId = assignClientId();  // [MQTT-3.1.3-6]
+    clientId_ = c.clientId;
+    assigned = true;
+  }
+
+  // Authentication methods arrive with a later version; until then a listener either admits
+  // anonymous clients or refuses everyone.
+  if (!listener_->allowAnonymous) {
+    refuseConnect(ReasonCode::NotAuthorized,
+                  "anonymous clients are not allowed on this listener and no authentication "
+                  "method is configured");
+    return false;
+  }
+  if (v5 && c.properties.authenticationMethod) {
+    refuseConnect(ReasonCode::BadAuthenticationMethod,
+                  fmt::format("authentication method \"{}\" is not supported",
+                              *c.properties.authenticationMethod));
+    return false;
+  }
+  if (c.will) {
+    if (auto ok = mqtt::validateTopicName(c.will->topic); !ok) {
+      refuseConnect(v5 ? ReasonCode::TopicNameInvalid : ReasonCode::MalformedPacket,
+                    fmt::format("will topic: {}", ok.error().message));
+      return false;
+    }
+  }
+
+  // Keep-alive: 5.0 clients asking more than the cap (or none) are told the cap; 3.x clients
+  // cannot be told, so they are refused rather than cut off later.
+  uint16_t keepAlive = c.keepAlive;
+  std::optional<uint16_t> serverKeepAlive;
+  if (limits.maxKeepAlive < 65535 && (keepAlive == 0 || keepAlive > limits.maxKeepAlive)) {
+    if (!v5) {
+      refuseConnect(ReasonCode::ServerUnavailable,
+                    fmt::format("keep-alive {} s exceeds limits.max_keepalive {} s", keepAlive,
+                                limits.maxKeepAlive));
+      return false;
+    }
+    keepAlive = limits.maxKeepAlive;
+    serverKeepAlive = keepAlive;
+  }
+
+  // Session expiry: 3.x clean session 0 keeps the session "forever" (bounded by the cap).
+  uint32_t requestedExpiry = v5 ? c.properties.sessionExpiryInterval.value_or(0)
+                                : (c.cleanStart ? 0 : 0xFFFFFFFF);
+  uint32_t expiry = requestedExpiry;
+  if (limits.maxSessionExpiry && expiry > *limits.maxSessionExpiry) {
+    expiry = *limits.maxSessionExpiry;
+  }
+
+  // The session's owner worker handles everything from here; move there if it is not us.
+  unsigned owner = worker_.broker().registry().claim(c.clientId, worker_.index());
+  if (owner != worker_.index()) return migrateTo(owner, c);
+  timer_.cancel();
+
+  auto session = worker_.findSession(c.clientId);
+  if (session && session->connection()) session->connection()->takeOver();
+  bool sessionPresent = false;
+  if (session && c.cleanStart) {
+    session->end(/*keepClaim=*/true);  // [MQTT-3.1.2-4] discard the old session
+    session.reset();
+  }
+  if (session) {
+    sessionPresent = true;  // [MQTT-3.2.2-2]
+  } else {
+    session = worker_.createSession(c.clientId);
+  }
+  session->setExpiryInterval(expiry);
+  session_ = session;
+  will_ = std::move(c.will);
+
+  if (v5) {
+    const auto& p = c.properties;
+    sendWindow_ = std::min<uint16_t>(p.receiveMaximum.value_or(65535), limits.maxInflight);
+    clientMaxPacketSize_ = p.maximumPacketSize.value_or(0);
+    clientTopicAliasMax_ = p.topicAliasMaximum.value_or(0);
+    requestProblemInfo_ = p.requestProblemInformation.value_or(1) == 1;
+    receiveMaximum_ = limits.receiveMaximum;
+    topicAliasMaximum_ = limits.topicAliasMaximum;
+  } else {
+    sendWindow_ = limits.maxInflight;
+    receiveMaximum_ = 65535;
+    topicAliasMaximum_ = 0;
+  }
+
+  mqtt::Connack ack{sessionPresent, ReasonCode::Success, {}};
+  if (v5) {
+    auto& p = ack.properties;
+    if (assigned) p.assignedClientIdentifier = c.clientId;
+    if (serverKeepAlive) p.serverKeepAlive = *serverKeepAlive;
+    if (expiry != requestedExpiry) p.sessionExpiryInterval = expiry;
+    if (limits.receiveMaximum < 65535) p.receiveMaximum = limits.receiveMaximum;
+    if (limits.topicAliasMaximum > 0) p.topicAliasMaximum = limits.topicAliasMaximum;
+    p.maximumPacketSize = limits.maxPacketSize;
+  }
+  state_ = State::Connected;
+  send(ack);
+
+  keepAlive_ = std::chrono::seconds(keepAlive);
+  lastReceived_ = std::chrono::steady_clock::now();
+  if (keepAlive > 0) armTimer(keepAlive_ + keepAlive_ / 2);
+
+  log::info("client \"{}\" connected from {} on listener \"{}\" (MQTT {}, {}, keep-alive {} s, "
+            "session expiry {}{})",
+            clientId_, peer_, listener_->name, mqtt::versionName(version_),
+            c.cleanStart ? "clean start" : "resume", keepAlive,
+            expiry == 0xFFFFFFFF ? std::string("never") : fmt::format("{} s", expiry),
+            sessionPresent ? ", session present" : "");
+  session_->attach(this);
+  return true;
+}
+
+void Connection::releaseSession() {
+  if (!session_) return;
+  auto session = std::move(session_);
+  session_.reset();
+  const bool stopping = worker_.stopping();
+  if (will_ && !stopping) {
+    // [MQTT-3.1.2-8] the will goes out when the connection ends without a normal DISCONNECT.
+    auto msg = std::make_shared<Message>();
+    msg->publish.topic = std::move(will_->topic);
+    msg->publish.payload = std::move(will_->payload);
+    msg->publish.properties = std::move(will_->properties);
+    uint32_t delay = msg->publish.properties.willDelayInterval.value_or(0);
+    msg->publish.properties.willDelayInterval.reset();
+    msg->qos = will_->qos;
+    msg->retain = will_->retain;
+    msg->originSession = session->uid();
+    if (auto e = msg->publish.properties.messageExpiryInterval) {
+      msg->expiresAt = Clock::now() + std::chrono::seconds(*e);
+    }
+    will_.reset();
+    session->setPendingWill(std::move(msg), delay);
+  }
+  session->detach(this);
+  if (takenOver_ || stopping) return;  // the new connection decides what happens to it
+  if (session->expiryInterval() == 0) {
+    session->end();
+  } else {
+    session->startExpiry();
+  }
+}
+
+}  // namespace moat::broker

@@ -1,0 +1,113 @@
+// PUBLISH and the acknowledgements of both directions (spec 3.3-3.7, 4.3).
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "broker/broker.h"
+#include "broker/connection.h"
+#include "broker/session.h"
+#include "broker/worker.h"
+
+namespace moat::broker {
+
+using mqtt::PacketType;
+using mqtt::ReasonCode;
+
+bool Connection::handlePublish(mqtt::Publish& p) {
+  const bool v5 = version_ == mqtt::Version::V5;
+  if (v5) {
+    if (auto alias = p.properties.topicAlias) {
+      // [MQTT-3.3.2-9]/[MQTT-3.3.2-10] alias 0 or above our maximum is an error.
+      if (*alias == 0 || *alias > topicAliasMaximum_) {
+        protocolError(ReasonCode::TopicAliasInvalid, fmt::format("topic alias {}", *alias));
+        return false;
+      }
+      if (inboundAliases_.empty()) inboundAliases_.resize(topicAliasMaximum_);
+      auto& known = inboundAliases_[*alias - 1];
+      if (p.topic.empty()) {
+        if (known.empty()) {
+          protocolError(ReasonCode::ProtocolError,
+                        fmt::format("topic alias {} used before it was set", *alias));
+          return false;
+        }
+        p.topic = known;
+      } else {
+        known = p.topic;
+      }
+      p.properties.topicAlias.reset();
+    } else if (p.topic.empty()) {
+      protocolError(ReasonCode::ProtocolError, "empty topic name without a topic alias");
+      return false;
+    }
+    // [MQTT-3.3.4-6] a client must not send subscription identifiers.
+    if (!p.properties.subscriptionIdentifiers.empty()) {
+      protocolError(ReasonCode::ProtocolError, "PUBLISH from a client with a subscription id");
+      return false;
+    }
+  }
+
+  auto& received = session_->incomingQos2();
+  if (p.qos == 2 && received.count(p.packetId)) {
+    // A resent QoS 2 PUBLISH we already routed: acknowledge again, route nothing [MQTT-4.3.3-9].
+    send(mqtt::PubAck{PacketType::Pubrec, p.packetId, ReasonCode::Success, {}});
+    return true;
+  }
+  if (p.qos == 2 && received.size() >= receiveMaximum_) {
+    // [MQTT-3.3.4-9] more unacknowledged QoS 2 publishes than our Receive Maximum.
+    protocolError(ReasonCode::ReceiveMaximumExceeded,
+                  fmt::format("more than {} QoS 2 publishes awaiting PUBREL", receiveMaximum_));
+    return false;
+  }
+
+  const uint8_t qos = p.qos;
+  const uint16_t packetId = p.packetId;
+  auto msg = std::make_shared<Message>();
+  msg->qos = qos;
+  msg->retain = p.retain;
+  msg->originSession = session_->uid();
+  if (auto e = p.properties.messageExpiryInterval) {
+    msg->expiresAt = Clock::now() + std::chrono::seconds(*e);
+  }
+  msg->publish = std::move(p);
+  size_t routed = worker_.publish(msg);
+
+  // 5.0 tells the publisher when nobody was subscribed (0x10); it is still a success.
+  ReasonCode rc = v5 && routed == 0 ? ReasonCode::NoMatchingSubscribers : ReasonCode::Success;
+  if (qos == 1) {
+    send(mqtt::PubAck{PacketType::Puback, packetId, rc, {}});
+  } else if (qos == 2) {
+    received.insert(packetId);
+    send(mqtt::PubAck{PacketType::Pubrec, packetId, rc, {}});
+  }
+  return true;
+}
+
+bool Connection::handlePubAck(const mqtt::PubAck& ack) {
+  const bool v5 = version_ == mqtt::Version::V5;
+  switch (ack.type) {
+    case PacketType::Puback:
+      session_->onPuback(ack.packetId);
+      return true;
+    case PacketType::Pubrec:
+      if (!session_->onPubrec(ack.packetId, static_cast<uint8_t>(ack.reasonCode) >= 0x80) &&
+          static_cast<uint8_t>(ack.reasonCode) < 0x80) {
+        send(mqtt::PubAck{PacketType::Pubrel, ack.packetId,
+                          v5 ? ReasonCode::PacketIdentifierNotFound : ReasonCode::Success, {}});
+      }
+      return true;
+    case PacketType::Pubrel: {
+      bool known = session_->incomingQos2().erase(ack.packetId) > 0;
+      // [MQTT-4.3.3-11] always answer PUBREL; 5.0 says when the id was unknown.
+      send(mqtt::PubAck{PacketType::Pubcomp, ack.packetId,
+                        known || !v5 ? ReasonCode::Success : ReasonCode::PacketIdentifierNotFound,
+                        {}});
+      return true;
+    }
+    case PacketType::Pubcomp:
+      session_->onPubcomp(ack.packetId);
+      return true;
+    default:
+      return true;
+  }
+}
+
+}  // namespace moat::broker

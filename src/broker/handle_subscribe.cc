@@ -1,0 +1,109 @@
+// SUBSCRIBE, UNSUBSCRIBE and DISCONNECT (spec 3.8-3.11, 3.14).
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "broker/broker.h"
+#include "broker/connection.h"
+#include "broker/session.h"
+#include "broker/worker.h"
+#include "mqtt/topic.h"
+
+namespace moat::broker {
+
+using mqtt::ReasonCode;
+
+bool Connection::handleSubscribe(mqtt::Subscribe& s) {
+  const bool v5 = version_ == mqtt::Version::V5;
+  uint32_t subId = s.properties.subscriptionIdentifiers.empty()
+                       ? 0
+                       : s.properties.subscriptionIdentifiers.front();
+  mqtt::Suback ack;
+  ack.packetId = s.packetId;
+  struct RetainedDelivery {
+    MessagePtr msg;
+    uint8_t qos;
+  };
+  std::vector<RetainedDelivery> retained;
+  std::vector<MessagePtr> found;
+  auto& index = worker_.broker().index();
+
+  for (auto& t : s.topics) {
+    const auto& opts = t.options;
+    if (auto ok = mqtt::validateTopicFilter(t.filter); !ok) {
+      log::info("client \"{}\" {}: subscription to \"{}\" refused: {}", clientId_, peer_,
+                t.filter, ok.error().message);
+      ack.reasonCodes.push_back(ReasonCode::TopicFilterInvalid);  // 3.1.1: written as 0x80
+      continue;
+    }
+    auto shared = mqtt::parseSharedFilter(t.filter);
+    if (shared && opts.noLocal && v5) {
+      // [MQTT-3.8.3-4] no-local on a shared subscription is a protocol error.
+      protocolError(ReasonCode::ProtocolError, "no-local on a shared subscription");
+      return false;
+    }
+    std::string_view filter = shared ? shared->filter : std::string_view(t.filter);
+    std::string_view group = shared ? shared->group : std::string_view();
+    bool isNew = index.subscribe(filter, group, session_, opts, subId);
+    session_->subscriptions()[t.filter] = SubscriptionRecord{opts, subId};
+    ack.reasonCodes.push_back(static_cast<ReasonCode>(opts.qos));
+    // [MQTT-3.3.1-9]..[MQTT-3.3.1-11] retain handling; none for shared subscriptions.
+    if (!shared && (opts.retainHandling == 0 || (opts.retainHandling == 1 && isNew))) {
+      found.clear();
+      worker_.broker().retained().match(filter, found);
+      for (auto& m : found) {
+        retained.push_back(RetainedDelivery{m, std::min(m->qos, opts.qos)});
+      }
+    }
+    log::debug("client \"{}\": subscribed to \"{}\" (QoS {})", clientId_, t.filter, opts.qos);
+  }
+  send(ack);
+  // Retained messages follow the SUBACK, with RETAIN set [MQTT-3.3.1-8].
+  for (auto& r : retained) {
+    session_->deliver(r.msg, r.qos, true, subId ? SubscriptionIds{subId} : SubscriptionIds{});
+  }
+  return true;
+}
+
+bool Connection::handleUnsubscribe(mqtt::Unsubscribe& u) {
+  mqtt::Unsuback ack;
+  ack.packetId = u.packetId;
+  auto& index = worker_.broker().index();
+  for (const auto& f : u.topics) {
+    bool removed = false;
+    if (mqtt::validateTopicFilter(f)) {
+      auto shared = mqtt::parseSharedFilter(f);
+      removed = shared ? index.unsubscribe(shared->filter, shared->group, session_.get())
+                       : index.unsubscribe(f, {}, session_.get());
+      session_->subscriptions().erase(f);
+    }
+    ack.reasonCodes.push_back(removed ? ReasonCode::Success : ReasonCode::NoSubscriptionExisted);
+  }
+  send(ack);
+  return true;
+}
+
+bool Connection::handleDisconnect(const mqtt::Disconnect& d) {
+  if (version_ == mqtt::Version::V5) {
+    if (auto e = d.properties.sessionExpiryInterval) {
+      // [MQTT-3.14.2-2] a session that was to end may not be made to last.
+      if (session_->expiryInterval() == 0 && *e != 0) {
+        protocolError(ReasonCode::ProtocolError, "session expiry set on DISCONNECT after 0");
+        return false;
+      }
+      uint32_t expiry = *e;
+      const auto& cap = worker_.broker().limits().maxSessionExpiry;
+      if (cap && expiry > *cap) expiry = *cap;
+      session_->setExpiryInterval(expiry);
+    }
+    // [MQTT-3.1.2-10] only a normal disconnection (0x00) discards the will; 0x04 "Disconnect
+    // with Will Message" and the error reasons keep it.
+    if (d.reasonCode == ReasonCode::Success) will_.reset();
+  } else {
+    will_.reset();  // [MQTT-3.14.4-3]
+  }
+  log::info("client \"{}\" {} disconnected", clientId_, peer_);
+  close(ReasonCode::Success, "DISCONNECT");
+  return false;
+}
+
+}  // namespace moat::broker

@@ -1,0 +1,232 @@
+#include "broker/session.h"
+
+#include "base/log.h"
+#include "broker/broker.h"
+#include "broker/connection.h"
+#include "broker/worker.h"
+#include "mqtt/topic.h"
+
+namespace moat::broker {
+
+Session::Session(Worker& worker, std::string clientId, uint64_t uid)
+    : worker_(worker), clientId_(std::move(clientId)), uid_(uid) {}
+
+Session::~Session() = default;
+
+void Session::setLimits(uint32_t maxQueuedMessages, uint64_t maxQueuedBytes) {
+  maxQueuedMessages_ = maxQueuedMessages;
+  maxQueuedBytes_ = maxQueuedBytes;
+}
+
+size_t Session::window() const { return connection_ ? connection_->sendWindow() : 0; }
+
+void Session::deliver(const MessagePtr& msg, uint8_t qos, bool retain, SubscriptionIds subIds) {
+  if (ended_ || msg->expired(Clock::now())) return;
+  if (qos == 0) {
+    // QoS 0 is sent only to a connected client, and dropped (counted) when its socket is not
+    // keeping up, so a slow subscriber cannot make the broker's memory grow.
+    if (!connection_ || connection_->closing()) return;
+    if (connection_->writeBacklog() > worker_.broker().limits().maxWriteBuffer) {
+      noteDrop("QoS 0 messages dropped: the client is not reading fast enough");
+      return;
+    }
+    connection_->sendPublish(msg, 0, 0, false, retain, subIds);
+    return;
+  }
+  if (connection_ && !connection_->closing() && queue_.empty() && inflight_.size() < window()) {
+    sendNew(msg, qos, retain, std::move(subIds));
+  } else {
+    enqueue(msg, qos, retain, std::move(subIds));
+  }
+}
+
+void Session::sendNew(const MessagePtr& msg, uint8_t qos, bool retain, SubscriptionIds subIds) {
+  uint16_t id = allocatePacketId();
+  inflight_.push_back(InflightMessage{id, InflightMessage::Stage::AwaitAck, qos, retain, msg,
+                                      std::move(subIds)});
+  if (!connection_->sendPublish(msg, qos, id, false, retain, inflight_.back().subIds)) {
+    // Too large for the client: discarded as if delivered [MQTT-3.1.2-25].
+    inflight_.pop_back();
+  }
+}
+
+void Session::enqueue(const MessagePtr& msg, uint8_t qos, bool retain, SubscriptionIds subIds) {
+  size_t bytes = msg->footprint();
+  if (queue_.size() >= maxQueuedMessages_ || queuedBytes_ + bytes > maxQueuedBytes_) {
+    noteDrop("QoS 1/2 messages dropped: the session's queue is full "
+             "(limits.max_queued_messages / max_queued_bytes)");
+    return;
+  }
+  queuedBytes_ += bytes;
+  queue_.push_back(QueuedMessage{msg, qos, retain, std::move(subIds)});
+}
+
+void Session::drainQueue() {
+  auto now = Clock::now();
+  while (connection_ && !connection_->closing() && !queue_.empty() &&
+         inflight_.size() < window()) {
+    QueuedMessage q = std::move(queue_.front());
+    queue_.pop_front();
+    queuedBytes_ -= q.msg->footprint();
+    if (q.msg->expired(now)) continue;  // [MQTT-3.3.2-5]
+    sendNew(q.msg, q.qos, q.retain, std::move(q.subIds));
+  }
+}
+
+void Session::noteDrop(const char* why) {
+  ++dropped_;
+  if (!dropLogged_) {
+    dropLogged_ = true;
+    log::warn("client \"{}\": {} (further drops are counted and reported when it reconnects)",
+              clientId_, why);
+  }
+}
+
+uint16_t Session::allocatePacketId() {
+  for (int attempt = 0; attempt < 65535; ++attempt) {
+    if (++lastPacketId_ == 0) lastPacketId_ = 1;
+    bool used = false;
+    for (const auto& m : inflight_) used = used || m.packetId == lastPacketId_;
+    if (!used) return lastPacketId_;
+  }
+  return lastPacketId_;  // unreachable: the window is smaller than the id space
+}
+
+void Session::attach(Connection* connection) {
+  connection_ = connection;
+  online_.store(true, std::memory_order_relaxed);
+  cancelExpiry();
+  cancelPendingWill();  // [MQTT-3.1.3-9] reconnected within the will delay: no will
+  if (dropped_ > 0) {
+    log::warn("client \"{}\": {} message(s) were dropped for this session so far", clientId_,
+              dropped_);
+    dropLogged_ = false;
+  }
+  // [MQTT-4.4.0-1] resend unacknowledged PUBLISH (with DUP) and PUBREL, in their original order.
+  for (auto it = inflight_.begin(); it != inflight_.end();) {
+    if (it->stage == InflightMessage::Stage::AwaitComp) {
+      connection_->sendPubrel(it->packetId);
+      ++it;
+    } else if (connection_->sendPublish(it->msg, it->qos, it->packetId, true, it->retain,
+                                        it->subIds)) {
+      ++it;
+    } else {
+      it = inflight_.erase(it);
+    }
+  }
+  drainQueue();
+}
+
+void Session::detach(Connection* connection) {
+  if (connection_ != connection) return;
+  connection_ = nullptr;
+  online_.store(false, std::memory_order_relaxed);
+}
+
+void Session::onPuback(uint16_t packetId) {
+  for (auto it = inflight_.begin(); it != inflight_.end(); ++it) {
+    if (it->packetId == packetId && it->qos == 1) {
+      inflight_.erase(it);
+      drainQueue();
+      return;
+    }
+  }
+  log::debug("client \"{}\": PUBACK for unknown packet id {}", clientId_, packetId);
+}
+
+bool Session::onPubrec(uint16_t packetId, bool failed) {
+  for (auto it = inflight_.begin(); it != inflight_.end(); ++it) {
+    if (it->packetId != packetId || it->qos != 2) continue;
+    if (failed) {  // a PUBREC with a reason >= 0x80 ends the exchange [MQTT-4.3.3-?]
+      inflight_.erase(it);
+      drainQueue();
+      return true;
+    }
+    it->stage = InflightMessage::Stage::AwaitComp;
+    it->msg.reset();  // the payload is no longer needed
+    it->subIds.clear();
+    if (connection_) connection_->sendPubrel(packetId);
+    return true;
+  }
+  return false;
+}
+
+void Session::onPubcomp(uint16_t packetId) {
+  for (auto it = inflight_.begin(); it != inflight_.end(); ++it) {
+    if (it->packetId == packetId && it->stage == InflightMessage::Stage::AwaitComp) {
+      inflight_.erase(it);
+      drainQueue();
+      return;
+    }
+  }
+  log::debug("client \"{}\": PUBCOMP for unknown packet id {}", clientId_, packetId);
+}
+
+void Session::setPendingWill(MessagePtr will, uint32_t delaySeconds) {
+  if (delaySeconds == 0) {
+    worker_.publish(will);
+    return;
+  }
+  pendingWill_ = std::move(will);
+  if (worker_.stopping()) return;
+  willTimer_ = std::make_unique<boost::asio::steady_timer>(worker_.context(),
+                                                           std::chrono::seconds(delaySeconds));
+  std::weak_ptr<Session> weak = weak_from_this();
+  willTimer_->async_wait([weak](boost::system::error_code ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->firePendingWill();
+  });
+}
+
+void Session::cancelPendingWill() {
+  pendingWill_.reset();
+  willTimer_.reset();
+}
+
+void Session::firePendingWill() {
+  willTimer_.reset();
+  if (!pendingWill_) return;
+  MessagePtr will = std::move(pendingWill_);
+  pendingWill_.reset();
+  worker_.publish(will);
+}
+
+void Session::startExpiry() {
+  if (expiryInterval_ == 0xFFFFFFFF || worker_.stopping()) return;  // never expires
+  expiryTimer_ = std::make_unique<boost::asio::steady_timer>(
+      worker_.context(), std::chrono::seconds(expiryInterval_));
+  std::weak_ptr<Session> weak = weak_from_this();
+  expiryTimer_->async_wait([weak](boost::system::error_code ec) {
+    if (ec) return;
+    auto self = weak.lock();
+    if (!self || self->connection_) return;
+    log::info("client \"{}\": session expired", self->clientId_);
+    self->end();
+  });
+}
+
+void Session::cancelExpiry() { expiryTimer_.reset(); }
+
+void Session::end(bool keepClaim) {
+  if (ended_) return;
+  auto self = shared_from_this();  // forgetSession() may drop the last other reference
+  ended_ = true;
+  cancelExpiry();
+  auto& index = worker_.broker().index();
+  for (const auto& [filter, record] : subscriptions_) {
+    if (auto shared = mqtt::parseSharedFilter(filter)) {
+      index.unsubscribe(shared->filter, shared->group, this);
+    } else {
+      index.unsubscribe(filter, {}, this);
+    }
+  }
+  subscriptions_.clear();
+  inflight_.clear();
+  queue_.clear();
+  queuedBytes_ = 0;
+  incomingQos2_.clear();
+  firePendingWill();  // [MQTT-3.1.3-9] the will goes out at the latest when the session ends
+  worker_.forgetSession(*this, keepClaim);
+}
+
+}  // namespace moat::broker

@@ -1,0 +1,156 @@
+// Session: the state the broker keeps for one client id across connections (spec 4.1):
+// subscriptions, the window of QoS 1/2 deliveries awaiting acknowledgement, the queue of messages
+// waiting for room in that window or for the client to come back, QoS 2 packet ids received and
+// awaiting PUBREL, the session expiry and a will waiting for its delay.
+//
+// Ownership and threads: a session belongs to exactly one Worker for its whole life (the one the
+// SessionRegistry names for its client id) and is only touched on that worker's thread, with two
+// exceptions safe from any thread: uid()/worker()/clientId() (immutable) and isOnline() (atomic,
+// read by shared-subscription selection). Other workers hand it messages by posting to its
+// worker. The SubscriptionIndex and in-flight delivery batches hold shared_ptrs to it; after
+// end() it ignores further deliveries.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "broker/message.h"
+#include "mqtt/packet.h"
+
+namespace moat::broker {
+
+class Connection;
+class Worker;
+
+using SubscriptionIds = std::vector<uint32_t>;
+
+// One QoS 1/2 delivery sent (or to be resent) and not yet completed.
+struct InflightMessage {
+  enum class Stage : uint8_t { AwaitAck, AwaitComp };  // PUBACK/PUBREC, then PUBCOMP
+  uint16_t packetId = 0;
+  Stage stage = Stage::AwaitAck;
+  uint8_t qos = 1;
+  bool retain = false;
+  MessagePtr msg;
+  SubscriptionIds subIds;
+};
+
+struct QueuedMessage {
+  MessagePtr msg;
+  uint8_t qos = 0;
+  bool retain = false;
+  SubscriptionIds subIds;
+};
+
+// What a session remembers of one of its subscriptions.
+struct SubscriptionRecord {
+  mqtt::SubscriptionOptions options;
+  uint32_t subscriptionId = 0;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Worker& worker, std::string clientId, uint64_t uid);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  const std::string& clientId() const { return clientId_; }
+  uint64_t uid() const { return uid_; }
+  Worker& worker() const { return worker_; }
+  bool isOnline() const { return online_.load(std::memory_order_relaxed); }
+  bool ended() const { return ended_; }
+
+  // --- everything below: the owning worker's thread only ---
+
+  // Routes one matched message to this session: sent now if connected and the window allows,
+  // queued (bounded) if it is QoS 1/2 and cannot be sent yet, dropped (counted) otherwise.
+  void deliver(const MessagePtr& msg, uint8_t qos, bool retain, SubscriptionIds subIds);
+
+  // Binds the session to a connection that has just sent CONNACK; resends the inflight window
+  // with DUP and then drains the queue [MQTT-4.4.0-1].
+  void attach(Connection* connection);
+  // Unbinds it when the connection closes. Messages keep being queued until end().
+  void detach(Connection* connection);
+  Connection* connection() const { return connection_; }
+
+  // Acknowledgements from the client for broker-to-client deliveries.
+  void onPuback(uint16_t packetId);
+  // Returns false if the packet id is unknown.
+  bool onPubrec(uint16_t packetId, bool failed);
+  void onPubcomp(uint16_t packetId);
+
+  // Client-to-broker QoS 2: packet ids received and not yet released.
+  std::unordered_set<uint16_t>& incomingQos2() { return incomingQos2_; }
+
+  std::map<std::string, SubscriptionRecord, std::less<>>& subscriptions() { return subscriptions_; }
+
+  uint32_t expiryInterval() const { return expiryInterval_; }
+  void setExpiryInterval(uint32_t seconds) { expiryInterval_ = seconds; }
+  void setLimits(uint32_t maxQueuedMessages, uint64_t maxQueuedBytes);
+
+  // The will of the last connection, waiting for its delay or for the session's end.
+  void setPendingWill(MessagePtr will, uint32_t delaySeconds);
+  void cancelPendingWill();
+  // Publishes the pending will now, if any.
+  void firePendingWill();
+
+  // Starts the expiry countdown of a disconnected session (expiryInterval()).
+  void startExpiry();
+  void cancelExpiry();
+
+  // Ends the session: removes its subscriptions from the index, drops queued and inflight
+  // messages, publishes a pending will. Idempotent. `keepClaim` keeps the registry entry for a
+  // connection that replaces the session with a new one under the same client id.
+  void end(bool keepClaim = false);
+
+  size_t queuedCount() const { return queue_.size(); }
+  size_t inflightCount() const { return inflight_.size(); }
+  uint64_t droppedCount() const { return dropped_; }
+
+ private:
+  void sendNew(const MessagePtr& msg, uint8_t qos, bool retain, SubscriptionIds subIds);
+  void enqueue(const MessagePtr& msg, uint8_t qos, bool retain, SubscriptionIds subIds);
+  void drainQueue();
+  void noteDrop(const char* why);
+  uint16_t allocatePacketId();
+  size_t window() const;
+
+  Worker& worker_;
+  const std::string clientId_;
+  const uint64_t uid_;
+  std::atomic<bool> online_{false};
+  bool ended_ = false;
+  Connection* connection_ = nullptr;
+
+  std::map<std::string, SubscriptionRecord, std::less<>> subscriptions_;
+  std::deque<InflightMessage> inflight_;
+  std::deque<QueuedMessage> queue_;
+  uint64_t queuedBytes_ = 0;
+  uint32_t maxQueuedMessages_ = 1000;
+  uint64_t maxQueuedBytes_ = 10 * 1024 * 1024;
+  std::unordered_set<uint16_t> incomingQos2_;
+  uint16_t lastPacketId_ = 0;
+
+  uint32_t expiryInterval_ = 0;
+  // Timers exist only while armed, so a session kept alive elsewhere at shutdown holds nothing
+  // of its worker's io_context.
+  std::unique_ptr<boost::asio::steady_timer> expiryTimer_;
+  MessagePtr pendingWill_;
+  std::unique_ptr<boost::asio::steady_timer> willTimer_;
+
+  uint64_t dropped_ = 0;
+  bool dropLogged_ = false;
+};
+
+}  // namespace moat::broker

@@ -1,0 +1,149 @@
+#include "broker/worker.h"
+
+#include <algorithm>
+#include <future>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+
+#include "base/log.h"
+#include "broker/broker.h"
+#include "broker/connection.h"
+
+namespace moat::broker {
+
+namespace asio = boost::asio;
+
+Worker::Worker(Broker& broker, unsigned index)
+    : broker_(broker), index_(index), context_(1) {}
+
+Worker::~Worker() { join(); }
+
+void Worker::start() {
+  outboxes_.resize(broker_.workerCount());
+  thread_ = std::thread([this] {
+    auto guard = asio::make_work_guard(context_);
+    // Library exceptions stop at the thread entry: log them and keep the loop running.
+    while (true) {
+      try {
+        context_.run();
+        break;
+      } catch (const std::exception& e) {
+        log::error("worker {}: unexpected exception: {}", index_, e.what());
+      }
+    }
+  });
+}
+
+void Worker::stop() {
+  asio::post(context_, [this] {
+    stopping_ = true;
+    // Copy: closing a connection removes it from the map.
+    std::vector<std::shared_ptr<Connection>> all;
+    for (auto& [_, c] : connections_) all.push_back(c);
+    for (auto& c : all) c->close(mqtt::ReasonCode::ServerShuttingDown, "broker shutting down");
+    for (auto& [_, s] : sessions_) {
+      s->cancelExpiry();
+      s->cancelPendingWill();
+    }
+  });
+  // Give pending DISCONNECTs a moment to be written, then stop the loop.
+  asio::post(context_, [this] {
+    auto timer = std::make_shared<asio::steady_timer>(context_, std::chrono::milliseconds(200));
+    timer->async_wait([this, timer](boost::system::error_code) { context_.stop(); });
+  });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+std::shared_ptr<Session> Worker::findSession(const std::string& clientId) {
+  auto it = sessions_.find(clientId);
+  return it == sessions_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<Session> Worker::createSession(const std::string& clientId) {
+  auto s = std::make_shared<Session>(*this, clientId, broker_.nextSessionUid());
+  s->setLimits(broker_.limits().maxQueuedMessages, broker_.limits().maxQueuedBytes);
+  sessions_[clientId] = s;
+  return s;
+}
+
+void Worker::forgetSession(Session& session, bool keepClaim) {
+  auto it = sessions_.find(session.clientId());
+  if (it != sessions_.end() && it->second.get() == &session) {
+    sessions_.erase(it);
+    if (!keepClaim) broker_.registry().release(session.clientId(), index_);
+  }
+}
+
+void Worker::addConnection(const std::shared_ptr<Connection>& c) { connections_[c.get()] = c; }
+
+void Worker::removeConnection(Connection* c) { connections_.erase(c); }
+
+size_t Worker::publish(const MessagePtr& msg) {
+  if (msg->retain) broker_.retained().set(msg);
+  matches_.clear();
+  broker_.index().match(msg->topic(), matches_);
+  if (matches_.empty()) return 0;
+  // Overlapping subscriptions of one session yield one delivery at the highest granted QoS,
+  // carrying every matching subscription identifier (spec 3.3.4).
+  if (matches_.size() > 1) {
+    std::sort(matches_.begin(), matches_.end(),
+              [](const auto& a, const auto& b) { return a.session.get() < b.session.get(); });
+  }
+  size_t routed = 0;
+  for (size_t i = 0; i < matches_.size();) {
+    size_t j = i;
+    Session* session = matches_[i].session.get();
+    int qos = -1;
+    bool retain = false;
+    SubscriptionIds ids;
+    for (; j < matches_.size() && matches_[j].session.get() == session; ++j) {
+      const auto& m = matches_[j];
+      // [MQTT-3.8.3-3] no-local: not sent back to the connection that published it.
+      if (m.options.noLocal && session->uid() == msg->originSession) continue;
+      qos = std::max(qos, static_cast<int>(std::min(m.options.qos, msg->qos)));
+      retain = retain || (m.options.retainAsPublished && msg->retain);
+      if (m.subscriptionId != 0) ids.push_back(m.subscriptionId);
+    }
+    if (qos >= 0) {
+      ++routed;
+      Worker& dest = session->worker();
+      if (&dest == this) {
+        session->deliver(msg, static_cast<uint8_t>(qos), retain, std::move(ids));
+      } else {
+        outboxes_[dest.index()].push_back(
+            Delivery{matches_[i].session, msg, static_cast<uint8_t>(qos), retain, std::move(ids)});
+        if (!flushScheduled_) {
+          flushScheduled_ = true;
+          asio::post(context_, [this] { flushOutboxes(); });
+        }
+      }
+    }
+    i = j;
+  }
+  matches_.clear();
+  return routed;
+}
+
+void Worker::flushOutboxes() {
+  flushScheduled_ = false;
+  for (unsigned w = 0; w < outboxes_.size(); ++w) {
+    if (outboxes_[w].empty()) continue;
+    Worker& dest = broker_.worker(w);
+    asio::post(dest.context_, [&dest, batch = std::move(outboxes_[w])]() mutable {
+      dest.receive(batch);
+    });
+    outboxes_[w] = {};
+  }
+}
+
+void Worker::receive(std::vector<Delivery>& batch) {
+  for (auto& d : batch) {
+    if (!d.session->ended()) d.session->deliver(d.msg, d.qos, d.retain, std::move(d.subIds));
+  }
+}
+
+}  // namespace moat::broker

@@ -1,0 +1,86 @@
+// Worker: one thread running one io_context, owning the connections pinned to it and the
+// sessions the SessionRegistry assigns to it. All per-connection and per-session state is
+// touched only on this thread, so none of it is locked.
+//
+// Routing: publish() matches a message against the SubscriptionIndex, merges overlapping
+// subscriptions per session, delivers at once to sessions of this worker and appends the rest
+// to one outbox per destination worker. Outboxes are flushed in one post per worker after the
+// current handler (so every PUBLISH decoded from one socket read leaves in one batch).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "broker/message.h"
+#include "broker/session.h"
+#include "broker/subscription_index.h"
+
+namespace moat::broker {
+
+class Broker;
+class Connection;
+
+// One message for one session, crossing from the publisher's worker to the session's.
+struct Delivery {
+  std::shared_ptr<Session> session;
+  MessagePtr msg;
+  uint8_t qos = 0;
+  bool retain = false;
+  SubscriptionIds subIds;
+};
+
+class Worker {
+ public:
+  Worker(Broker& broker, unsigned index);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  Broker& broker() { return broker_; }
+  unsigned index() const { return index_; }
+  boost::asio::io_context& context() { return context_; }
+
+  void start();
+  // Closes every connection (5.0 clients get DISCONNECT 0x8B) and stops the loop. Any thread.
+  void stop();
+  void join();
+
+  // --- this worker's thread only ---
+  std::shared_ptr<Session> findSession(const std::string& clientId);
+  std::shared_ptr<Session> createSession(const std::string& clientId);
+  // Called by Session::end(): forgets the session and releases its registry entry.
+  void forgetSession(Session& session, bool keepClaim);
+
+  void addConnection(const std::shared_ptr<Connection>& c);
+  void removeConnection(Connection* c);
+
+  // Routes a message to every matching subscription (and stores it if retained).
+  // Returns the number of sessions it was routed to.
+  size_t publish(const MessagePtr& msg);
+
+  bool stopping() const { return stopping_; }
+  size_t sessionCount() const { return sessions_.size(); }
+  size_t connectionCount() const { return connections_.size(); }
+
+ private:
+  void flushOutboxes();
+  void receive(std::vector<Delivery>& batch);
+
+  Broker& broker_;
+  const unsigned index_;
+  boost::asio::io_context context_;
+  std::thread thread_;
+  std::unordered_map<std::string, std::shared_ptr<Session>> sessions_;
+  std::unordered_map<Connection*, std::shared_ptr<Connection>> connections_;
+  std::vector<MatchedSubscription> matches_;         // reused by publish()
+  std::vector<std::vector<Delivery>> outboxes_;      // one per worker
+  bool flushScheduled_ = false;
+  bool stopping_ = false;
+};
+
+}  // namespace moat::broker

@@ -1,0 +1,255 @@
+#include "config/config.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+namespace moat::config {
+namespace {
+
+// Errors carry "file:line: message"; the code is unused for configuration (0x80).
+Error at(std::string_view source, const toml::node& node, std::string_view message) {
+  return Error{0x80, fmt::format("{}:{}: {}", source, node.source().begin.line, message)};
+}
+
+// Reads one table strictly: every key must be consumed by a reader, the rest are reported.
+class TableReader {
+ public:
+  TableReader(std::string_view source, const toml::table& table, std::string_view path)
+      : source_(source), table_(table), path_(path) {}
+
+  template <class T>
+  Result<void> integer(std::string_view key, T& out, int64_t min, int64_t max) {
+    const toml::node* node = take(key);
+    if (!node) return {};
+    auto v = node->value<int64_t>();
+    if (!node->is_integer() || !v) {
+      return tl::unexpected(at(source_, *node, fmt::format("{}.{} must be an integer", path_, key)));
+    }
+    if (*v < min || *v > max) {
+      return tl::unexpected(at(source_, *node,
+                               fmt::format("{}.{} must be between {} and {}", path_, key, min, max)));
+    }
+    out = static_cast<T>(*v);
+    return {};
+  }
+
+  Result<void> string(std::string_view key, std::string& out) {
+    const toml::node* node = take(key);
+    if (!node) return {};
+    if (!node->is_string()) {
+      return tl::unexpected(at(source_, *node, fmt::format("{}.{} must be a string", path_, key)));
+    }
+    out = *node->value<std::string>();
+    return {};
+  }
+
+  Result<void> boolean(std::string_view key, bool& out) {
+    const toml::node* node = take(key);
+    if (!node) return {};
+    if (!node->is_boolean()) {
+      return tl::unexpected(
+          at(source_, *node, fmt::format("{}.{} must be true or false", path_, key)));
+    }
+    out = *node->value<bool>();
+    return {};
+  }
+
+  bool has(std::string_view key) const { return table_.contains(key); }
+
+  // Fails on the first key no reader asked for.
+  Result<void> finish() const {
+    for (const auto& [key, node] : table_) {
+      bool known = false;
+      for (const auto& k : taken_) known = known || k == key.str();
+      if (!known) {
+        return tl::unexpected(Error{
+            0x80, fmt::format("{}:{}: unknown key '{}' in [{}]", source_,
+                              key.source().begin.line, key.str(), path_)});
+      }
+    }
+    return {};
+  }
+
+ private:
+  const toml::node* take(std::string_view key) {
+    taken_.emplace_back(key);
+    return table_.get(key);
+  }
+
+  std::string_view source_;
+  const toml::table& table_;
+  std::string path_;
+  std::vector<std::string> taken_;
+};
+
+Result<void> readBroker(std::string_view src, const toml::table& t, BrokerSection& b) {
+  TableReader r(src, t, "broker");
+  MOAT_TRY(r.string("data_dir", b.dataDir));
+  MOAT_TRY(r.integer("workers", b.workers, 0, 1024));
+  MOAT_TRY(r.string("log_level", b.logLevel));
+  static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
+  bool ok = false;
+  for (auto l : kLevels) ok = ok || l == b.logLevel;
+  if (!ok) {
+    return tl::unexpected(at(src, *t.get("log_level"),
+                             "broker.log_level must be trace, debug, info, warn, error or off"));
+  }
+  if (b.dataDir.empty()) {
+    return tl::unexpected(at(src, *t.get("data_dir"), "broker.data_dir must not be empty"));
+  }
+  return r.finish();
+}
+
+Result<void> readLimits(std::string_view src, const toml::table& t, LimitsSection& l) {
+  TableReader r(src, t, "limits");
+  MOAT_TRY(r.integer("connect_timeout", l.connectTimeout, 1, 3600));
+  MOAT_TRY(r.integer("max_packet_size", l.maxPacketSize, 64, 268'435'460));
+  MOAT_TRY(r.integer("max_keepalive", l.maxKeepAlive, 1, 65535));
+  MOAT_TRY(r.integer("receive_maximum", l.receiveMaximum, 1, 65535));
+  MOAT_TRY(r.integer("max_inflight", l.maxInflight, 1, 65535));
+  MOAT_TRY(r.integer("max_queued_messages", l.maxQueuedMessages, 0, 100'000'000));
+  MOAT_TRY(r.integer("max_queued_bytes", l.maxQueuedBytes, 0, int64_t{1} << 40));
+  MOAT_TRY(r.integer("topic_alias_maximum", l.topicAliasMaximum, 0, 65535));
+  MOAT_TRY(r.integer("max_write_buffer", l.maxWriteBuffer, 4096, int64_t{1} << 32));
+  if (r.has("max_session_expiry")) {
+    uint32_t v = 0;
+    MOAT_TRY(r.integer("max_session_expiry", v, 0, 4'294'967'295));
+    l.maxSessionExpiry = v;
+  }
+  return r.finish();
+}
+
+Result<void> parseBind(std::string_view src, const toml::node& node, Listener& l) {
+  auto colon = l.bind.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == l.bind.size()) {
+    return tl::unexpected(at(src, node, "listener.bind must be \"host:port\""));
+  }
+  std::string host = l.bind.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  int port = 0;
+  for (char c : l.bind.substr(colon + 1)) {
+    if (c < '0' || c > '9' || port > 65535) {
+      return tl::unexpected(at(src, node, "listener.bind port must be a number 0-65535"));
+    }
+    port = port * 10 + (c - '0');
+  }
+  if (port > 65535) {
+    return tl::unexpected(at(src, node, "listener.bind port must be a number 0-65535"));
+  }
+  l.host = host;
+  l.port = static_cast<uint16_t>(port);
+  return {};
+}
+
+Result<void> readListener(std::string_view src, const toml::table& t, Listener& l) {
+  TableReader r(src, t, "listener");
+  MOAT_TRY(r.string("name", l.name));
+  MOAT_TRY(r.string("bind", l.bind));
+  std::string transport = "tcp";
+  MOAT_TRY(r.string("transport", transport));
+  MOAT_TRY(r.boolean("allow_anonymous", l.allowAnonymous));
+  MOAT_TRY(r.finish());
+  if (l.name.empty()) return tl::unexpected(at(src, t, "listener.name is required"));
+  if (l.bind.empty()) return tl::unexpected(at(src, t, "listener.bind is required"));
+  MOAT_TRY(parseBind(src, *t.get("bind"), l));
+  if (transport == "tcp") {
+    l.transport = Transport::Tcp;
+  } else if (transport == "tls" || transport == "ws" || transport == "wss") {
+    return tl::unexpected(at(src, *t.get("transport"),
+                             fmt::format("listener.transport \"{}\" is not supported yet "
+                                         "(only \"tcp\" in this version)",
+                                         transport)));
+  } else {
+    return tl::unexpected(
+        at(src, *t.get("transport"), "listener.transport must be one of tcp, tls, ws, wss"));
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string_view transportName(Transport t) {
+  switch (t) {
+    case Transport::Tcp:
+      return "tcp";
+  }
+  return "?";
+}
+
+Result<Config> parse(std::string_view text, std::string_view sourceName) {
+  toml::table root;
+  try {
+    root = toml::parse(text, sourceName);
+  } catch (const toml::parse_error& e) {
+    return fail(0x80, fmt::format("{}:{}: {}", sourceName, e.source().begin.line, e.description()));
+  }
+  Config cfg;
+  cfg.source = std::string(sourceName);
+  for (const auto& [key, node] : root) {
+    std::string_view k = key.str();
+    if (k == "broker" || k == "limits") {
+      if (!node.is_table()) {
+        return tl::unexpected(at(sourceName, node, fmt::format("[{}] must be a table", k)));
+      }
+      auto r = k == "broker" ? readBroker(sourceName, *node.as_table(), cfg.broker)
+                             : readLimits(sourceName, *node.as_table(), cfg.limits);
+      if (!r) return tl::unexpected(r.error());
+    } else if (k == "listener") {
+      if (!node.is_array_of_tables()) {
+        return tl::unexpected(at(sourceName, node, "listeners are written [[listener]]"));
+      }
+      for (const auto& item : *node.as_array()) {
+        Listener l;
+        if (auto r = readListener(sourceName, *item.as_table(), l); !r) {
+          return tl::unexpected(r.error());
+        }
+        for (const auto& other : cfg.listeners) {
+          if (other.name == l.name) {
+            return tl::unexpected(
+                at(sourceName, item, fmt::format("listener name \"{}\" is used twice", l.name)));
+          }
+        }
+        cfg.listeners.push_back(std::move(l));
+      }
+    } else {
+      return fail(0x80, fmt::format("{}:{}: unknown key '{}'", sourceName,
+                                    key.source().begin.line, k));
+    }
+  }
+  if (cfg.listeners.empty()) {
+    return fail(0x80, fmt::format("{}: at least one [[listener]] is required", sourceName));
+  }
+  return cfg;
+}
+
+Result<Config> loadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail(0x80, fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse(ss.str(), path);
+}
+
+Config embeddedDefault() {
+  Config cfg;
+  cfg.source = "<embedded default>";
+  Listener l;
+  l.name = "local";
+  l.bind = "127.0.0.1:1883";
+  l.host = "127.0.0.1";
+  l.port = 1883;
+  l.transport = Transport::Tcp;
+  l.allowAnonymous = true;
+  cfg.listeners.push_back(l);
+  return cfg;
+}
+
+}  // namespace moat::config

@@ -1,0 +1,63 @@
+// Moat's configuration: the typed result of reading one TOML file, strictly (an unknown key or a
+// value of the wrong type is an error naming file and line). A Config is a plain value: it is
+// built once, checked, and then shared read-only with whatever needs it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace moat::config {
+
+struct BrokerSection {
+  std::string dataDir = "var";
+  unsigned workers = 0;  // 0 = one per core
+  std::string logLevel = "info";
+};
+
+struct LimitsSection {
+  uint32_t connectTimeout = 10;           // seconds until CONNECT must have arrived
+  uint32_t maxPacketSize = 1024 * 1024;   // bytes, both directions
+  uint16_t maxKeepAlive = 65535;          // seconds; higher (or 0) requests are capped
+  uint16_t receiveMaximum = 65535;        // QoS>0 publishes a client may have unacknowledged
+  uint16_t maxInflight = 20;              // QoS>0 deliveries unacknowledged towards one client
+  uint32_t maxQueuedMessages = 1000;      // per session, beyond the inflight window
+  uint64_t maxQueuedBytes = 10 * 1024 * 1024;
+  uint16_t topicAliasMaximum = 10;        // aliases a client may use towards the broker
+  std::optional<uint32_t> maxSessionExpiry;  // seconds; none = no cap
+  uint64_t maxWriteBuffer = 4 * 1024 * 1024;  // bytes queued to one socket before QoS 0 drops
+};
+
+enum class Transport { Tcp };
+
+struct Listener {
+  std::string name;
+  std::string bind;  // "host:port" as written
+  std::string host;
+  uint16_t port = 0;
+  Transport transport = Transport::Tcp;
+  bool allowAnonymous = false;
+};
+
+struct Config {
+  BrokerSection broker;
+  LimitsSection limits;
+  std::vector<Listener> listeners;
+  std::string source;  // file name, or "<embedded default>"
+};
+
+// Reads and checks a configuration file.
+[[nodiscard]] Result<Config> loadFile(const std::string& path);
+// Parses configuration text; `sourceName` is used in error messages.
+[[nodiscard]] Result<Config> parse(std::string_view text, std::string_view sourceName);
+// The configuration `moat serve` runs with when given none: one plain listener on
+// 127.0.0.1:1883 that allows anonymous clients (loopback only).
+Config embeddedDefault();
+
+std::string_view transportName(Transport t);
+
+}  // namespace moat::config
