@@ -42,6 +42,12 @@ int serveMain(int argc, char** argv) {
   setupLogging(logLevel.empty() ? cfg->broker.logLevel : logLevel);
   log::info("moat 0.1.0 starting with configuration {}", cfg->source);
 
+  // Catch SIGINT/SIGTERM before anything is announced, so a signal right after the
+  // "listening" line stops the broker cleanly instead of killing it.
+  boost::asio::io_context signals;
+  boost::asio::signal_set set(signals, SIGINT, SIGTERM);
+  std::signal(SIGPIPE, SIG_IGN);
+
   broker::Broker broker(std::move(*cfg));
   if (auto started = broker.start(); !started) {
     log::error("{}", started.error().message);
@@ -53,9 +59,6 @@ int serveMain(int argc, char** argv) {
   }
 
   // The main thread only waits for SIGINT/SIGTERM.
-  boost::asio::io_context signals;
-  boost::asio::signal_set set(signals, SIGINT, SIGTERM);
-  std::signal(SIGPIPE, SIG_IGN);
   set.async_wait([](const boost::system::error_code&, int sig) {
     log::info("received signal {}, shutting down", sig);
   });

@@ -97,8 +97,9 @@ asio::awaitable<void> Connection::readLoop() {
         asio::buffer(readBuf_.data() + readEnd_, readBuf_.size() - readEnd_),
         asio::as_tuple(asio::use_awaitable));
     if (ec) {
-      if (!closing_) {
-        log::debug("client \"{}\" {}: connection lost: {}", clientId_, peer_, ec.message());
+      if (!closing_ && state_ == State::Connected) {
+        log::info("client \"{}\" {}: connection lost ({})", clientId_, peer_,
+                  ec == asio::error::eof ? "closed by peer without DISCONNECT" : ec.message());
       }
       break;
     }

@@ -1,0 +1,117 @@
+"""Flow control and topic aliases (MQTT 5.0 section 3.3.2.3.4, 4.9; MQTT 3.1.1 section 4.4):
+the limits a broker announces and what happens when a client goes past them, exact bytes."""
+
+import pytest
+
+from support import mqtt_bytes as mb
+from support.fixtures import both_versions
+from support.mqtt_bytes import Prop
+from support.raw_client import open_session
+
+PROTOCOL_ERROR = 0x82
+RECEIVE_MAXIMUM_EXCEEDED = 0x93
+TOPIC_ALIAS_INVALID = 0x94
+
+
+# -- receive maximum: the broker's window for QoS > 0 publishes from a client ---------------
+
+@pytest.mark.moat_only("mosquitto has no setting for the broker's Receive Maximum")
+@pytest.mark.limits(receive_maximum=2)
+def test_mqtt5_client_exceeding_the_receive_maximum_is_disconnected(broker):
+    """QoS 2 publishes stay unacknowledged until PUBREL, so three without PUBREL are three in
+    flight against a window of two."""
+    with open_session(broker.host, broker.port, "eager", mb.V5) as conn:
+        assert mb.prop_value(conn.connack.props, Prop.RECEIVE_MAXIMUM) == 2
+        for packet_id in (1, 2):
+            conn.send(mb.publish("a/b", b"x", qos=2, packet_id=packet_id, version=mb.V5))
+            assert conn.read_packet_of_type(mb.PUBREC).body[:2] == mb.u16(packet_id)
+        conn.send(mb.publish("a/b", b"x", qos=2, packet_id=3, version=mb.V5))
+        conn.expect_disconnect(mb.V5, RECEIVE_MAXIMUM_EXCEEDED)
+
+
+@pytest.mark.moat_only("mosquitto has no setting for the broker's Receive Maximum")
+@pytest.mark.limits(receive_maximum=2)
+def test_mqtt5_completed_exchanges_free_the_receive_window(broker):
+    with open_session(broker.host, broker.port, "steady", mb.V5) as conn:
+        for packet_id in range(1, 6):
+            conn.send(mb.publish("a/b", b"x", qos=2, packet_id=packet_id, version=mb.V5))
+            conn.read_packet_of_type(mb.PUBREC)
+            conn.send(mb.pubrel(packet_id))
+            conn.expect(mb.pubcomp(packet_id))
+
+
+# -- inflight window: QoS > 0 deliveries towards one client ---------------------------------
+
+@both_versions
+@pytest.mark.limits(max_inflight=2)
+def test_broker_keeps_at_most_max_inflight_unacknowledged_deliveries(broker, version):
+    with open_session(broker.host, broker.port, "slow", version) as sub, \
+            open_session(broker.host, broker.port, "fast", version) as pub:
+        sub.subscribe(1, [("a/b", 1)])
+        for packet_id in (1, 2, 3):
+            pub.send(mb.publish("a/b", bytes([packet_id]), qos=1, packet_id=packet_id,
+                                version=version))
+            pub.read_packet_of_type(mb.PUBACK)
+        first = sub.read_publish(ack=False)
+        second = sub.read_publish(ack=False)
+        assert (first.payload, second.payload) == (b"\x01", b"\x02")
+        sub.expect_open_for(0.5)  # the third waits for a slot
+        sub.send(mb.puback(first.packet_id))
+        third = sub.read_publish(ack=False)
+        assert third.payload == b"\x03"
+
+
+def test_mqtt5_client_receive_maximum_limits_unacknowledged_deliveries(broker):
+    with open_session(broker.host, broker.port, "small-window", mb.V5,
+                      props=[(Prop.RECEIVE_MAXIMUM, 1)]) as sub, \
+            open_session(broker.host, broker.port, "fast", mb.V5) as pub:
+        sub.subscribe(1, [("a/b", 1)])
+        for packet_id in (1, 2):
+            pub.send(mb.publish("a/b", bytes([packet_id]), qos=1, packet_id=packet_id,
+                                version=mb.V5))
+            pub.read_packet_of_type(mb.PUBACK)
+        first = sub.read_publish(ack=False)
+        assert first.payload == b"\x01"
+        sub.expect_open_for(0.5)
+        sub.send(mb.puback(first.packet_id))
+        assert sub.read_publish(ack=False).payload == b"\x02"
+
+
+# -- topic aliases from the client ----------------------------------------------------------
+
+def test_mqtt5_topic_alias_set_then_used_alone_publishes_to_the_aliased_topic(broker):
+    with open_session(broker.host, broker.port, "sub", mb.V5) as sub, \
+            open_session(broker.host, broker.port, "aliaser", mb.V5) as pub:
+        sub.subscribe(1, [("a/b", 0)])
+        pub.send(mb.publish("a/b", b"one", version=mb.V5, props=[(Prop.TOPIC_ALIAS, 1)]))
+        pub.send(mb.publish("", b"two", version=mb.V5, props=[(Prop.TOPIC_ALIAS, 1)]))
+        sub.expect("30 09 00 03 61 2F 62 00 6F 6E 65")
+        sub.expect("30 09 00 03 61 2F 62 00 74 77 6F")
+
+
+@pytest.mark.parametrize("alias", [
+    pytest.param(0, id="zero", marks=pytest.mark.moat_only("mosquitto sends 0x81")),
+    pytest.param(11, id="above-maximum"),
+])
+def test_mqtt5_topic_alias_outside_the_announced_range_is_refused(broker, alias):
+    with open_session(broker.host, broker.port, "aliaser", mb.V5) as conn:
+        conn.send(mb.publish("a/b", b"x", version=mb.V5, props=[(Prop.TOPIC_ALIAS, alias)]))
+        conn.expect_disconnect(mb.V5, TOPIC_ALIAS_INVALID)
+
+
+def test_mqtt5_publish_with_empty_topic_and_no_alias_is_a_protocol_error(broker):
+    with open_session(broker.host, broker.port, "aliaser", mb.V5) as conn:
+        conn.send(mb.publish("", b"x", version=mb.V5))
+        conn.expect_disconnect(mb.V5, PROTOCOL_ERROR)
+
+
+def test_mqtt5_publish_with_empty_topic_and_an_unset_alias_is_a_protocol_error(broker):
+    with open_session(broker.host, broker.port, "aliaser", mb.V5) as conn:
+        conn.send(mb.publish("", b"x", version=mb.V5, props=[(Prop.TOPIC_ALIAS, 3)]))
+        conn.expect_disconnect(mb.V5, PROTOCOL_ERROR)
+
+
+def test_mqtt311_publish_with_empty_topic_ends_the_connection(broker):
+    with open_session(broker.host, broker.port, "empty", mb.V311) as conn:
+        conn.send(mb.publish("", b"x"))
+        conn.expect_closed()

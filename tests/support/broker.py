@@ -1,0 +1,240 @@
+"""Starts and stops the broker under test, one per test, on an ephemeral loopback port.
+
+The broker is Moat (build/moat, or $MOAT_BINARY) unless MOAT_TEST_BROKER=mosquitto, in which
+case Debian's /usr/sbin/mosquitto runs with an equivalent configuration. That lets the suite be
+checked against a known broker for every behaviour both share; tests whose expected bytes only
+Moat produces carry the `moat_only` mark.
+
+A BrokerProcess owns its child process: it reads the broker's stderr on a thread (so the pipe
+never fills), keeps every line for the failure report, and stop() always reaps the child.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MOAT_BINARY = Path(os.environ.get("MOAT_BINARY", REPO_ROOT / "build" / "moat"))
+MOSQUITTO_BINARY = Path(os.environ.get("MOSQUITTO_BINARY", "/usr/sbin/mosquitto"))
+BROKER_KIND = os.environ.get("MOAT_TEST_BROKER", "moat").strip().lower()
+
+HOST = "127.0.0.1"
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+
+# Moat's [limits] defaults, as written into every test's config unless a test overrides one.
+DEFAULT_LIMITS: Dict[str, int] = {
+    "connect_timeout": 10,
+    "max_packet_size": 1_048_576,
+    "max_keepalive": 65535,
+    "receive_maximum": 65535,
+    "max_inflight": 20,
+    "max_queued_messages": 1000,
+    "max_queued_bytes": 10_485_760,
+    "topic_alias_maximum": 10,
+}
+
+# Moat limits that mosquitto can express, and the option that does it. A test that needs a limit
+# missing here (connect_timeout, receive_maximum, max_session_expiry) is Moat-only.
+_MOSQUITTO_GLOBAL_OPTIONS = {
+    "max_packet_size": "max_packet_size",
+    "max_keepalive": "max_keepalive",
+    "max_inflight": "max_inflight_messages",
+    "max_queued_messages": "max_queued_messages",
+    "max_queued_bytes": "max_queued_bytes",
+}
+_MOSQUITTO_LISTENER_OPTIONS = {"topic_alias_maximum": "max_topic_alias"}
+
+_MOAT_LISTENING = re.compile(r'listener "(?P<name>[^"]+)" listening on '
+                             r'(?P<host>[0-9.]+):(?P<port>\d+)')
+_MOSQUITTO_LISTENING = re.compile(r"Opening ipv4 listen socket on port (?P<port>\d+)")
+
+
+def is_mosquitto() -> bool:
+    return BROKER_KIND == "mosquitto"
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_moat_config(data_dir: Path, limits: Dict[str, int], workers: int = 2,
+                       log_level: str = "info") -> str:
+    lines = ["[broker]",
+             f"data_dir = {_toml_value(str(data_dir))}",
+             f"workers = {workers}",
+             f"log_level = {_toml_value(log_level)}",
+             "",
+             "[limits]"]
+    lines += [f"{key} = {_toml_value(value)}" for key, value in limits.items()]
+    lines += ["",
+              "[[listener]]",
+              'name = "local"',
+              f'bind = "{HOST}:0"',
+              'transport = "tcp"',
+              "allow_anonymous = true",
+              ""]
+    return "\n".join(lines)
+
+
+def render_mosquitto_config(port: int, limits: Dict[str, int]) -> str:
+    lines = ["log_dest stderr", "log_type all", "persistence false"]
+    lines += [f"{_MOSQUITTO_GLOBAL_OPTIONS[key]} {value}"
+              for key, value in limits.items() if key in _MOSQUITTO_GLOBAL_OPTIONS]
+    lines += [f"listener {port} {HOST}", "allow_anonymous true", "set_tcp_nodelay true"]
+    lines += [f"{_MOSQUITTO_LISTENER_OPTIONS[key]} {value}"
+              for key, value in limits.items() if key in _MOSQUITTO_LISTENER_OPTIONS]
+    return "\n".join(lines) + "\n"
+
+
+def _free_port() -> int:
+    """A port that was free a moment ago. Only for mosquitto, which cannot bind port 0 and
+    report it; Moat binds port 0 itself."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+class BrokerStartError(RuntimeError):
+    pass
+
+
+class BrokerProcess:
+    """One running broker. `host`/`port` are its listener; `log()` is all it wrote so far."""
+
+    def __init__(self, argv: List[str], workdir: Path, limits: Dict[str, int], kind: str):
+        self.kind = kind
+        self.limits = limits
+        self.workdir = workdir
+        self.host = HOST
+        self.port: Optional[int] = None
+        self.returncode: Optional[int] = None
+        self._lines: List[str] = []
+        self._cond = threading.Condition()
+        self._proc = subprocess.Popen(argv, cwd=workdir, stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT)
+        self._reader = threading.Thread(target=self._read_log, daemon=True,
+                                        name=f"{kind}-log")
+        self._reader.start()
+
+    def _read_log(self) -> None:
+        for raw in self._proc.stdout:
+            line = raw.decode("utf-8", errors="replace").rstrip("\n")
+            with self._cond:
+                self._lines.append(line)
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def running(self) -> bool:
+        return self._proc.poll() is None
+
+    def log(self) -> str:
+        with self._cond:
+            return "\n".join(self._lines)
+
+    def wait_for_log(self, pattern: str, timeout: float) -> Optional[re.Match]:
+        """Waits until a log line matches `pattern` (a regex); returns the match, or None when
+        the deadline passes or the broker exits first."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._cond:
+            while True:
+                for line in self._lines[seen:]:
+                    match = regex.search(line)
+                    if match:
+                        return match
+                seen = len(self._lines)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (self._proc.poll() is not None
+                                      and not self._reader.is_alive()):
+                    return None
+                self._cond.wait(min(remaining, 0.2))
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> int:
+        """SIGTERM, then wait up to `timeout`; SIGKILL if it is still there. Returns the exit
+        code (negative for a signal, as subprocess reports it)."""
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with self._cond:
+                    self._lines.append(f"[test harness] no exit {timeout}s after SIGTERM; "
+                                       "sending SIGKILL")
+                self._proc.kill()
+                self._proc.wait(STOP_TIMEOUT)
+        self._reader.join(STOP_TIMEOUT)
+        self._proc.stdout.close()
+        self.returncode = self._proc.returncode
+        return self.returncode
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} pid={self.pid} {self.host}:{self.port}>"
+
+
+def start_broker(workdir: Path, limits: Optional[Dict[str, int]] = None,
+                 log_level: str = "info") -> BrokerProcess:
+    """Writes a config into `workdir` and starts the broker; returns once it listens.
+    `limits` override DEFAULT_LIMITS key by key; a key set to None is left out of the file."""
+    merged = dict(DEFAULT_LIMITS)
+    merged.update(limits or {})
+    merged = {k: v for k, v in merged.items() if v is not None}
+    workdir.mkdir(parents=True, exist_ok=True)
+    if is_mosquitto():
+        return _start_mosquitto(workdir, merged)
+    return _start_moat(workdir, merged, log_level)
+
+
+def _start_moat(workdir: Path, limits: Dict[str, int], log_level: str) -> BrokerProcess:
+    if not MOAT_BINARY.exists():
+        raise BrokerStartError(f"{MOAT_BINARY} does not exist: build Moat first, or run with "
+                               "MOAT_TEST_BROKER=mosquitto")
+    config = workdir / "moat.toml"
+    data_dir = workdir / "var"
+    data_dir.mkdir(exist_ok=True)
+    config.write_text(render_moat_config(data_dir, limits, log_level=log_level))
+    broker = BrokerProcess([str(MOAT_BINARY), "serve", "--config", str(config)], workdir,
+                           limits, "moat")
+    match = broker.wait_for_log(_MOAT_LISTENING.pattern, START_TIMEOUT)
+    if match is None:
+        code = broker.stop()
+        raise BrokerStartError(f"moat did not report a listener within {START_TIMEOUT}s "
+                               f"(exit code {code}); log:\n{broker.log()}")
+    broker.port = int(match.group("port"))
+    return broker
+
+
+def _start_mosquitto(workdir: Path, limits: Dict[str, int]) -> BrokerProcess:
+    last_log = ""
+    for _attempt in range(3):  # another process may take the port between probe and bind
+        port = _free_port()
+        config = workdir / "mosquitto.conf"
+        config.write_text(render_mosquitto_config(port, limits))
+        broker = BrokerProcess([str(MOSQUITTO_BINARY), "-c", str(config)], workdir, limits,
+                               "mosquitto")
+        if broker.wait_for_log(_MOSQUITTO_LISTENING.pattern, START_TIMEOUT) and \
+                broker.wait_for_log(r"mosquitto version .* running", START_TIMEOUT):
+            broker.port = port
+            return broker
+        broker.stop()
+        last_log = broker.log()
+    raise BrokerStartError(f"mosquitto did not start; log:\n{last_log}")
