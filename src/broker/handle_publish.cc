@@ -6,6 +6,7 @@
 #include "broker/connection.h"
 #include "broker/session.h"
 #include "broker/worker.h"
+#include "mqtt/topic.h"
 
 namespace moat::broker {
 
@@ -37,6 +38,14 @@ bool Connection::handlePublish(mqtt::Publish& p) {
     } else if (p.topic.empty()) {
       protocolError(ReasonCode::ProtocolError, "empty topic name without a topic alias");
       return false;
+    }
+    // [MQTT-3.3.2-14] a response topic is a topic name: no wildcards.
+    if (p.properties.responseTopic) {
+      if (auto ok = mqtt::validateTopicName(*p.properties.responseTopic); !ok) {
+        protocolError(ReasonCode::ProtocolError,
+                      fmt::format("response topic: {}", ok.error().message));
+        return false;
+      }
     }
     // [MQTT-3.3.4-6] a client must not send subscription identifiers.
     if (!p.properties.subscriptionIdentifiers.empty()) {
