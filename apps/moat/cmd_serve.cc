@@ -1,6 +1,7 @@
 // `moat serve` and `moat check-config`.
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -41,6 +42,20 @@ int serveMain(int argc, char** argv) {
   }
   setupLogging(logLevel.empty() ? cfg->broker.logLevel : logLevel);
   log::info("moat 0.1.0 starting with configuration {}", cfg->source);
+
+  // The data directory holds the broker's state; only its owner may read it.
+  std::error_code ec;
+  std::filesystem::path dataDir = cfg->broker.dataDir;
+  bool created = std::filesystem::create_directories(dataDir, ec);
+  if (ec) {
+    log::error("data directory \"{}\": {}", dataDir.string(), ec.message());
+    return 1;
+  }
+  if (created) {
+    std::filesystem::permissions(dataDir, std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::replace, ec);
+  }
+  log::info("data directory {}", std::filesystem::absolute(dataDir, ec).string());
 
   // Catch SIGINT/SIGTERM before anything is announced, so a signal right after the
   // "listening" line stops the broker cleanly instead of killing it.
