@@ -27,7 +27,8 @@ struct ListenerRuntime {
   ListenerRuntime(asio::io_context& ctx) : acceptor(ctx), backoff(ctx) {}
 };
 
-Broker::Broker(config::Config config) : config_(std::move(config)) {
+Broker::Broker(config::Config config)
+    : config_(std::move(config)), retained_(config_.limits.maxRetainedMessages) {
   unsigned n = config_.broker.workers;
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));

@@ -48,6 +48,8 @@ class Broker {
   Worker& worker(unsigned i) { return *workers_[i]; }
   unsigned workerCount() const { return static_cast<unsigned>(workers_.size()); }
   uint64_t nextSessionUid() { return nextUid_.fetch_add(1, std::memory_order_relaxed); }
+  // Counts a retained message refused by limits.max_retained_messages; returns the new total.
+  uint64_t noteRetainedRefused() { return retainedRefused_.fetch_add(1) + 1; }
 
  private:
   void accept(ListenerRuntime& l);
@@ -61,6 +63,7 @@ class Broker {
   SessionRegistry registry_;
   std::vector<BoundListener> bound_;
   std::atomic<uint64_t> nextUid_{1};
+  std::atomic<uint64_t> retainedRefused_{0};
   std::atomic<unsigned> nextWorker_{0};
   bool started_ = false;
   bool stopped_ = false;

@@ -26,6 +26,8 @@ using mqtt::ReasonCode;
 namespace {
 
 constexpr size_t kReadChunk = 4096;
+// A read buffer larger than this is released once it is empty.
+constexpr size_t kKeepReadBuffer = 64 * 1024;
 // A large payload is referenced by the write instead of copied into the batch.
 constexpr size_t kCopyPayloadBelow = 1024;
 // How long a closing connection may take to flush its last packets.
@@ -45,7 +47,8 @@ Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const List
     : worker_(worker),
       socket_(std::move(socket)),
       listener_(std::move(listener)),
-      timer_(worker.context()) {
+      timer_(worker.context()),
+      drained_(worker.context()) {
   peer_ = peerOf(socket_);
   boost::system::error_code ec;
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
@@ -60,7 +63,8 @@ Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const List
       peer_(std::move(peer)),
       hops_(hops),
       handedConnect_(std::move(connect)),
-      timer_(worker.context()) {
+      timer_(worker.context()),
+      drained_(worker.context()) {
   readBuf_ = std::move(buffered);
   readEnd_ = readBuf_.size();
   lastReceived_ = std::chrono::steady_clock::now();
@@ -83,16 +87,27 @@ asio::awaitable<void> Connection::readLoop() {
     handedConnect_.reset();
     ok = handleConnect(connect) && processBuffer();
   }
+  const uint64_t maxBacklog = worker_.broker().limits().maxWriteBuffer;
   while (ok && !closing_) {
-    // Make room: keep undecoded bytes at the front, grow for a packet larger than the buffer.
+    // Back-pressure: a client that sends but does not read its replies is not read from
+    // until its socket takes them, so replies cannot pile up without bound.
+    while (writeBacklog() > maxBacklog && !closing_) {
+      drained_.expires_at(std::chrono::steady_clock::time_point::max());
+      co_await drained_.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    if (closing_) break;
+    // Make room: keep undecoded bytes at the front. The buffer grows with the bytes that have
+    // actually arrived (at most doubling per read), never straight to the length a header
+    // announces, so a few bytes cannot make the broker allocate a whole maximum-size packet.
     size_t buffered = readEnd_ - readStart_;
     if (readStart_ > 0 && (buffered == 0 || readBuf_.size() - readEnd_ < kReadChunk)) {
       std::memmove(readBuf_.data(), readBuf_.data() + readStart_, buffered);
       readStart_ = 0;
       readEnd_ = buffered;
     }
-    size_t want = std::max(buffered + kReadChunk, neededBytes_);
-    if (readBuf_.size() < want) readBuf_.resize(std::max(want, readBuf_.size() * 2));
+    size_t want = buffered + kReadChunk;
+    if (neededBytes_ > want) want = std::min(neededBytes_, std::max(want, buffered * 2));
+    if (readBuf_.size() < want) readBuf_.resize(want);
     auto [ec, n] = co_await socket_.async_read_some(
         asio::buffer(readBuf_.data() + readEnd_, readBuf_.size() - readEnd_),
         asio::as_tuple(asio::use_awaitable));
@@ -104,7 +119,6 @@ asio::awaitable<void> Connection::readLoop() {
       break;
     }
     readEnd_ += n;
-    lastReceived_ = std::chrono::steady_clock::now();
     ok = processBuffer();
   }
   readerDone_ = true;
@@ -130,6 +144,8 @@ bool Connection::processBuffer() {
     neededBytes_ = 0;
     std::string_view body = data.substr(h.headerLength, h.remainingLength);
     readStart_ += h.totalLength();
+    // Keep-alive counts whole packets only: trickling bytes of one does not keep it alive.
+    lastReceived_ = std::chrono::steady_clock::now();
     if (state_ == State::AwaitConnect && h.type() != mqtt::PacketType::Connect) {
       // [MQTT-3.1.0-1] the first packet must be CONNECT: close without a reply.
       log::info("{}: first packet is {}, not CONNECT; closing", peer_,
@@ -150,7 +166,11 @@ bool Connection::processBuffer() {
     }
     if (!handlePacket(*packet)) return false;
   }
-  if (readStart_ == readEnd_) readStart_ = readEnd_ = 0;
+  if (readStart_ == readEnd_) {
+    readStart_ = readEnd_ = 0;
+    // Give back the memory of an unusually large packet once it has been handled.
+    if (readBuf_.size() > kKeepReadBuffer) std::string().swap(readBuf_);
+  }
   return !closing_;
 }
 
@@ -254,19 +274,20 @@ bool Connection::sendPublish(const MessagePtr& msg, uint8_t qos, uint16_t packet
   extras.packetId = packetId;
   extras.subscriptionIds = subIds;
   extras.topicAlias = std::nullopt;
+  bool newAlias = false;
   if (version_ == mqtt::Version::V5) {
     if (msg->expiresAt) extras.messageExpiry = msg->remainingExpiry(Clock::now());
     // Broker-to-client topic aliases: give a topic an alias while there are free ones, then
-    // send only the alias [MQTT-3.3.2-12].
+    // send only the alias [MQTT-3.3.2-12]. A new alias is recorded only once its PUBLISH is
+    // actually written.
     if (clientTopicAliasMax_ > 0) {
       auto it = outboundAliases_.find(publish.topic);
       if (it != outboundAliases_.end()) {
         extras.topicAlias = it->second;
         extras.omitTopic = true;
       } else if (outboundAliases_.size() < clientTopicAliasMax_) {
-        uint16_t alias = static_cast<uint16_t>(outboundAliases_.size() + 1);
-        outboundAliases_.emplace(publish.topic, alias);
-        extras.topicAlias = alias;
+        extras.topicAlias = static_cast<uint16_t>(outboundAliases_.size() + 1);
+        newAlias = true;
       }
     }
   }
@@ -277,13 +298,12 @@ bool Connection::sendPublish(const MessagePtr& msg, uint8_t qos, uint16_t packet
                                              bytes);
   if (clientMaxPacketSize_ != 0 && total > clientMaxPacketSize_) {
     bytes.resize(before);
-    if (oversizeDropped_++ == 0) {
-      log::warn("client \"{}\" {}: message on \"{}\" ({} bytes) exceeds the client's maximum "
-                "packet size {}; not sent (further ones are counted)",
-                clientId_, peer_, publish.topic, total, clientMaxPacketSize_);
-    }
+    log::debug("client \"{}\" {}: message on \"{}\" ({} bytes) exceeds the client's maximum "
+               "packet size {}; not sent",
+               clientId_, peer_, publish.topic, total, clientMaxPacketSize_);
     return false;
   }
+  if (newAlias) outboundAliases_.emplace(publish.topic, *extras.topicAlias);
   if (publish.payload.size() < kCopyPayloadBelow) {
     bytes.append(publish.payload);
   } else {
@@ -315,6 +335,7 @@ void Connection::flush() {
                       self->writeInFlight_ = false;
                       self->writing_.clear();
                       self->writingBytes_ = 0;
+                      self->drained_.cancel();
                       boost::system::error_code ignored;
                       if (ec) {
                         self->socket_.close(ignored);
@@ -332,6 +353,7 @@ void Connection::flush() {
 void Connection::close(ReasonCode reason, std::string_view why) {
   if (closing_) return;
   closing_ = true;
+  drained_.cancel();
   log::debug("client \"{}\" {}: closing ({})", clientId_, peer_, why);
   releaseSession();
   if (reason != ReasonCode::Success && version_ == mqtt::Version::V5 &&
@@ -359,7 +381,9 @@ void Connection::takeOver() {
 
 void Connection::onClosed() {
   state_ = State::Closed;
-  timer_.cancel();
+  // A last write still in flight keeps its grace timer, which closes the socket if the peer
+  // never takes the bytes; otherwise nothing is pending and the timer can go.
+  if (!writeInFlight_) timer_.cancel();
   worker_.removeConnection(this);
 }
 

@@ -107,6 +107,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closing_ = false;
   bool readerDone_ = false;
   bool takenOver_ = false;
+  bool quotaLogged_ = false;
   size_t neededBytes_ = 0;  // size of a partly received packet
   int hops_ = 0;  // handovers so far, bounded
   std::optional<mqtt::Connect> handedConnect_;
@@ -119,6 +120,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::chrono::steady_clock::duration keepAlive_{};
   std::chrono::steady_clock::time_point lastReceived_;
   boost::asio::steady_timer timer_;
+  boost::asio::steady_timer drained_;  // woken when a write completes (read back-pressure)
 
   // Negotiated limits.
   uint32_t clientMaxPacketSize_ = 0;  // 0 = none given
@@ -127,6 +129,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint16_t receiveMaximum_ = 65535;
   uint16_t topicAliasMaximum_ = 0;
   bool requestProblemInfo_ = true;
+  bool connectExpiryWasZero_ = true;  // 5.0: Session Expiry Interval 0 (or absent) in CONNECT
 
   // Topic aliases: client->broker (index alias-1), broker->client (topic -> alias).
   std::vector<std::string> inboundAliases_;
@@ -149,8 +152,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool writeInFlight_ = false;
   bool closeAfterWrite_ = false;
 
-  uint64_t qos0Dropped_ = 0;
-  uint64_t oversizeDropped_ = 0;
 };
 
 }  // namespace moat::broker

@@ -169,9 +169,15 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   timer_.cancel();
 
   auto session = worker_.findSession(c.clientId);
-  if (session && session->connection()) session->connection()->takeOver();
+  bool takenOver = false;
+  if (session && session->connection()) {
+    session->connection()->takeOver();
+    takenOver = true;
+  }
   bool sessionPresent = false;
-  if (session && c.cleanStart) {
+  // A session whose expiry was 0 ended with its connection, even when that connection was
+  // taken over [MQTT-3.1.2-6].
+  if (session && (c.cleanStart || (takenOver && session->expiryInterval() == 0))) {
     session->end(/*keepClaim=*/true);  // [MQTT-3.1.2-4] discard the old session
     session.reset();
   }
@@ -188,7 +194,9 @@ bool Connection::handleConnect(mqtt::Connect& c) {
     const auto& p = c.properties;
     sendWindow_ = std::min<uint16_t>(p.receiveMaximum.value_or(65535), limits.maxInflight);
     clientMaxPacketSize_ = p.maximumPacketSize.value_or(0);
-    clientTopicAliasMax_ = p.topicAliasMaximum.value_or(0);
+    // Aliases towards the client are bounded by our own maximum too (memory per connection).
+    clientTopicAliasMax_ = std::min(p.topicAliasMaximum.value_or(0), limits.topicAliasMaximum);
+    connectExpiryWasZero_ = requestedExpiry == 0;
     requestProblemInfo_ = p.requestProblemInformation.value_or(1) == 1;
     receiveMaximum_ = limits.receiveMaximum;
     topicAliasMaximum_ = limits.topicAliasMaximum;
@@ -241,9 +249,6 @@ void Connection::releaseSession() {
     msg->qos = will_->qos;
     msg->retain = will_->retain;
     msg->originSession = session->uid();
-    if (auto e = msg->publish.properties.messageExpiryInterval) {
-      msg->expiresAt = Clock::now() + std::chrono::seconds(*e);
-    }
     will_.reset();
     session->setPendingWill(std::move(msg), delay);
   }

@@ -27,6 +27,16 @@ bool Connection::handleSubscribe(mqtt::Subscribe& s) {
   std::vector<MessagePtr> found;
   auto& index = worker_.broker().index();
 
+  // [MQTT-3.8.3-4] no-local on a shared subscription is a protocol error; checked before any
+  // filter of the packet is applied, so the packet is refused whole.
+  if (v5) {
+    for (const auto& t : s.topics) {
+      if (t.options.noLocal && mqtt::parseSharedFilter(t.filter)) {
+        protocolError(ReasonCode::ProtocolError, "no-local on a shared subscription");
+        return false;
+      }
+    }
+  }
   for (auto& t : s.topics) {
     const auto& opts = t.options;
     if (auto ok = mqtt::validateTopicFilter(t.filter); !ok) {
@@ -35,12 +45,19 @@ bool Connection::handleSubscribe(mqtt::Subscribe& s) {
       ack.reasonCodes.push_back(ReasonCode::TopicFilterInvalid);  // 3.1.1: written as 0x80
       continue;
     }
-    auto shared = mqtt::parseSharedFilter(t.filter);
-    if (shared && opts.noLocal && v5) {
-      // [MQTT-3.8.3-4] no-local on a shared subscription is a protocol error.
-      protocolError(ReasonCode::ProtocolError, "no-local on a shared subscription");
-      return false;
+    auto& records = session_->subscriptions();
+    if (records.size() >= worker_.broker().limits().maxSubscriptionsPerSession &&
+        !records.count(t.filter)) {
+      if (!quotaLogged_) {  // once per connection; every refusal is still in the SUBACK
+        quotaLogged_ = true;
+        log::warn("client \"{}\" {}: subscription to \"{}\" refused: "
+                  "limits.max_subscriptions_per_session ({}) reached",
+                  clientId_, peer_, t.filter, records.size());
+      }
+      ack.reasonCodes.push_back(ReasonCode::QuotaExceeded);  // 3.1.1: written as 0x80
+      continue;
     }
+    auto shared = mqtt::parseSharedFilter(t.filter);
     std::string_view filter = shared ? shared->filter : std::string_view(t.filter);
     std::string_view group = shared ? shared->group : std::string_view();
     bool isNew = index.subscribe(filter, group, session_, opts, subId);
@@ -69,13 +86,14 @@ bool Connection::handleUnsubscribe(mqtt::Unsubscribe& u) {
   ack.packetId = u.packetId;
   auto& index = worker_.broker().index();
   for (const auto& f : u.topics) {
-    bool removed = false;
-    if (mqtt::validateTopicFilter(f)) {
-      auto shared = mqtt::parseSharedFilter(f);
-      removed = shared ? index.unsubscribe(shared->filter, shared->group, session_.get())
-                       : index.unsubscribe(f, {}, session_.get());
-      session_->subscriptions().erase(f);
+    if (!mqtt::validateTopicFilter(f)) {
+      ack.reasonCodes.push_back(ReasonCode::TopicFilterInvalid);
+      continue;
     }
+    auto shared = mqtt::parseSharedFilter(f);
+    bool removed = shared ? index.unsubscribe(shared->filter, shared->group, session_.get())
+                          : index.unsubscribe(f, {}, session_.get());
+    session_->subscriptions().erase(f);
     ack.reasonCodes.push_back(removed ? ReasonCode::Success : ReasonCode::NoSubscriptionExisted);
   }
   send(ack);
@@ -86,7 +104,7 @@ bool Connection::handleDisconnect(const mqtt::Disconnect& d) {
   if (version_ == mqtt::Version::V5) {
     if (auto e = d.properties.sessionExpiryInterval) {
       // [MQTT-3.14.2-2] a session that was to end may not be made to last.
-      if (session_->expiryInterval() == 0 && *e != 0) {
+      if (connectExpiryWasZero_ && *e != 0) {
         protocolError(ReasonCode::ProtocolError, "session expiry set on DISCONNECT after 0");
         return false;
       }

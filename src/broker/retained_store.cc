@@ -28,10 +28,11 @@ std::vector<std::string_view> split(std::string_view s) {
 
 }  // namespace
 
-RetainedStore::RetainedStore() : root_(std::make_unique<Node>()) {}
+RetainedStore::RetainedStore(uint64_t maxTopics)
+    : root_(std::make_unique<Node>()), maxTopics_(maxTopics) {}
 RetainedStore::~RetainedStore() = default;
 
-void RetainedStore::set(const MessagePtr& msg) {
+bool RetainedStore::set(const MessagePtr& msg) {
   auto levels = split(msg->topic());
   std::lock_guard lock(mutex_);
   if (msg->payload().empty()) {
@@ -39,11 +40,11 @@ void RetainedStore::set(const MessagePtr& msg) {
     Node* node = root_.get();
     for (auto level : levels) {
       auto it = node->children.find(level);
-      if (it == node->children.end()) return;
+      if (it == node->children.end()) return true;
       path.emplace_back(node, level);
       node = it->second.get();
     }
-    if (!node->message) return;
+    if (!node->message) return true;
     node->message.reset();
     --count_;
     for (auto it = path.rbegin(); it != path.rend(); ++it) {
@@ -51,7 +52,17 @@ void RetainedStore::set(const MessagePtr& msg) {
       it->first->children.erase(it->first->children.find(it->second));
       node = it->first;
     }
-    return;
+    return true;
+  }
+  // Refuse a new topic beyond the limit before creating any node for it.
+  if (count_ >= maxTopics_) {
+    const Node* probe = root_.get();
+    for (auto level : levels) {
+      auto it = probe->children.find(level);
+      if (it == probe->children.end()) return false;
+      probe = it->second.get();
+    }
+    if (!probe->message) return false;
   }
   Node* node = root_.get();
   for (auto level : levels) {
@@ -63,6 +74,7 @@ void RetainedStore::set(const MessagePtr& msg) {
   }
   if (!node->message) ++count_;
   node->message = msg;
+  return true;
 }
 
 namespace {

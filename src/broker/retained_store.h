@@ -6,6 +6,7 @@
 // fraction of publishes, and a query copies out shared pointers, never payloads).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string_view>
@@ -17,12 +18,14 @@ namespace moat::broker {
 
 class RetainedStore {
  public:
-  RetainedStore();
+  // `maxTopics` bounds how many topics may hold a retained message.
+  explicit RetainedStore(uint64_t maxTopics = UINT64_MAX);
   ~RetainedStore();
 
   // Stores `msg` as the retained message of its topic; an empty payload removes it
-  // [MQTT-3.3.1-10].
-  void set(const MessagePtr& msg);
+  // [MQTT-3.3.1-10]. Returns false (storing nothing) when it would be a new topic beyond the
+  // limit; replacing or removing always works.
+  bool set(const MessagePtr& msg);
 
   // Appends every retained message whose topic matches `filter` (valid, not shared), skipping
   // expired ones. '$' topics are not matched by a leading wildcard [MQTT-4.7.2-1].
@@ -35,6 +38,7 @@ class RetainedStore {
   mutable std::mutex mutex_;
   std::unique_ptr<Node> root_;
   size_t count_ = 0;
+  const uint64_t maxTopics_;
 };
 
 }  // namespace moat::broker

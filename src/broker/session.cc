@@ -43,16 +43,21 @@ void Session::deliver(const MessagePtr& msg, uint8_t qos, bool retain, Subscript
 void Session::sendNew(const MessagePtr& msg, uint8_t qos, bool retain, SubscriptionIds subIds) {
   uint16_t id = allocatePacketId();
   inflight_.push_back(InflightMessage{id, InflightMessage::Stage::AwaitAck, qos, retain, msg,
-                                      std::move(subIds)});
+                                      std::move(subIds), true});
   if (!connection_->sendPublish(msg, qos, id, false, retain, inflight_.back().subIds)) {
     // Too large for the client: discarded as if delivered [MQTT-3.1.2-25].
     inflight_.pop_back();
+    noteDrop("messages larger than the client's Maximum Packet Size are not sent to it");
   }
 }
 
 void Session::enqueue(const MessagePtr& msg, uint8_t qos, bool retain, SubscriptionIds subIds) {
   size_t bytes = msg->footprint();
-  if (queue_.size() >= maxQueuedMessages_ || queuedBytes_ + bytes > maxQueuedBytes_) {
+  auto full = [&] {
+    return queue_.size() >= maxQueuedMessages_ || queuedBytes_ + bytes > maxQueuedBytes_;
+  };
+  if (full()) purgeExpired(Clock::now());  // expired messages do not hold places
+  if (full()) {
     noteDrop("QoS 1/2 messages dropped: the session's queue is full "
              "(limits.max_queued_messages / max_queued_bytes)");
     return;
@@ -61,10 +66,42 @@ void Session::enqueue(const MessagePtr& msg, uint8_t qos, bool retain, Subscript
   queue_.push_back(QueuedMessage{msg, qos, retain, std::move(subIds)});
 }
 
-void Session::drainQueue() {
+void Session::purgeExpired(Clock::time_point now) {
+  std::erase_if(queue_, [&](const QueuedMessage& q) {
+    if (!q.msg->expired(now)) return false;
+    queuedBytes_ -= q.msg->footprint();
+    return true;
+  });
+}
+
+void Session::pump() {
+  if (!connection_ || connection_->closing()) return;
+  const size_t window = this->window();
+  size_t outstanding = 0;
+  for (const auto& m : inflight_) outstanding += m.sent ? 1 : 0;
   auto now = Clock::now();
-  while (connection_ && !connection_->closing() && !queue_.empty() &&
-         inflight_.size() < window()) {
+  // [MQTT-4.4.0-1] resend unacknowledged PUBLISH (DUP set) and PUBREL, in their original order,
+  // never more than the client's Receive Maximum at once [MQTT-3.3.4-7].
+  for (auto it = inflight_.begin(); it != inflight_.end() && outstanding < window;) {
+    if (it->sent) {
+      ++it;
+      continue;
+    }
+    if (it->stage == InflightMessage::Stage::AwaitComp) {
+      connection_->sendPubrel(it->packetId);
+    } else if (it->qos == 1 && it->msg->expired(now)) {
+      it = inflight_.erase(it);  // [MQTT-3.3.2-5] an expired QoS 1 message is not resent
+      continue;
+    } else if (!connection_->sendPublish(it->msg, it->qos, it->packetId, true, it->retain,
+                                         it->subIds)) {
+      it = inflight_.erase(it);
+      continue;
+    }
+    it->sent = true;
+    ++outstanding;
+    ++it;
+  }
+  while (!queue_.empty() && inflight_.size() < window) {
     QueuedMessage q = std::move(queue_.front());
     queue_.pop_front();
     queuedBytes_ -= q.msg->footprint();
@@ -102,19 +139,8 @@ void Session::attach(Connection* connection) {
               dropped_);
     dropLogged_ = false;
   }
-  // [MQTT-4.4.0-1] resend unacknowledged PUBLISH (with DUP) and PUBREL, in their original order.
-  for (auto it = inflight_.begin(); it != inflight_.end();) {
-    if (it->stage == InflightMessage::Stage::AwaitComp) {
-      connection_->sendPubrel(it->packetId);
-      ++it;
-    } else if (connection_->sendPublish(it->msg, it->qos, it->packetId, true, it->retain,
-                                        it->subIds)) {
-      ++it;
-    } else {
-      it = inflight_.erase(it);
-    }
-  }
-  drainQueue();
+  for (auto& m : inflight_) m.sent = false;
+  pump();
 }
 
 void Session::detach(Connection* connection) {
@@ -127,7 +153,7 @@ void Session::onPuback(uint16_t packetId) {
   for (auto it = inflight_.begin(); it != inflight_.end(); ++it) {
     if (it->packetId == packetId && it->qos == 1) {
       inflight_.erase(it);
-      drainQueue();
+      pump();
       return;
     }
   }
@@ -139,7 +165,7 @@ bool Session::onPubrec(uint16_t packetId, bool failed) {
     if (it->packetId != packetId || it->qos != 2) continue;
     if (failed) {  // a PUBREC with a reason >= 0x80 ends the exchange [MQTT-4.3.3-?]
       inflight_.erase(it);
-      drainQueue();
+      pump();
       return true;
     }
     it->stage = InflightMessage::Stage::AwaitComp;
@@ -155,16 +181,16 @@ void Session::onPubcomp(uint16_t packetId) {
   for (auto it = inflight_.begin(); it != inflight_.end(); ++it) {
     if (it->packetId == packetId && it->stage == InflightMessage::Stage::AwaitComp) {
       inflight_.erase(it);
-      drainQueue();
+      pump();
       return;
     }
   }
   log::debug("client \"{}\": PUBCOMP for unknown packet id {}", clientId_, packetId);
 }
 
-void Session::setPendingWill(MessagePtr will, uint32_t delaySeconds) {
+void Session::setPendingWill(std::shared_ptr<Message> will, uint32_t delaySeconds) {
   if (delaySeconds == 0) {
-    worker_.publish(will);
+    publishWill(std::move(will));
     return;
   }
   pendingWill_ = std::move(will);
@@ -178,6 +204,13 @@ void Session::setPendingWill(MessagePtr will, uint32_t delaySeconds) {
   });
 }
 
+void Session::publishWill(std::shared_ptr<Message> will) {
+  if (auto e = will->publish.properties.messageExpiryInterval) {
+    will->expiresAt = Clock::now() + std::chrono::seconds(*e);
+  }
+  worker_.publish(will);
+}
+
 void Session::cancelPendingWill() {
   pendingWill_.reset();
   willTimer_.reset();
@@ -186,9 +219,9 @@ void Session::cancelPendingWill() {
 void Session::firePendingWill() {
   willTimer_.reset();
   if (!pendingWill_) return;
-  MessagePtr will = std::move(pendingWill_);
+  auto will = std::move(pendingWill_);
   pendingWill_.reset();
-  worker_.publish(will);
+  publishWill(std::move(will));
 }
 
 void Session::startExpiry() {

@@ -43,6 +43,7 @@ struct InflightMessage {
   bool retain = false;
   MessagePtr msg;
   SubscriptionIds subIds;
+  bool sent = false;  // written on the current connection (resent after a reconnect)
 };
 
 struct QueuedMessage {
@@ -99,8 +100,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void setExpiryInterval(uint32_t seconds) { expiryInterval_ = seconds; }
   void setLimits(uint32_t maxQueuedMessages, uint64_t maxQueuedBytes);
 
-  // The will of the last connection, waiting for its delay or for the session's end.
-  void setPendingWill(MessagePtr will, uint32_t delaySeconds);
+  // The will of the last connection, waiting for its delay or for the session's end. Its
+  // Message Expiry Interval starts when it is published (spec 3.1.3.2.4).
+  void setPendingWill(std::shared_ptr<Message> will, uint32_t delaySeconds);
   void cancelPendingWill();
   // Publishes the pending will now, if any.
   void firePendingWill();
@@ -121,7 +123,11 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void sendNew(const MessagePtr& msg, uint8_t qos, bool retain, SubscriptionIds subIds);
   void enqueue(const MessagePtr& msg, uint8_t qos, bool retain, SubscriptionIds subIds);
-  void drainQueue();
+  // Sends what the window allows: unsent inflight entries first (a resumed session's window,
+  // in order, with DUP), then queued messages.
+  void pump();
+  void purgeExpired(Clock::time_point now);
+  void publishWill(std::shared_ptr<Message> will);
   void noteDrop(const char* why);
   uint16_t allocatePacketId();
   size_t window() const;
@@ -146,7 +152,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Timers exist only while armed, so a session kept alive elsewhere at shutdown holds nothing
   // of its worker's io_context.
   std::unique_ptr<boost::asio::steady_timer> expiryTimer_;
-  MessagePtr pendingWill_;
+  std::shared_ptr<Message> pendingWill_;
   std::unique_ptr<boost::asio::steady_timer> willTimer_;
 
   uint64_t dropped_ = 0;

@@ -78,7 +78,7 @@ bool upsert(Slot& slot, std::string_view group, const std::shared_ptr<Session>& 
       return false;
     }
   }
-  list->push_back(MatchedSubscription{session, options, subId});
+  list->push_back(MatchedSubscription{session, options, subId, !group.empty()});
   return true;
 }
 

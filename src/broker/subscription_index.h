@@ -33,6 +33,7 @@ struct MatchedSubscription {
   std::shared_ptr<Session> session;
   mqtt::SubscriptionOptions options;
   uint32_t subscriptionId = 0;  // 0 = none
+  bool shared = false;          // chosen from a $share group: delivered on its own (spec 4.8.2)
 };
 
 class SubscriptionIndex {

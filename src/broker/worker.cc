@@ -83,7 +83,14 @@ void Worker::addConnection(const std::shared_ptr<Connection>& c) { connections_[
 void Worker::removeConnection(Connection* c) { connections_.erase(c); }
 
 size_t Worker::publish(const MessagePtr& msg) {
-  if (msg->retain) broker_.retained().set(msg);
+  if (msg->retain && !broker_.retained().set(msg)) {
+    uint64_t n = broker_.noteRetainedRefused();
+    if (n == 1 || n % 1000 == 0) {
+      log::warn("retained message on \"{}\" not stored: limits.max_retained_messages ({}) "
+                "reached ({} refused so far); it is still delivered to current subscribers",
+                msg->topic(), broker_.limits().maxRetainedMessages, n);
+    }
+  }
   matches_.clear();
   broker_.index().match(msg->topic(), matches_);
   if (matches_.empty()) return 0;
@@ -94,6 +101,20 @@ size_t Worker::publish(const MessagePtr& msg) {
               [](const auto& a, const auto& b) { return a.session.get() < b.session.get(); });
   }
   size_t routed = 0;
+  auto route = [&](const std::shared_ptr<Session>& session, uint8_t qos, bool retain,
+                   SubscriptionIds ids) {
+    ++routed;
+    Worker& dest = session->worker();
+    if (&dest == this) {
+      session->deliver(msg, qos, retain, std::move(ids));
+      return;
+    }
+    outboxes_[dest.index()].push_back(Delivery{session, msg, qos, retain, std::move(ids)});
+    if (!flushScheduled_) {
+      flushScheduled_ = true;
+      asio::post(context_, [this] { flushOutboxes(); });
+    }
+  };
   for (size_t i = 0; i < matches_.size();) {
     size_t j = i;
     Session* session = matches_[i].session.get();
@@ -102,26 +123,22 @@ size_t Worker::publish(const MessagePtr& msg) {
     SubscriptionIds ids;
     for (; j < matches_.size() && matches_[j].session.get() == session; ++j) {
       const auto& m = matches_[j];
+      uint8_t granted = std::min(m.options.qos, msg->qos);
+      bool keepRetain = m.options.retainAsPublished && msg->retain;
+      if (m.shared) {
+        // A shared subscription's copy is its own delivery, not merged with the session's
+        // other matches (spec 4.8.2).
+        route(m.session, granted, keepRetain,
+              m.subscriptionId ? SubscriptionIds{m.subscriptionId} : SubscriptionIds{});
+        continue;
+      }
       // [MQTT-3.8.3-3] no-local: not sent back to the connection that published it.
       if (m.options.noLocal && session->uid() == msg->originSession) continue;
-      qos = std::max(qos, static_cast<int>(std::min(m.options.qos, msg->qos)));
-      retain = retain || (m.options.retainAsPublished && msg->retain);
+      qos = std::max(qos, static_cast<int>(granted));
+      retain = retain || keepRetain;
       if (m.subscriptionId != 0) ids.push_back(m.subscriptionId);
     }
-    if (qos >= 0) {
-      ++routed;
-      Worker& dest = session->worker();
-      if (&dest == this) {
-        session->deliver(msg, static_cast<uint8_t>(qos), retain, std::move(ids));
-      } else {
-        outboxes_[dest.index()].push_back(
-            Delivery{matches_[i].session, msg, static_cast<uint8_t>(qos), retain, std::move(ids)});
-        if (!flushScheduled_) {
-          flushScheduled_ = true;
-          asio::post(context_, [this] { flushOutboxes(); });
-        }
-      }
-    }
+    if (qos >= 0) route(matches_[i].session, static_cast<uint8_t>(qos), retain, std::move(ids));
     i = j;
   }
   matches_.clear();

@@ -117,6 +117,9 @@ Result<void> readLimits(std::string_view src, const toml::table& t, LimitsSectio
   MOAT_TRY(r.integer("max_queued_bytes", l.maxQueuedBytes, 0, int64_t{1} << 40));
   MOAT_TRY(r.integer("topic_alias_maximum", l.topicAliasMaximum, 0, 65535));
   MOAT_TRY(r.integer("max_write_buffer", l.maxWriteBuffer, 4096, int64_t{1} << 32));
+  MOAT_TRY(r.integer("max_subscriptions_per_session", l.maxSubscriptionsPerSession, 1,
+                     100'000'000));
+  MOAT_TRY(r.integer("max_retained_messages", l.maxRetainedMessages, 0, int64_t{1} << 40));
   if (r.has("max_session_expiry")) {
     uint32_t v = 0;
     MOAT_TRY(r.integer("max_session_expiry", v, 0, 4'294'967'295));

@@ -30,6 +30,8 @@ struct LimitsSection {
   uint16_t topicAliasMaximum = 10;        // aliases a client may use towards the broker
   std::optional<uint32_t> maxSessionExpiry;  // seconds; none = no cap
   uint64_t maxWriteBuffer = 4 * 1024 * 1024;  // bytes queued to one socket before QoS 0 drops
+  uint32_t maxSubscriptionsPerSession = 10000;
+  uint64_t maxRetainedMessages = 1'000'000;  // topics with a retained message, broker-wide
 };
 
 enum class Transport { Tcp };
