@@ -13,11 +13,34 @@
 #include "broker/connection.h"
 #include "broker/listener_info.h"
 #include "broker/worker.h"
+#include "net/tls_context.h"
 
 namespace moat::broker {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
+
+namespace {
+
+net::TlsSettings tlsSettings(const config::TlsSection& t) {
+  net::TlsSettings s;
+  s.cert = t.cert;
+  s.key = t.key;
+  s.ca = t.ca;
+  s.clientCert = t.clientCert == "require"    ? net::ClientCertMode::Require
+                 : t.clientCert == "optional" ? net::ClientCertMode::Optional
+                                              : net::ClientCertMode::None;
+  s.minVersion = t.minVersion;
+  s.maxVersion = t.maxVersion;
+  if (t.ciphers) s.ciphers = *t.ciphers;
+  if (t.ciphersuites) s.ciphersuites = *t.ciphersuites;
+  if (t.groups) s.groups = *t.groups;
+  s.verifyDepth = t.verifyDepth;
+  s.sessionResumption = t.sessionResumption;
+  return s;
+}
+
+}  // namespace
 
 struct ListenerRuntime {
   config::Listener cfg;
@@ -41,7 +64,21 @@ Result<void> Broker::start() {
   for (const auto& l : config_.listeners) {
     auto rt = std::make_unique<ListenerRuntime>(workers_[0]->context());
     rt->cfg = l;
-    rt->info = std::make_shared<ListenerInfo>(ListenerInfo{l.name, l.allowAnonymous});
+    rt->info = std::make_shared<ListenerInfo>(ListenerInfo{l.name, l.allowAnonymous, nullptr});
+    std::string tlsPosture;
+    if (l.tls) {
+      auto settings = tlsSettings(*l.tls);
+      auto ctx = net::TlsContext::create(settings, l.name);
+      if (!ctx) return tl::unexpected(ctx.error());
+      rt->info->tls = *ctx;
+      tlsPosture = fmt::format(
+          "TLS {}-{}, client certificates {}, certificate {}", l.tls->minVersion,
+          l.tls->maxVersion,
+          l.tls->clientCert == "require"    ? "required"
+          : l.tls->clientCert == "optional" ? "optional"
+                                            : "not requested",
+          (*ctx)->certificateSummary());
+    }
     boost::system::error_code ec;
     auto address = asio::ip::make_address(l.host, ec);
     if (ec) {
@@ -63,7 +100,8 @@ Result<void> Broker::start() {
     if (local.address().is_v6()) host = "[" + host + "]";
     std::string address_s = fmt::format("{}:{}", host, local.port());
     std::string posture =
-        fmt::format("{}, {}", config::transportName(l.transport),
+        fmt::format("{}{}, {}", config::transportName(l.transport),
+                    tlsPosture.empty() ? "" : " (" + tlsPosture + ")",
                     l.allowAnonymous ? "anonymous clients allowed"
                                      : "anonymous clients refused (no authentication method "
                                        "is configured, so every client is refused)");

@@ -26,6 +26,8 @@ using mqtt::ReasonCode;
 namespace {
 
 constexpr size_t kReadChunk = 4096;
+// One TLS record at most, read per wake-up of a TLS connection.
+constexpr size_t kTlsReadChunk = 17 * 1024;
 // A read buffer larger than this is released once it is empty.
 constexpr size_t kKeepReadBuffer = 64 * 1024;
 // A large payload is referenced by the write instead of copied into the batch.
@@ -52,21 +54,29 @@ Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const List
   peer_ = peerOf(socket_);
   boost::system::error_code ec;
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  if (listener_->tls) {
+    tls_ = std::make_unique<net::TlsEngine>(listener_->tls);
+    socket_.non_blocking(true, ec);
+  }
   lastReceived_ = std::chrono::steady_clock::now();
 }
 
 Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const ListenerInfo> listener,
-                       std::string peer, std::string buffered, mqtt::Connect connect, int hops)
+                       std::string peer, std::string buffered, mqtt::Connect connect, int hops,
+                       std::unique_ptr<net::TlsEngine> tls)
     : worker_(worker),
       socket_(std::move(socket)),
       listener_(std::move(listener)),
       peer_(std::move(peer)),
       hops_(hops),
       handedConnect_(std::move(connect)),
+      tls_(std::move(tls)),
       timer_(worker.context()),
       drained_(worker.context()) {
   readBuf_ = std::move(buffered);
   readEnd_ = readBuf_.size();
+  boost::system::error_code ec;
+  if (tls_) socket_.non_blocking(true, ec);
   lastReceived_ = std::chrono::steady_clock::now();
 }
 
@@ -96,34 +106,113 @@ asio::awaitable<void> Connection::readLoop() {
       co_await drained_.async_wait(asio::as_tuple(asio::use_awaitable));
     }
     if (closing_) break;
-    // Make room: keep undecoded bytes at the front. The buffer grows with the bytes that have
-    // actually arrived (at most doubling per read), never straight to the length a header
-    // announces, so a few bytes cannot make the broker allocate a whole maximum-size packet.
-    size_t buffered = readEnd_ - readStart_;
-    if (readStart_ > 0 && (buffered == 0 || readBuf_.size() - readEnd_ < kReadChunk)) {
-      std::memmove(readBuf_.data(), readBuf_.data() + readStart_, buffered);
-      readStart_ = 0;
-      readEnd_ = buffered;
+    if (tls_) {
+      if (!co_await readTls()) break;
+    } else {
+      if (!co_await readPlain()) break;
     }
-    size_t want = buffered + kReadChunk;
-    if (neededBytes_ > want) want = std::min(neededBytes_, std::max(want, buffered * 2));
-    if (readBuf_.size() < want) readBuf_.resize(want);
-    auto [ec, n] = co_await socket_.async_read_some(
-        asio::buffer(readBuf_.data() + readEnd_, readBuf_.size() - readEnd_),
-        asio::as_tuple(asio::use_awaitable));
-    if (ec) {
-      if (!closing_ && state_ == State::Connected) {
-        log::info("client \"{}\" {}: connection lost ({})", clientId_, peer_,
-                  ec == asio::error::eof ? "closed by peer without DISCONNECT" : ec.message());
-      }
-      break;
-    }
-    readEnd_ += n;
     ok = processBuffer();
+  }
+  if (migration_ && !closing_) {
+    // Hand over only between writes, so no byte of a TLS record is lost in the move.
+    while ((writeInFlight_ || !pending_.empty() || !rawPending_.empty()) && !closing_) {
+      drained_.expires_at(std::chrono::steady_clock::time_point::max());
+      co_await drained_.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    if (!closing_) {
+      performMigration();
+      onClosed();
+      co_return;
+    }
   }
   readerDone_ = true;
   close(ReasonCode::Success, "connection closed");
   onClosed();
+}
+
+asio::awaitable<bool> Connection::readPlain() {
+  // Make room: keep undecoded bytes at the front. The buffer grows with the bytes that have
+  // actually arrived (at most doubling per read), never straight to the length a header
+  // announces, so a few bytes cannot make the broker allocate a whole maximum-size packet.
+  compactReadBuffer();
+  size_t buffered = readEnd_ - readStart_;
+  size_t want = buffered + kReadChunk;
+  if (neededBytes_ > want) want = std::min(neededBytes_, std::max(want, buffered * 2));
+  if (readBuf_.size() < want) readBuf_.resize(want);
+  auto [ec, n] = co_await socket_.async_read_some(
+      asio::buffer(readBuf_.data() + readEnd_, readBuf_.size() - readEnd_),
+      asio::as_tuple(asio::use_awaitable));
+  if (ec) {
+    noteReadError(ec);
+    co_return false;
+  }
+  readEnd_ += n;
+  co_return true;
+}
+
+asio::awaitable<bool> Connection::readTls() {
+  // Wait until the socket is readable, then read into this thread's scratch buffer: an idle
+  // TLS connection holds no read buffer of its own.
+  auto [wec] = co_await socket_.async_wait(asio::socket_base::wait_read,
+                                           asio::as_tuple(asio::use_awaitable));
+  if (wec) {
+    noteReadError(wec);
+    co_return false;
+  }
+  thread_local std::string scratch(kTlsReadChunk, '\0');
+  boost::system::error_code ec;
+  size_t n = socket_.read_some(asio::buffer(scratch), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) co_return true;
+  if (ec) {
+    noteReadError(ec);
+    co_return false;
+  }
+  compactReadBuffer();
+  readBuf_.resize(readEnd_);
+  std::string wire;
+  bool wasDone = tls_->handshakeDone();
+  auto r = tls_->receive(std::string_view(scratch.data(), n), readBuf_, wire);
+  readEnd_ = readBuf_.size();
+  if (!wire.empty()) {
+    rawPending_ += wire;
+    flush();
+  }
+  if (!r) {
+    if (r.error().code == 0x00) {
+      noteReadError(asio::error::eof);  // close_notify: an orderly end of the stream
+    } else if (!wasDone) {
+      log::info("{} on listener \"{}\": TLS handshake failed{}: {}", peer_, listener_->name,
+                tls_->serverName().empty() ? ""
+                                           : fmt::format(" (SNI \"{}\")", tls_->serverName()),
+                r.error().message);
+    } else {
+      log::info("client \"{}\" {}: TLS error: {}; closing", clientId_, peer_, r.error().message);
+    }
+    co_return false;
+  }
+  if (!wasDone && tls_->handshakeDone()) {
+    const auto& f = tls_->facts();
+    log::debug("{} on listener \"{}\": TLS handshake done ({}, {}{}{})", peer_, listener_->name,
+               f.version, f.cipher, f.resumed ? ", resumed" : "",
+               f.peerSubject.empty() ? "" : ", client certificate " + f.peerSubject);
+  }
+  co_return true;
+}
+
+void Connection::compactReadBuffer() {
+  size_t buffered = readEnd_ - readStart_;
+  if (readStart_ > 0 && (buffered == 0 || readBuf_.size() - readEnd_ < kReadChunk)) {
+    std::memmove(readBuf_.data(), readBuf_.data() + readStart_, buffered);
+    readStart_ = 0;
+    readEnd_ = buffered;
+  }
+}
+
+void Connection::noteReadError(const boost::system::error_code& ec) {
+  if (!closing_ && state_ == State::Connected) {
+    log::info("client \"{}\" {}: connection lost ({})", clientId_, peer_,
+              ec == asio::error::eof ? "closed by peer without DISCONNECT" : ec.message());
+  }
 }
 
 bool Connection::processBuffer() {
@@ -227,13 +316,14 @@ void Connection::armTimer(std::chrono::steady_clock::duration after) {
 }
 
 void Connection::onTimer() {
-  if (state_ == State::Closed) return;
   if (closing_) {
-    // The peer did not take our last packets in time: drop it.
+    // The close grace is over and the peer did not take our last packets: drop it. (The read
+    // loop may already be gone; the pending write holds this object alive until now.)
     boost::system::error_code ec;
     socket_.close(ec);
     return;
   }
+  if (state_ == State::Closed) return;
   auto now = std::chrono::steady_clock::now();
   if (state_ == State::AwaitConnect) {
     log::info("{} on listener \"{}\": no CONNECT within {} s; closing", peer_, listener_->name,
@@ -319,15 +409,41 @@ void Connection::sendPubrel(uint16_t packetId) {
 }
 
 void Connection::flush() {
-  if (writeInFlight_ || pending_.empty() || state_ == State::Closed) return;
+  if (writeInFlight_ || state_ == State::Closed) return;
+  const bool closeNotify = tls_ && closeAfterWrite_ && !closeNotifySent_ && tls_->handshakeDone();
+  if (pending_.empty() && rawPending_.empty() && !closeNotify) return;
   writing_.swap(pending_);
   writingBytes_ = pendingBytes_;
   pendingBytes_ = 0;
   std::vector<asio::const_buffer> buffers;
-  buffers.reserve(writing_.size() * 2);
-  for (const auto& chunk : writing_) {
-    if (!chunk.bytes.empty()) buffers.emplace_back(asio::buffer(chunk.bytes));
-    if (chunk.payloadOf) buffers.emplace_back(asio::buffer(chunk.payloadOf->payload()));
+  if (tls_) {
+    // TLS: handshake bytes first, then every packet encrypted in order, then (when closing)
+    // close_notify. Encryption copies anyway, so the batch becomes one contiguous write.
+    writingWire_.clear();
+    writingWire_.swap(rawPending_);
+    bool ok = true;
+    for (const auto& chunk : writing_) {
+      ok = ok && tls_->send(chunk.bytes, writingWire_).has_value();
+      if (chunk.payloadOf) ok = ok && tls_->send(chunk.payloadOf->payload(), writingWire_);
+    }
+    if (!ok) {
+      log::warn("client \"{}\" {}: TLS encryption failed; closing", clientId_, peer_);
+      boost::system::error_code ignored;
+      socket_.close(ignored);
+      return;
+    }
+    if (closeNotify) {
+      tls_->close(writingWire_);
+      closeNotifySent_ = true;
+    }
+    writingBytes_ = std::max(writingBytes_, writingWire_.size());
+    buffers.emplace_back(asio::buffer(writingWire_));
+  } else {
+    buffers.reserve(writing_.size() * 2);
+    for (const auto& chunk : writing_) {
+      if (!chunk.bytes.empty()) buffers.emplace_back(asio::buffer(chunk.bytes));
+      if (chunk.payloadOf) buffers.emplace_back(asio::buffer(chunk.payloadOf->payload()));
+    }
   }
   writeInFlight_ = true;
   asio::async_write(socket_, buffers,
@@ -335,13 +451,15 @@ void Connection::flush() {
                       self->writeInFlight_ = false;
                       self->writing_.clear();
                       self->writingBytes_ = 0;
+                      if (self->tls_) std::string().swap(self->writingWire_);
                       self->drained_.cancel();
                       boost::system::error_code ignored;
                       if (ec) {
                         self->socket_.close(ignored);
                         return;
                       }
-                      if (self->closeAfterWrite_ && self->pending_.empty()) {
+                      bool more = !self->pending_.empty() || !self->rawPending_.empty();
+                      if (self->closeAfterWrite_ && !more) {
                         self->socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
                         self->socket_.close(ignored);
                         return;
@@ -361,7 +479,8 @@ void Connection::close(ReasonCode reason, std::string_view why) {
     // [MQTT-4.13.2-1] tell a 5.0 client why, then close.
     send(mqtt::Disconnect{reason, {}});
   }
-  if (writeInFlight_ || !pending_.empty()) {
+  const bool tlsOpen = tls_ && tls_->handshakeDone() && !closeNotifySent_;
+  if (writeInFlight_ || !pending_.empty() || !rawPending_.empty() || tlsOpen) {
     closeAfterWrite_ = true;
     flush();
     armTimer(kCloseGrace);

@@ -29,6 +29,7 @@
 
 #include "broker/message.h"
 #include "mqtt/packet.h"
+#include "net/tls_engine.h"
 
 namespace moat::broker {
 
@@ -44,7 +45,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(Worker& worker, Socket socket, std::shared_ptr<const ListenerInfo> listener);
   // A connection handed over from another worker after its CONNECT was decoded.
   Connection(Worker& worker, Socket socket, std::shared_ptr<const ListenerInfo> listener,
-             std::string peer, std::string buffered, mqtt::Connect connect, int hops);
+             std::string peer, std::string buffered, mqtt::Connect connect, int hops,
+             std::unique_ptr<net::TlsEngine> tls);
   ~Connection();
 
   // Starts the read loop (and, for a handed-over connection, CONNECT processing).
@@ -72,6 +74,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   boost::asio::awaitable<void> readLoop();
+  // One read from the socket into the read buffer (TLS: decrypted). False when the stream ended.
+  boost::asio::awaitable<bool> readPlain();
+  boost::asio::awaitable<bool> readTls();
+  void compactReadBuffer();
+  void noteReadError(const boost::system::error_code& ec);
   void armTimer(std::chrono::steady_clock::duration after);
   void onTimer();
   // Decodes and handles every complete packet at the front of the read buffer.
@@ -83,6 +90,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool handleConnect(mqtt::Connect& connect);
   void refuseConnect(mqtt::ReasonCode reason, std::string_view why);
   bool migrateTo(unsigned workerIndex, mqtt::Connect& connect);
+  void performMigration();
   // handle_publish.cc
   bool handlePublish(mqtt::Publish& publish);
   bool handlePubAck(const mqtt::PubAck& ack);
@@ -111,6 +119,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t neededBytes_ = 0;  // size of a partly received packet
   int hops_ = 0;  // handovers so far, bounded
   std::optional<mqtt::Connect> handedConnect_;
+  std::unique_ptr<net::TlsEngine> tls_;  // set on TLS listeners
+  struct Migration {
+    unsigned worker;
+    mqtt::Connect connect;
+  };
+  std::optional<Migration> migration_;  // handover to the session's worker, once writes drain
 
   mqtt::Version version_ = mqtt::Version::V311;
   std::string clientId_;
@@ -150,6 +164,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t pendingBytes_ = 0;
   size_t writingBytes_ = 0;
   bool writeInFlight_ = false;
+  std::string rawPending_;    // TLS bytes to send before the next packets (handshake, alerts)
+  std::string writingWire_;   // TLS: the encrypted batch being written
+  bool closeNotifySent_ = false;
   bool closeAfterWrite_ = false;
 
 };

@@ -64,21 +64,30 @@ bool Connection::migrateTo(unsigned workerIndex, mqtt::Connect& connect) {
     refuseConnect(ReasonCode::ServerBusy, "session owner kept changing");
     return false;
   }
+  // The move itself waits in readLoop until nothing is being written (a TLS connection may
+  // still be sending its handshake's last bytes); decoding stops here.
+  timer_.cancel();
+  migration_ = Migration{workerIndex, std::move(connect)};
+  return false;
+}
+
+void Connection::performMigration() {
+  Migration m = std::move(*migration_);
+  migration_.reset();
   boost::system::error_code ec;
   auto protocol = socket_.local_endpoint(ec).protocol();
   auto fd = ec ? -1 : socket_.release(ec);
-  if (ec) {
-    refuseConnect(ReasonCode::ServerUnavailable, fmt::format("cannot hand over: {}", ec.message()));
-    return false;
-  }
-  timer_.cancel();
   closing_ = true;
   state_ = State::Closed;
-  Worker& dest = worker_.broker().worker(workerIndex);
+  if (ec) {
+    log::warn("{}: cannot hand the connection to worker {}: {}", peer_, m.worker, ec.message());
+    return;
+  }
+  Worker& dest = worker_.broker().worker(m.worker);
   std::string buffered(readBuf_.data() + readStart_, readEnd_ - readStart_);
   asio::post(dest.context(), [&dest, protocol, fd, listener = listener_, peer = peer_,
-                              buffered = std::move(buffered), connect = std::move(connect),
-                              hops = hops_]() mutable {
+                              buffered = std::move(buffered), connect = std::move(m.connect),
+                              hops = hops_, tls = std::move(tls_)]() mutable {
     Socket socket(dest.context());
     boost::system::error_code ec;
     socket.assign(protocol, fd, ec);
@@ -89,11 +98,10 @@ bool Connection::migrateTo(unsigned workerIndex, mqtt::Connect& connect) {
     }
     auto c = std::make_shared<Connection>(dest, std::move(socket), std::move(listener),
                                           std::move(peer), std::move(buffered),
-                                          std::move(connect), hops);
+                                          std::move(connect), hops, std::move(tls));
     dest.addConnection(c);
     c->start();
   });
-  return false;
 }
 
 bool Connection::handleConnect(mqtt::Connect& c) {

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -61,6 +62,8 @@ class TableReader {
   }
 
   bool has(std::string_view key) const { return table_.contains(key); }
+  // Marks a key as read by a caller that handles it itself (a sub-table).
+  void accept(std::string_view key) { taken_.emplace_back(key); }
 
   // Fails on the first key no reader asked for.
   Result<void> finish() const {
@@ -152,6 +155,67 @@ Result<void> parseBind(std::string_view src, const toml::node& node, Listener& l
   return {};
 }
 
+// Relative file names in [listener.tls] are relative to the configuration file's directory.
+std::string resolvePath(std::string_view source, const std::string& file) {
+  if (file.empty() || file.front() == '/') return file;
+  std::filesystem::path base = std::filesystem::path(source).parent_path();
+  return base.empty() ? file : (base / file).string();
+}
+
+Result<void> readTls(std::string_view src, const toml::table& t, TlsSection& tls) {
+  TableReader r(src, t, "listener.tls");
+  MOAT_TRY(r.string("cert", tls.cert));
+  MOAT_TRY(r.string("key", tls.key));
+  MOAT_TRY(r.string("ca", tls.ca));
+  MOAT_TRY(r.string("client_cert", tls.clientCert));
+  MOAT_TRY(r.string("min_version", tls.minVersion));
+  MOAT_TRY(r.string("max_version", tls.maxVersion));
+  std::string text;
+  if (r.has("ciphers")) {
+    MOAT_TRY(r.string("ciphers", text));
+    tls.ciphers = text;
+  }
+  if (r.has("ciphersuites")) {
+    MOAT_TRY(r.string("ciphersuites", text));
+    tls.ciphersuites = text;
+  }
+  if (r.has("groups")) {
+    MOAT_TRY(r.string("groups", text));
+    tls.groups = text;
+  }
+  MOAT_TRY(r.integer("verify_depth", tls.verifyDepth, 1, 16));
+  MOAT_TRY(r.boolean("session_resumption", tls.sessionResumption));
+  MOAT_TRY(r.finish());
+  auto where = [&](std::string_view key) -> const toml::node& {
+    const toml::node* n = t.get(key);
+    return n ? *n : static_cast<const toml::node&>(t);
+  };
+  if (tls.clientCert != "none" && tls.clientCert != "optional" && tls.clientCert != "require") {
+    return tl::unexpected(at(src, where("client_cert"),
+                             "listener.tls.client_cert must be none, optional or require"));
+  }
+  for (auto [key, value] : {std::pair{"min_version", &tls.minVersion},
+                            std::pair{"max_version", &tls.maxVersion}}) {
+    if (*value != "1.2" && *value != "1.3") {
+      return tl::unexpected(at(src, where(key),
+                               fmt::format("listener.tls.{} must be \"1.2\" or \"1.3\" (TLS 1.0 "
+                                           "and 1.1 are not offered)",
+                                           key)));
+    }
+  }
+  if (tls.cert.empty() || tls.key.empty()) {
+    return tl::unexpected(at(src, t, "listener.tls needs cert and key"));
+  }
+  if (tls.clientCert != "none" && tls.ca.empty()) {
+    return tl::unexpected(at(src, where("client_cert"),
+                             "listener.tls.client_cert needs ca (the client certificates' CA)"));
+  }
+  tls.cert = resolvePath(src, tls.cert);
+  tls.key = resolvePath(src, tls.key);
+  tls.ca = resolvePath(src, tls.ca);
+  return {};
+}
+
 Result<void> readListener(std::string_view src, const toml::table& t, Listener& l) {
   TableReader r(src, t, "listener");
   MOAT_TRY(r.string("name", l.name));
@@ -159,16 +223,38 @@ Result<void> readListener(std::string_view src, const toml::table& t, Listener& 
   std::string transport = "tcp";
   MOAT_TRY(r.string("transport", transport));
   MOAT_TRY(r.boolean("allow_anonymous", l.allowAnonymous));
+  if (r.has("tls")) {
+    const toml::node* node = t.get("tls");
+    if (!node->is_table()) return tl::unexpected(at(src, *node, "listener.tls must be a table"));
+    TlsSection tls;
+    MOAT_TRY(readTls(src, *node->as_table(), tls));
+    l.tls = std::move(tls);
+    r.accept("tls");
+  }
   MOAT_TRY(r.finish());
   if (l.name.empty()) return tl::unexpected(at(src, t, "listener.name is required"));
   if (l.bind.empty()) return tl::unexpected(at(src, t, "listener.bind is required"));
   MOAT_TRY(parseBind(src, *t.get("bind"), l));
   if (transport == "tcp") {
     l.transport = Transport::Tcp;
-  } else if (transport == "tls" || transport == "ws" || transport == "wss") {
+    if (l.tls) {
+      return tl::unexpected(at(src, *t.get("tls"),
+                               fmt::format("listener \"{}\" has [listener.tls] but transport "
+                                           "\"tcp\"; use transport = \"tls\"",
+                                           l.name)));
+    }
+  } else if (transport == "tls") {
+    l.transport = Transport::Tls;
+    if (!l.tls) {
+      return tl::unexpected(
+          at(src, t, fmt::format("listener \"{}\": transport \"tls\" needs a [listener.tls] "
+                                 "table with cert and key",
+                                 l.name)));
+    }
+  } else if (transport == "ws" || transport == "wss") {
     return tl::unexpected(at(src, *t.get("transport"),
                              fmt::format("listener.transport \"{}\" is not supported yet "
-                                         "(only \"tcp\" in this version)",
+                                         "(only \"tcp\" and \"tls\" in this version)",
                                          transport)));
   } else {
     return tl::unexpected(
@@ -183,6 +269,8 @@ std::string_view transportName(Transport t) {
   switch (t) {
     case Transport::Tcp:
       return "tcp";
+    case Transport::Tls:
+      return "tls";
   }
   return "?";
 }

@@ -34,7 +34,22 @@ struct LimitsSection {
   uint64_t maxRetainedMessages = 1'000'000;  // topics with a retained message, broker-wide
 };
 
-enum class Transport { Tcp };
+enum class Transport { Tcp, Tls };
+
+// [listener.tls]: see docs/tls.md. Defaults are the safe ones; net::TlsSettings mirrors them.
+struct TlsSection {
+  std::string cert;
+  std::string key;
+  std::string ca;
+  std::string clientCert = "none";  // none | optional | require
+  std::string minVersion = "1.2";
+  std::string maxVersion = "1.3";
+  std::optional<std::string> ciphers;       // TLS 1.2 cipher list (OpenSSL syntax)
+  std::optional<std::string> ciphersuites;  // TLS 1.3 suites
+  std::optional<std::string> groups;        // key-exchange groups
+  int verifyDepth = 4;
+  bool sessionResumption = true;
+};
 
 struct Listener {
   std::string name;
@@ -43,6 +58,7 @@ struct Listener {
   uint16_t port = 0;
   Transport transport = Transport::Tcp;
   bool allowAnonymous = false;
+  std::optional<TlsSection> tls;  // required for transport "tls"
 };
 
 struct Config {

@@ -83,7 +83,7 @@ TEST(Config, DuplicateListenerNamesAreAnError) {
 }
 
 TEST(Config, TransportsOfLaterVersionsAreRefusedClearly) {
-  auto cfg = parse("[[listener]]\nname=\"a\"\nbind=\"h:1\"\ntransport=\"tls\"\n", "m.toml");
+  auto cfg = parse("[[listener]]\nname=\"a\"\nbind=\"h:1\"\ntransport=\"wss\"\n", "m.toml");
   ASSERT_FALSE(cfg);
   EXPECT_NE(cfg.error().message.find("not supported yet"), std::string::npos);
 }

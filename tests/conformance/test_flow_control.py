@@ -77,6 +77,41 @@ def test_mqtt5_client_receive_maximum_limits_unacknowledged_deliveries(broker):
         assert sub.read_publish(ack=False).payload == b"\x02"
 
 
+@pytest.mark.moat_only("mosquitto 2.0 resends more than the new Receive Maximum at once")
+def test_mqtt5_resent_deliveries_after_a_reconnect_respect_the_new_receive_maximum(broker):
+    """A resumed session resends its unacknowledged PUBLISH packets with DUP set, in order and
+    with their packet ids [MQTT-4.4.0-1], but no more at once than the Receive Maximum of the
+    new connection [MQTT-3.3.4-7]: 10 unacknowledged and Receive Maximum 2 means 2, then one
+    per PUBACK. regression: review finding 7."""
+    expiry = (Prop.SESSION_EXPIRY_INTERVAL, 60)
+    with open_session(broker.host, broker.port, "resumer", mb.V5,
+                      props=[expiry, (Prop.RECEIVE_MAXIMUM, 10)]) as first, \
+            open_session(broker.host, broker.port, "fast", mb.V5) as pub:
+        first.subscribe(1, [("a/b", 1)])
+        for i in range(10):
+            pub.send(mb.publish("a/b", b"m%d" % i, qos=1, packet_id=i + 1, version=mb.V5))
+            pub.read_packet_of_type(mb.PUBACK)
+        original = [first.read_publish(ack=False) for _ in range(10)]
+    # closed without DISCONNECT and without a single PUBACK: 10 deliveries unacknowledged
+    with open_session(broker.host, broker.port, "resumer", mb.V5, clean=False,
+                      props=[expiry, (Prop.RECEIVE_MAXIMUM, 2)]) as back:
+        assert back.connack.session_present
+        resent = [back.read_publish(ack=False) for _ in range(2)]
+        back.expect_open_for(0.5)  # the window of 2 is full
+        back.send(mb.puback(resent[0].packet_id))
+        resent.append(back.read_publish(ack=False))
+        back.expect_open_for(0.5)  # one PUBACK, one more
+        for acked in range(1, 10):
+            back.send(mb.puback(resent[acked].packet_id))
+            if len(resent) < 10:
+                resent.append(back.read_publish(ack=False))
+        back.send("C0 00")
+        back.expect("D0 00")  # nothing else came
+    assert [m.payload for m in resent] == [b"m%d" % i for i in range(10)]
+    assert all(m.dup and m.qos == 1 for m in resent), "resent without DUP"
+    assert [m.packet_id for m in resent] == [m.packet_id for m in original]
+
+
 # -- topic aliases from the client ----------------------------------------------------------
 
 def test_mqtt5_topic_alias_set_then_used_alone_publishes_to_the_aliased_topic(broker):

@@ -1,13 +1,15 @@
 """PINGREQ, DISCONNECT, keep-alive and client id takeover (MQTT 3.1.1 section 3.1.2.10, 3.12-3.14,
 MQTT 5.0 section 3.1.2.10, 3.12-3.14, 4.13), exact bytes."""
 
+import select
 import time
 
 import pytest
 
 from support import mqtt_bytes as mb
 from support.fixtures import both_versions
-from support.raw_client import open_session
+from support.mqtt_bytes import Prop
+from support.raw_client import RawSession, open_session
 
 KEEP_ALIVE_TIMEOUT = 0x8D
 SESSION_TAKEN_OVER = 0x8E
@@ -67,3 +69,56 @@ def test_second_connection_with_the_same_client_id_takes_over(broker, version):
             old.expect_disconnect(version, SESSION_TAKEN_OVER)
             new.send("C0 00")
             new.expect("D0 00")
+
+
+@both_versions
+def test_takeover_of_a_session_that_ends_with_its_connection_finds_no_session(broker, version):
+    """A session with expiry 0 (3.1.1 Clean Session 1 [MQTT-3.1.2-6]; 5.0 no Session Expiry
+    Interval, spec 3.1.2.11.2) lasts as long as its connection, and a takeover closes that
+    connection. So a second connection with the same client id and Clean Session / Clean Start
+    0 gets Session Present 0 [MQTT-3.2.2-2 / 5.0: MQTT-3.2.2-3] and none of the first one's
+    subscriptions. regression: review finding 1."""
+    with open_session(broker.host, broker.port, "same-id", version, clean=True) as first, \
+            open_session(broker.host, broker.port, "publisher", version) as pub:
+        assert first.subscribe(1, [("t", 1)]) == [1]
+        props = [(Prop.SESSION_EXPIRY_INTERVAL, 60)] if version == mb.V5 else None
+        with RawSession(broker.host, broker.port, version) as second:
+            second.send(mb.connect("same-id", version=version, clean=False, props=props))
+            if version == mb.V311:
+                second.expect("20 02 00 00")
+            else:
+                connack = mb.parse_connack(second.read_packet(), version)
+                assert (connack.session_present, connack.reason) == (False, 0), connack
+            second.subscribe(2, [("fence", 0)])
+            pub.send(mb.publish("t", b"old subscription", qos=1, packet_id=1, version=version))
+            pub.read_packet_of_type(mb.PUBACK)
+            pub.send(mb.publish("fence", b"end", version=version))
+            message = second.read_publish()
+            assert (message.topic, message.payload) == (b"fence", b"end")
+
+
+@pytest.mark.moat_only("mosquitto checks keep-alive on a coarse timer (about 5 s) and "
+                       "sends no DISCONNECT")
+@both_versions
+def test_bytes_of_a_packet_never_completed_do_not_keep_the_connection_alive(broker, version):
+    """[MQTT-3.1.2-24] the Server disconnects a client from which it has not received a Control
+    Packet within 1.5 x Keep Alive; a PUBLISH trickling in a byte every 0.5 s and never
+    finished is no Control Packet, so the close still comes after about 1.5 s (5.0: DISCONNECT
+    0x8D first). regression: review finding 9."""
+    unfinished = mb.publish("a/b", b"x" * 100, version=version)[:-1]
+    with open_session(broker.host, broker.port, "trickler", version, keepalive=1) as conn:
+        start = time.monotonic()
+        answered_at = None
+        for byte in unfinished:  # about 106 bytes, at most 0.5 s each, and the deadline
+            conn.send(bytes([byte]))
+            # Waits up to 0.5 s for the broker's answer, which also paces the trickle.
+            if select.select([conn.sock], [], [], 0.5)[0]:
+                answered_at = time.monotonic()
+                break
+            if time.monotonic() - start > 4.0:
+                break
+        assert answered_at is not None, \
+            "still connected after 4 s of a PUBLISH trickling in byte by byte (keep-alive 1 s)"
+        conn.expect_disconnect(version, KEEP_ALIVE_TIMEOUT, timeout=1.0)
+    took = answered_at - start
+    assert 0.9 <= took <= 3.0, f"closed after {took:.2f}s, expected about 1.5s"

@@ -5,6 +5,7 @@ import pytest
 
 from support import mqtt_bytes as mb
 from support.fixtures import both_versions
+from support.mqtt_bytes import Prop
 from support.raw_client import open_session
 
 
@@ -113,3 +114,64 @@ def test_unsubscribed_filter_no_longer_receives_messages(broker, version):
         conn.send(mb.publish("fence", b"end", version=version))
         message = conn.read_publish()
         assert (message.topic, message.payload) == (b"fence", b"end")
+
+
+@pytest.mark.moat_only("mosquitto disconnects on an invalid filter")
+@pytest.mark.parametrize("bad_filter", ["a/#/b", "a+", "a/b#", "#/a"])
+def test_mqtt5_unsubscribe_of_an_invalid_filter_is_answered_with_0x8f(broker, bad_filter):
+    """UNSUBACK has one reason code per filter (spec 3.11.3): 0x8F Topic Filter invalid for a
+    filter that breaks the wildcard rules (spec 4.7.1), the others as usual.
+    regression: review finding 10."""
+    with session(broker, mb.V5) as conn:
+        conn.subscribe(1, [("ok/1", 0)])
+        conn.send(mb.unsubscribe(1, [bad_filter], mb.V5))
+        conn.expect("B0 04 00 01 00 8F")
+        conn.send(mb.unsubscribe(2, ["ok/1", bad_filter, "never/subscribed"], mb.V5))
+        conn.expect("B0 06 00 02 00 00 8F 11")
+
+
+@pytest.mark.moat_only("mosquitto answers with a SUBACK, not DISCONNECT 0x82")
+def test_mqtt5_subscribe_with_no_local_on_a_shared_filter_is_refused_as_a_whole(broker):
+    """[MQTT-3.8.3-4] No Local on a Shared Subscription is a Protocol Error: DISCONNECT 0x82.
+    The SUBSCRIBE is refused whole, so a valid filter before the shared one was not subscribed
+    either, as the resumed session shows. regression: review finding 11."""
+    expiry = [(Prop.SESSION_EXPIRY_INTERVAL, 60)]
+    with open_session(broker.host, broker.port, "mixed", mb.V5, props=expiry) as conn:
+        conn.send(mb.subscribe(1, [("a/b", 1),
+                                   ("$share/g/c/d", mb.subscribe_options(qos=1, no_local=True))],
+                               mb.V5))
+        conn.expect_disconnect(mb.V5, 0x82)
+    with open_session(broker.host, broker.port, "mixed", mb.V5, clean=False,
+                      props=expiry) as back:
+        assert back.connack.session_present
+        back.subscribe(2, [("fence", 0)])
+        back.send(mb.publish("a/b", b"must not arrive", version=mb.V5))
+        back.send(mb.publish("fence", b"end", version=mb.V5))
+        message = back.read_publish()
+        assert (message.topic, message.payload) == (b"fence", b"end")
+
+
+@pytest.mark.moat_only("max_subscriptions_per_session is a Moat limit")
+@pytest.mark.limits(max_subscriptions_per_session=2)
+@both_versions
+def test_subscription_beyond_max_subscriptions_per_session_is_refused(broker, version):
+    """A third distinct filter is refused: 5.0 0x97 Quota exceeded, 3.1.1 0x80 Failure (its
+    only refusal). Subscribing again to a filter the session has replaces it [MQTT-3.8.4-3] and
+    is still granted; unsubscribing frees a place. regression: review finding 13."""
+    if version == mb.V5:
+        three, two, refused = "90 06 00 01 00", "90 05 00 02 00", "97"
+    else:
+        three, two, refused = "90 05 00 01", "90 04 00 02", "80"
+    with session(broker, version) as conn:
+        conn.send(mb.subscribe(1, [("a", 0), ("b", 1), ("c", 2)], version))
+        conn.expect(f"{three} 00 01 {refused}")
+        conn.send(mb.subscribe(2, [("a", 2), ("d", 0)], version))
+        conn.expect(f"{two} 02 {refused}")
+        conn.send(mb.publish("c", b"refused", version=version))
+        conn.send(mb.publish("d", b"refused", version=version))
+        conn.send(mb.publish("b", b"fence", version=version))
+        message = conn.read_publish()
+        assert (message.topic, message.payload) == (b"b", b"fence")
+        conn.send(mb.unsubscribe(3, ["b"], version))
+        conn.read_packet_of_type(mb.UNSUBACK)
+        assert conn.subscribe(4, [("c", 1)]) == [1]

@@ -4,6 +4,8 @@ lifetime."""
 
 import time
 
+import pytest
+
 from support import mqtt_bytes as mb
 from support.paho_client import PahoClient, prop
 from support.waiting import let_elapse
@@ -62,3 +64,27 @@ def test_mqtt5_live_message_keeps_its_expiry_interval(broker):
         pub.publish("prices/day", b"0.31", qos=1, MessageExpiryInterval=120)
         remaining = prop(sub.next_message(), "MessageExpiryInterval")
     assert remaining is not None and 115 <= remaining <= 120
+
+
+@pytest.mark.moat_only("mosquitto 2.0 counts expired messages against max_queued_messages")
+@pytest.mark.limits(max_queued_messages=5)
+def test_mqtt5_expired_messages_do_not_hold_places_in_a_full_queue(broker):
+    """An expired message is never delivered (spec 3.3.2.3.3), so it must not keep a later one
+    out of the offline session's queue: with max_queued_messages = 5 filled by five messages
+    that expired, three new ones are still queued and are all the meter gets.
+    regression: review finding 8."""
+    sent_at = queue_for_offline_meter(
+        broker, [("prices/flash", f"old {i}".encode(), 1) for i in range(5)])
+    let_elapse(sent_at, 2.0)  # the 1 s expiry under test
+    with PahoClient(broker.host, broker.port, "utility", mb.V5) as utility:
+        utility.connect()
+        for i in range(3):
+            utility.publish("prices/day", f"new {i}".encode(), qos=1)
+    with meter(broker) as back:
+        assert back.connect().session_present
+        back.subscribe("fence", 0)
+        back.publish("fence", b"end")
+        got = back.receive_until("fence")
+    assert [(m.topic, m.payload) for m in got] == [
+        ("prices/day", b"new 0"), ("prices/day", b"new 1"), ("prices/day", b"new 2"),
+        ("fence", b"end")]

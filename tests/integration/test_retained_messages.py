@@ -138,3 +138,41 @@ def test_mqtt5_retain_as_published_decides_the_retain_flag_of_live_deliveries(br
         got = dashboard.receive(2)
     assert [(m.payload, m.retain) for m in got] == [(b"open", int(as_published)),
                                                      (b"live", 0)]
+
+
+def stored_retained(broker, version, plant, client_id, topic_filter="plant/#"):
+    """What a new subscriber to `topic_filter` gets from the retained store, as {topic: payload};
+    `plant` publishes the fence."""
+    with client(broker, client_id, version) as dashboard:
+        dashboard.subscribe(topic_filter, 0)
+        plant.publish("plant/fence", b"live", qos=1)
+        got = dashboard.receive_until("plant/fence")[:-1]
+    assert all(m.retain for m in got), [(m.topic, m.retain) for m in got]
+    return {m.topic: m.payload for m in got}
+
+
+@pytest.mark.moat_only("max_retained_messages is a Moat limit")
+@pytest.mark.limits(max_retained_messages=2)
+@both_versions
+def test_retained_topic_beyond_max_retained_messages_is_delivered_but_not_stored(broker,
+                                                                                 version):
+    """With room for two retained topics a third is not stored, though current subscribers
+    still get it; replacing [MQTT-3.3.1-5] and clearing [MQTT-3.3.1-10] a stored topic still
+    work, and clearing one makes room again. regression: review finding 14."""
+    with client(broker, "plant", version) as plant, client(broker, "live", version) as live:
+        live.subscribe("plant/#", 0)
+        for topic, payload in [("plant/a", b"1"), ("plant/b", b"2"), ("plant/c", b"3")]:
+            plant.publish(topic, payload, qos=1, retain=True)
+        assert [(m.topic, m.payload) for m in live.receive(3)] == [
+            ("plant/a", b"1"), ("plant/b", b"2"), ("plant/c", b"3")]
+        assert stored_retained(broker, version, plant, "dashboard-1") == {
+            "plant/a": b"1", "plant/b": b"2"}
+
+        plant.publish("plant/a", b"1 again", qos=1, retain=True)  # replace, at the limit
+        assert stored_retained(broker, version, plant, "dashboard-2") == {
+            "plant/a": b"1 again", "plant/b": b"2"}
+
+        plant.publish("plant/b", b"", qos=1, retain=True)  # clear: frees a place
+        plant.publish("plant/c", b"3 again", qos=1, retain=True)
+        assert stored_retained(broker, version, plant, "dashboard-3") == {
+            "plant/a": b"1 again", "plant/c": b"3 again"}

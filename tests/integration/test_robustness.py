@@ -2,6 +2,10 @@
 silent past their keep-alive, and garbage on one connection while others carry on."""
 
 import random
+import select
+import socket
+import struct
+import subprocess
 import time
 
 import pytest
@@ -11,6 +15,62 @@ from support.fixtures import both_versions
 from support.mqtt_bytes import Will
 from support.paho_client import PahoClient
 from support.raw_client import RawConnection, open_session
+from support.waiting import wait_until
+
+MiB = 1 << 20
+
+
+def rss_bytes(broker) -> int:
+    """Resident memory of the broker process (VmRSS in /proc/PID/status)."""
+    with open(f"/proc/{broker.pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {broker!r}")
+
+
+def broker_side_sockets(broker) -> dict:
+    """The broker's end of each TCP connection to its listener, from `ss -tn`:
+    {client port: (state, Recv-Q, Send-Q)}. Recv-Q is what the broker has not read yet."""
+    out = subprocess.run(["ss", "-tnH"], capture_output=True, text=True, check=True,
+                         timeout=10).stdout
+    sockets = {}
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        state, recv_q, send_q, local, peer = fields[:5]
+        if local == f"{broker.host}:{broker.port}":
+            sockets[int(peer.rsplit(":", 1)[1])] = (state, int(recv_q), int(send_q))
+    return sockets
+
+
+def max_kernel_send_buffer() -> int:
+    """The most a TCP socket's send buffer can grow to (the last of net.ipv4.tcp_wmem)."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            return int(f.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        return 4 * MiB
+
+
+def non_reading_client(broker) -> socket.socket:
+    """A socket with the smallest receive buffer the kernel allows, so that whatever the broker
+    sends it backs up at once: a client that never reads."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    sock.connect((broker.host, broker.port))
+    return sock
+
+
+def reset(sock: socket.socket) -> None:
+    """Closes with a TCP reset, dropping whatever the socket still holds."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    sock.close()
 
 
 @pytest.mark.moat_only("mosquitto has no connect_timeout setting")
@@ -104,3 +164,130 @@ def test_fifty_clients_connecting_at_once_are_all_accepted(broker, version):
     finally:
         for conn in sessions:
             conn.close()
+
+
+@pytest.mark.moat_only("measures the memory of the Moat process")
+def test_fixed_header_announcing_a_large_packet_does_not_make_the_broker_allocate_it(broker):
+    """A Remaining Length is only a claim: 100 connections that each announce a PUBLISH of
+    1048570 bytes (just under max_packet_size) and send 4 bytes of it must not cost the broker
+    100 MB. The read buffer grows with the bytes that arrive. regression: review finding 2."""
+    announced = mb.h("10 FA FF 3F")  # PUBLISH, Remaining Length 1048570
+    assert mb.decode_varint(announced, 1)[0] == 1_048_570
+    rss_before = rss_bytes(broker)
+    conns = []
+    try:
+        for _ in range(100):
+            conn = RawConnection(broker.host, broker.port)
+            conns.append(conn)
+            conn.send(announced + b"\x00\x04MQ")
+        ports = {conn.sock.getsockname()[1] for conn in conns}
+
+        def all_read():  # the broker has taken every byte sent so far off each socket
+            sockets = broker_side_sockets(broker)
+            return all(port in sockets and sockets[port][1] == 0 for port in ports)
+
+        wait_until(all_read, timeout=10.0, interval=0.1,
+                   what="the broker reading the start of 100 connections")
+        growth = rss_bytes(broker) - rss_before
+    finally:
+        for conn in conns:
+            conn.close()
+    assert growth < 20 * MiB, \
+        f"RSS grew by {growth / MiB:.1f} MiB for 100 connections that sent 8 bytes each"
+
+
+@pytest.mark.moat_only("measures the memory of the Moat process; max_write_buffer is a Moat "
+                       "limit")
+@pytest.mark.limits(max_write_buffer=1 * MiB)
+def test_client_that_sends_without_reading_cannot_grow_the_brokers_memory(broker):
+    """Every PINGREQ gets a PINGRESP [MQTT-3.12.4-1]; a client that floods PINGREQ and never
+    reads must not make the broker queue replies without bound. Once more than
+    max_write_buffer waits for the socket, the broker stops reading from that client, so its
+    sends block, while the other clients are served as before. regression: review finding 3."""
+    total = 40 * MiB
+    rss_before = rss_bytes(broker)
+    flood = non_reading_client(broker)
+    try:
+        flood.sendall(mb.connect("flooder"))
+        flood.setblocking(False)
+        stream = memoryview(mb.pingreq() * 32768)  # 64 KiB of whole PINGREQs
+        offset = sent = 0
+        blocked = False
+        deadline = time.monotonic() + 20.0
+        for _ in range(10 * total // len(stream)):  # bounded; the deadline ends it sooner
+            if sent >= total or time.monotonic() > deadline:
+                break
+            try:
+                n = flood.send(stream[offset:])
+            except BlockingIOError:
+                # Full socket buffers: wait (up to 1 s) for the broker to take more.
+                if not select.select([], [flood], [], 1.0)[1]:
+                    blocked = True  # the broker has stopped reading from this client
+                    break
+                continue
+            sent += n
+            offset = (offset + n) % len(stream)
+
+        with open_session(broker.host, broker.port, "bystander") as bystander:
+            for _ in range(3):
+                bystander.send("C0 00")
+                bystander.expect("D0 00")
+        growth = rss_bytes(broker) - rss_before
+    finally:
+        reset(flood)
+    assert growth < 16 * MiB, (
+        f"RSS grew by {growth / MiB:.1f} MiB after {sent / MiB:.1f} MiB of PINGREQ from a "
+        f"client that reads nothing (max_write_buffer 1 MiB)")
+    assert blocked, f"the broker kept reading: {sent / MiB:.1f} MiB of PINGREQ taken"
+
+
+@pytest.mark.moat_only("Moat's 2 s close grace and its max_write_buffer limit")
+@pytest.mark.limits(max_write_buffer=1 << 30)
+@pytest.mark.parametrize("ending", ["disconnect", "protocol-error"])
+def test_connection_ended_while_the_client_reads_nothing_is_closed_after_the_grace(broker,
+                                                                                   ending):
+    """The client has stopped reading and the broker still has replies for it, so its last
+    write cannot finish. When the connection ends (the client's DISCONNECT, or a protocol error:
+    a second CONNECT [MQTT-3.1.0-2]) the broker gives the write a grace of 2 s, then closes the
+    socket: it must not keep it open for as long as the client does not read.
+    regression: review finding 4."""
+    # More PINGRESPs than the client's receive buffer and the broker's send buffer can hold;
+    # max_write_buffer is set high so that the broker keeps reading up to the end.
+    flood_bytes = 2 * max_kernel_send_buffer() + 4 * MiB
+    sock = non_reading_client(broker)
+    try:
+        client_port = sock.getsockname()[1]
+        sock.sendall(mb.connect("stuck", version=mb.V5))
+        sock.sendall(mb.pingreq() * (flood_bytes // 2))
+        sock.sendall(mb.disconnect(mb.V5) if ending == "disconnect"
+                     else mb.connect("stuck", version=mb.V5))
+        ended_at = time.monotonic()
+
+        def broker_side_closed():
+            found = broker_side_sockets(broker).get(client_port)
+            return found is None or found[0] != "ESTAB"
+
+        wait_until(broker_side_closed, timeout=8.0, interval=0.1,
+                   what="the broker closing its end of a connection the client does not read")
+        took = time.monotonic() - ended_at
+        assert took <= 6.0, f"the broker closed its end {took:.1f}s after the {ending}"
+
+        # Reading now, the client gets what the kernel still held, then the end.
+        sock.settimeout(0.5)
+        deadline = time.monotonic() + 10.0
+        closed = False
+        for _ in range(100_000):  # bounded; the deadline ends it sooner
+            if time.monotonic() > deadline:
+                break
+            try:
+                if not sock.recv(1 << 16):
+                    closed = True
+                    break
+            except socket.timeout:
+                continue
+            except ConnectionResetError:
+                closed = True
+                break
+        assert closed, "the connection was still open 10 s after the client started reading"
+    finally:
+        reset(sock)

@@ -77,3 +77,18 @@ def test_mqtt5_different_share_groups_each_get_every_message(broker):
             pub.publish("work/queue/0", job, qos=1)
         assert [m.payload for m in billing.receive(10)] == JOBS[:10]
         assert [m.payload for m in metrics.receive(10)] == JOBS[:10]
+
+
+def test_mqtt5_shared_and_ordinary_subscription_of_one_session_each_deliver_a_copy(broker):
+    """A client with a Shared and a Non-shared Subscription matching a message receives a copy
+    by virtue of the non-shared one, and a second copy when the group picks it (spec 4.8.2):
+    here it is the group's only member, so it gets two. regression: review finding 12."""
+    with connected(broker, "worker") as worker, connected(broker, "dispatcher") as pub:
+        assert worker.subscribe("$share/g/work/queue", 1) == [1]
+        assert worker.subscribe("work/queue", 1) == [1]
+        worker.subscribe("fence", 0)
+        pub.publish("work/queue", b"job", qos=1)
+        pub.publish("fence", b"end")
+        got = worker.receive_until("fence")
+    assert [(m.topic, m.payload) for m in got] == [
+        ("work/queue", b"job"), ("work/queue", b"job"), ("fence", b"end")]

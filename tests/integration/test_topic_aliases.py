@@ -3,6 +3,8 @@
 paho 1.6 does not resolve aliases on messages it receives, so the subscriber that allows the
 broker to use aliases is the raw-socket RawSession, which keeps its own alias table."""
 
+import pytest
+
 from support import mqtt_bytes as mb
 from support.mqtt_bytes import Prop
 from support.paho_client import PahoClient
@@ -69,3 +71,34 @@ def test_mqtt5_broker_uses_no_aliases_towards_a_subscriber_that_allows_none(brok
         got = [sub.read_publish() for _ in range(3)]
     assert all(m.topic == LONG_TOPIC.encode() for m in got)
     assert all(mb.prop_value(m.props, Prop.TOPIC_ALIAS) is None for m in got)
+
+
+@pytest.mark.parametrize("qos", [0, 1])
+def test_mqtt5_alias_is_set_with_the_topic_even_when_a_message_before_was_too_large(broker,
+                                                                                    qos):
+    """A message larger than the subscriber's Maximum Packet Size is not sent to it
+    [MQTT-3.1.2-25], so no alias it would have set was ever established: the next message on
+    that topic must carry the topic name, never only an alias the client has no mapping for
+    (a Protocol Error for the receiver, spec 3.3.2.3.4). regression: review finding 5."""
+    with open_session(broker.host, broker.port, "display", mb.V5,
+                      props=[(Prop.TOPIC_ALIAS_MAXIMUM, 5),
+                             (Prop.MAXIMUM_PACKET_SIZE, 100)]) as sub, \
+            open_session(broker.host, broker.port, "meter", mb.V5) as pub:
+        sub.subscribe(1, [("t", qos)])
+        for packet_id, payload in enumerate([b"x" * 500, b"small", b"again"], start=1):
+            pub.send(mb.publish("t", payload, qos=qos, packet_id=packet_id if qos else None,
+                                version=mb.V5))
+            if qos:
+                pub.read_packet_of_type(mb.PUBACK)
+        first = mb.parse_publish(sub.read_packet_of_type(mb.PUBLISH), mb.V5)
+        alias = mb.prop_value(first.props, Prop.TOPIC_ALIAS)
+        assert first.payload == b"small", "the message over the Maximum Packet Size was sent"
+        assert first.topic == b"t", \
+            f"first delivery on 't' has topic {first.topic!r} with alias {alias}"
+        assert alias is None or 1 <= alias <= 5, f"alias {alias} above the maximum 5"
+        if alias is not None:
+            sub.aliases[alias] = first.topic
+        if qos:
+            sub.send(mb.puback(first.packet_id))
+        second = sub.read_publish()  # the alias, if one was set, now resolves to 't'
+    assert (second.topic, second.payload) == (b"t", b"again")

@@ -10,7 +10,7 @@ import time
 from support import mqtt_bytes as mb
 from support.fixtures import both_versions
 from support.mqtt_bytes import Prop, Will
-from support.paho_client import PahoClient
+from support.paho_client import PahoClient, prop
 from support.raw_client import open_session
 
 WILL_TOPIC = "devices/meter_001/status"
@@ -130,3 +130,22 @@ def test_mqtt5_will_is_published_when_the_session_ends_before_the_will_delay(bro
         delay = time.monotonic() - dropped_at
     assert message.payload == b"offline"
     assert 0.9 <= delay <= 4.0, f"will published {delay:.2f}s after the drop, expected ~1s"
+
+
+def test_mqtt5_will_message_expiry_counts_from_its_publication(broker):
+    """The will's Message Expiry Interval applies from when the Server publishes it (spec
+    3.1.3.2.4), not from when the connection dropped: with a Will Delay of 2 s and an expiry
+    of 1 s the will goes out after about 2 s, carrying Message Expiry Interval 1.
+    regression: review finding 6."""
+    with observer(broker, mb.V5) as watcher:
+        meter = connect_with_will(broker, mb.V5,
+                                  will_props=[(Prop.WILL_DELAY_INTERVAL, 2),
+                                              (Prop.MESSAGE_EXPIRY_INTERVAL, 1)],
+                                  props=[(Prop.SESSION_EXPIRY_INTERVAL, 30)], clean=False)
+        dropped_at = time.monotonic()
+        meter.abort()
+        message = watcher.next_message(timeout=6)
+        delay = time.monotonic() - dropped_at
+    assert message.payload == b"offline"
+    assert 1.5 <= delay <= 4.5, f"will published {delay:.2f}s after the drop, expected ~2s"
+    assert prop(message, "MessageExpiryInterval") == 1

@@ -155,7 +155,9 @@ class RawConnection:
 
     def expect_open_for(self, duration: float) -> None:
         """Nothing arrives and the connection stays open for `duration` seconds. Only for
-        asserting that the broker waits (e.g. it must not time out early)."""
+        asserting that the broker waits (e.g. it must not time out early). Bytes already
+        received but not yet read count as arrived."""
+        assert self._pending == b"", f"unexpected bytes [{hexdump(self._pending)}]"
         deadline = time.monotonic() + duration
         try:
             while True:

@@ -1,0 +1,211 @@
+#include "net/tls_engine.h"
+
+#include <fmt/format.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+namespace moat::net {
+
+namespace {
+
+constexpr size_t kChunk = 16 * 1024;
+
+std::string nameOf(X509_NAME* name) {
+  if (!name) return {};
+  BIO* b = BIO_new(BIO_s_mem());
+  X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  long len = BIO_get_mem_data(b, &data);
+  std::string out(data, static_cast<size_t>(len));
+  BIO_free(b);
+  return out;
+}
+
+std::string serialOf(X509* cert) {
+  BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
+  if (!bn) return {};
+  char* hex = BN_bn2hex(bn);
+  std::string out = hex ? hex : "";
+  OPENSSL_free(hex);
+  BN_free(bn);
+  return out;
+}
+
+// Names the verification failures the operator most needs to tell apart.
+std::string verifyReason(long result) {
+  switch (result) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+      return fmt::format("client certificate from an unknown CA ({})",
+                         X509_verify_cert_error_string(result));
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+      return "client certificate expired";
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+      return "client certificate not yet valid";
+    case X509_V_ERR_CERT_REVOKED:
+      return "client certificate revoked";
+    case X509_V_ERR_UNABLE_TO_GET_CRL:
+      return "no CRL for the client certificate's issuer";
+    case X509_V_ERR_CRL_HAS_EXPIRED:
+      return "CRL past its nextUpdate";
+    default:
+      return fmt::format("client certificate rejected: {}", X509_verify_cert_error_string(result));
+  }
+}
+
+}  // namespace
+
+TlsEngine::TlsEngine(std::shared_ptr<const TlsContext> context) : context_(std::move(context)) {
+  ssl_ = SSL_new(context_->native());
+  in_ = BIO_new(BIO_s_mem());
+  out_ = BIO_new(BIO_s_mem());
+  BIO_set_mem_eof_return(in_, -1);  // "no data yet", not end of stream
+  SSL_set_bio(ssl_, in_, out_);
+  SSL_set_accept_state(ssl_);
+}
+
+TlsEngine::~TlsEngine() { SSL_free(ssl_); }
+
+void TlsEngine::drain(std::string& wire) {
+  size_t pending;
+  while ((pending = BIO_ctrl_pending(out_)) > 0) {
+    size_t at = wire.size();
+    wire.resize(at + pending);
+    int n = BIO_read(out_, wire.data() + at, static_cast<int>(pending));
+    wire.resize(at + (n > 0 ? static_cast<size_t>(n) : 0));
+    if (n <= 0) break;
+  }
+}
+
+std::string TlsEngine::serverName() const {
+  const char* sni = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
+  return sni ? sni : "";
+}
+
+std::string TlsEngine::failureReason(int sslError) {
+  long verify = SSL_get_verify_result(ssl_);
+  if (verify != X509_V_OK) {
+    ERR_clear_error();
+    return verifyReason(verify);
+  }
+  unsigned long e = ERR_peek_error();
+  int reason = ERR_GET_REASON(e);
+  std::string detail = sslError == SSL_ERROR_SSL ? lastOpensslError() : "";
+  ERR_clear_error();
+  switch (reason) {
+    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+      return "no client certificate";
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_NO_PROTOCOLS_AVAILABLE:
+    case SSL_R_VERSION_TOO_LOW:
+    case SSL_R_VERSION_TOO_HIGH:
+      return "protocol version not allowed (" + detail + ")";
+    case SSL_R_NO_SHARED_CIPHER:
+      return "no shared cipher";
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+      return "the client does not trust the server certificate (alert: unknown CA)";
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+      return "the client rejected the server certificate (alert: bad certificate; wrong host "
+             "name?)";
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+      return "the client rejected the server certificate (alert: certificate expired)";
+    case SSL_R_HTTP_REQUEST:
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_UNKNOWN_PROTOCOL:
+    case SSL_R_PACKET_LENGTH_TOO_LONG:
+      return "not a TLS handshake (plain MQTT or another protocol on a TLS port?)";
+    default:
+      break;
+  }
+  if (sslError == SSL_ERROR_SYSCALL || sslError == SSL_ERROR_ZERO_RETURN) {
+    return "peer closed during the handshake";
+  }
+  return detail.empty() ? fmt::format("TLS error {}", sslError) : detail;
+}
+
+Result<void> TlsEngine::receive(std::string_view in, std::string& app, std::string& wire) {
+  while (!in.empty()) {
+    int n = BIO_write(in_, in.data(), static_cast<int>(std::min(in.size(), size_t{1} << 30)));
+    if (n <= 0) return fail(0x80, "TLS input buffer error");
+    in.remove_prefix(static_cast<size_t>(n));
+  }
+  if (!handshakeDone_) {
+    ERR_clear_error();
+    int r = SSL_do_handshake(ssl_);
+    if (r != 1) {
+      int err = SSL_get_error(ssl_, r);
+      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+        drain(wire);
+        return {};
+      }
+      std::string why = failureReason(err);
+      drain(wire);  // the alert, if any
+      return fail(0x80, why);
+    }
+    handshakeDone_ = true;
+    collectFacts();
+  }
+  // Decrypt everything buffered.
+  while (true) {
+    size_t at = app.size();
+    app.resize(at + kChunk);
+    ERR_clear_error();
+    int n = SSL_read(ssl_, app.data() + at, static_cast<int>(kChunk));
+    if (n > 0) {
+      app.resize(at + static_cast<size_t>(n));
+      continue;
+    }
+    app.resize(at);
+    int err = SSL_get_error(ssl_, n);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) break;
+    drain(wire);
+    if (err == SSL_ERROR_ZERO_RETURN) return fail(0x00, "TLS close_notify from the peer");
+    return fail(0x80, failureReason(err));
+  }
+  drain(wire);
+  return {};
+}
+
+Result<void> TlsEngine::send(std::string_view plain, std::string& wire) {
+  while (!plain.empty()) {
+    ERR_clear_error();
+    int n = SSL_write(ssl_, plain.data(), static_cast<int>(std::min(plain.size(), kChunk)));
+    if (n <= 0) {
+      drain(wire);
+      return fail(0x80, "TLS write failed: " + lastOpensslError());
+    }
+    plain.remove_prefix(static_cast<size_t>(n));
+  }
+  drain(wire);
+  return {};
+}
+
+void TlsEngine::close(std::string& wire) {
+  if (handshakeDone_) {
+    SSL_shutdown(ssl_);
+    drain(wire);
+  }
+}
+
+void TlsEngine::collectFacts() {
+  facts_.version = SSL_get_version(ssl_);
+  facts_.cipher = SSL_get_cipher_name(ssl_);
+  facts_.sni = serverName();
+  facts_.resumed = SSL_session_reused(ssl_) == 1;
+  const unsigned char* alpn = nullptr;
+  unsigned int alpnLen = 0;
+  SSL_get0_alpn_selected(ssl_, &alpn, &alpnLen);
+  if (alpn) facts_.alpn.assign(reinterpret_cast<const char*>(alpn), alpnLen);
+  if (X509* peer = SSL_get0_peer_certificate(ssl_)) {
+    facts_.peerSubject = nameOf(X509_get_subject_name(peer));
+    facts_.peerIssuer = nameOf(X509_get_issuer_name(peer));
+    facts_.peerSerial = serialOf(peer);
+  }
+}
+
+}  // namespace moat::net

@@ -1,0 +1,70 @@
+// TlsEngine: the TLS protocol for one connection, without I/O. Bytes read from the socket go
+// in through receive(), which yields decrypted application bytes and any bytes TLS itself must
+// send (handshake, alerts, tickets); application bytes go out through send(). OpenSSL works on
+// two memory BIOs, so the engine is plain state: it can move with its connection to another
+// worker, and a slow or silent peer costs no thread.
+//
+// One thread at a time (the connection's worker). Owns its SSL*.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <openssl/ssl.h>
+
+#include "base/result.h"
+#include "net/tls_context.h"
+
+namespace moat::net {
+
+// What a completed handshake established, for logs and (later) identity mapping.
+struct TlsFacts {
+  std::string version;  // "TLSv1.3"
+  std::string cipher;
+  std::string sni;
+  std::string alpn;
+  bool resumed = false;
+  std::string peerSubject;  // empty without a client certificate
+  std::string peerIssuer;
+  std::string peerSerial;  // hex
+};
+
+class TlsEngine {
+ public:
+  explicit TlsEngine(std::shared_ptr<const TlsContext> context);
+  ~TlsEngine();
+  TlsEngine(const TlsEngine&) = delete;
+  TlsEngine& operator=(const TlsEngine&) = delete;
+
+  // Feeds bytes received from the peer. Appends decrypted application bytes to `app` and bytes
+  // to send to the peer to `wire`. Fails with the exact reason when the handshake or the
+  // record layer fails (the caller writes `wire` first: it may hold an alert).
+  [[nodiscard]] Result<void> receive(std::string_view in, std::string& app, std::string& wire);
+
+  // Encrypts application bytes, appending records to `wire`.
+  [[nodiscard]] Result<void> send(std::string_view plain, std::string& wire);
+
+  // Appends a close_notify alert to `wire`.
+  void close(std::string& wire);
+
+  bool handshakeDone() const { return handshakeDone_; }
+  const TlsFacts& facts() const { return facts_; }
+  // The SNI the client asked for (available during and after the handshake).
+  std::string serverName() const;
+
+ private:
+  void drain(std::string& wire);
+  void collectFacts();
+  std::string failureReason(int sslError);
+
+  std::shared_ptr<const TlsContext> context_;
+  SSL* ssl_ = nullptr;
+  BIO* in_ = nullptr;   // network -> OpenSSL (owned by ssl_)
+  BIO* out_ = nullptr;  // OpenSSL -> network (owned by ssl_)
+  bool handshakeDone_ = false;
+  TlsFacts facts_;
+};
+
+}  // namespace moat::net
