@@ -37,6 +37,10 @@ net::TlsSettings tlsSettings(const config::TlsSection& t) {
   if (t.groups) s.groups = *t.groups;
   s.verifyDepth = t.verifyDepth;
   s.sessionResumption = t.sessionResumption;
+  s.crl = t.crl;
+  s.crlStale = t.crlStale;
+  s.pskFile = t.pskFile;
+  s.pskHint = t.pskHint;
   return s;
 }
 
@@ -72,12 +76,14 @@ Result<void> Broker::start() {
       if (!ctx) return tl::unexpected(ctx.error());
       rt->info->tls = *ctx;
       tlsPosture = fmt::format(
-          "TLS {}-{}, client certificates {}, certificate {}", l.tls->minVersion,
+          "TLS {}-{}, client certificates {}{}{}, certificate {}", l.tls->minVersion,
           l.tls->maxVersion,
           l.tls->clientCert == "require"    ? "required"
           : l.tls->clientCert == "optional" ? "optional"
                                             : "not requested",
-          (*ctx)->certificateSummary());
+          l.tls->crl.empty() ? "" : fmt::format(", {} CRL file(s)", l.tls->crl.size()),
+          l.tls->pskFile.empty() ? "" : ", PSK",
+          l.tls->cert.empty() ? "none (PSK only)" : (*ctx)->certificateSummary());
     }
     boost::system::error_code ec;
     auto address = asio::ip::make_address(l.host, ec);

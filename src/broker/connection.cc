@@ -179,8 +179,11 @@ asio::awaitable<bool> Connection::readTls() {
   }
   if (!r) {
     if (r.error().code == 0x00) {
-      noteReadError(asio::error::eof);  // close_notify: an orderly end of the stream
-    } else if (!wasDone) {
+      // close_notify: the stream ends here, but what came before it (a DISCONNECT, say) is
+      // still handled; the socket's end of file follows.
+      co_return true;
+    }
+    if (!wasDone) {
       log::info("{} on listener \"{}\": TLS handshake failed{}: {}", peer_, listener_->name,
                 tls_->serverName().empty() ? ""
                                            : fmt::format(" (SNI \"{}\")", tls_->serverName()),

@@ -50,6 +50,26 @@ class TableReader {
     return {};
   }
 
+  // A string or an array of strings.
+  Result<void> strings(std::string_view key, std::vector<std::string>& out) {
+    const toml::node* node = take(key);
+    if (!node) return {};
+    if (node->is_string()) {
+      out.push_back(*node->value<std::string>());
+      return {};
+    }
+    const toml::array* arr = node->as_array();
+    if (arr) {
+      for (const auto& item : *arr) {
+        if (!item.is_string()) break;
+        out.push_back(*item.value<std::string>());
+      }
+      if (out.size() == arr->size()) return {};
+    }
+    return tl::unexpected(
+        at(source_, *node, fmt::format("{}.{} must be a string or a list of strings", path_, key)));
+  }
+
   Result<void> boolean(std::string_view key, bool& out) {
     const toml::node* node = take(key);
     if (!node) return {};
@@ -162,7 +182,8 @@ std::string resolvePath(std::string_view source, const std::string& file) {
   return base.empty() ? file : (base / file).string();
 }
 
-Result<void> readTls(std::string_view src, const toml::table& t, TlsSection& tls) {
+Result<void> readTls(std::string_view src, const toml::table& t, TlsSection& tls,
+                     const std::string& listener) {
   TableReader r(src, t, "listener.tls");
   MOAT_TRY(r.string("cert", tls.cert));
   MOAT_TRY(r.string("key", tls.key));
@@ -185,7 +206,19 @@ Result<void> readTls(std::string_view src, const toml::table& t, TlsSection& tls
   }
   MOAT_TRY(r.integer("verify_depth", tls.verifyDepth, 1, 16));
   MOAT_TRY(r.boolean("session_resumption", tls.sessionResumption));
+  MOAT_TRY(r.strings("crl", tls.crl));
+  MOAT_TRY(r.string("crl_stale", tls.crlStale));
+  MOAT_TRY(r.string("psk_file", tls.pskFile));
+  MOAT_TRY(r.string("psk_hint", tls.pskHint));
   MOAT_TRY(r.finish());
+  if (tls.crlStale != "reject" && tls.crlStale != "warn") {
+    return tl::unexpected(at(src, *t.get("crl_stale"),
+                             "listener.tls.crl_stale must be \"reject\" or \"warn\""));
+  }
+  if (!tls.crl.empty() && tls.ca.empty()) {
+    return tl::unexpected(at(src, *t.get("crl"),
+                             fmt::format("listener \"{}\": listener.tls.crl needs ca", listener)));
+  }
   auto where = [&](std::string_view key) -> const toml::node& {
     const toml::node* n = t.get(key);
     return n ? *n : static_cast<const toml::node&>(t);
@@ -203,16 +236,23 @@ Result<void> readTls(std::string_view src, const toml::table& t, TlsSection& tls
                                            key)));
     }
   }
-  if (tls.cert.empty() || tls.key.empty()) {
-    return tl::unexpected(at(src, t, "listener.tls needs cert and key"));
+  if ((tls.cert.empty() || tls.key.empty()) && tls.pskFile.empty()) {
+    return tl::unexpected(at(src, t,
+                             fmt::format("listener \"{}\": listener.tls needs cert and key (or "
+                                         "psk_file for a PSK-only listener)",
+                                         listener)));
   }
   if (tls.clientCert != "none" && tls.ca.empty()) {
     return tl::unexpected(at(src, where("client_cert"),
-                             "listener.tls.client_cert needs ca (the client certificates' CA)"));
+                             fmt::format("listener \"{}\": listener.tls.client_cert needs ca (the "
+                                         "client certificates' CA)",
+                                         listener)));
   }
   tls.cert = resolvePath(src, tls.cert);
   tls.key = resolvePath(src, tls.key);
   tls.ca = resolvePath(src, tls.ca);
+  tls.pskFile = resolvePath(src, tls.pskFile);
+  for (auto& f : tls.crl) f = resolvePath(src, f);
   return {};
 }
 
@@ -227,7 +267,7 @@ Result<void> readListener(std::string_view src, const toml::table& t, Listener& 
     const toml::node* node = t.get("tls");
     if (!node->is_table()) return tl::unexpected(at(src, *node, "listener.tls must be a table"));
     TlsSection tls;
-    MOAT_TRY(readTls(src, *node->as_table(), tls));
+    MOAT_TRY(readTls(src, *node->as_table(), tls, l.name));
     l.tls = std::move(tls);
     r.accept("tls");
   }

@@ -49,6 +49,10 @@ struct TlsSection {
   std::optional<std::string> groups;        // key-exchange groups
   int verifyDepth = 4;
   bool sessionResumption = true;
+  std::vector<std::string> crl;      // CRL files, one per CA of a chain
+  std::string crlStale = "reject";   // reject | warn: a CRL past its nextUpdate
+  std::string pskFile;               // Mosquitto's identity:hexkey format
+  std::string pskHint;
 };
 
 struct Listener {

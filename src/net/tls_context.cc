@@ -1,13 +1,45 @@
 #include "net/tls_context.h"
 
 #include <cstring>
+#include <fstream>
+#include <map>
 
 #include <fmt/format.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include "base/log.h"
 
 namespace moat::net {
+
+// PSKs by identity; the key bytes are wiped on destruction.
+struct TlsContext::SecretMap {
+  std::map<std::string, std::string, std::less<>> keys;
+  ~SecretMap() {
+    for (auto& [_, k] : keys) OPENSSL_cleanse(k.data(), k.size());
+  }
+};
+
+namespace {
+int identityIndex();
+}
+
+std::string pskIdentityOf(SSL* ssl) {
+  if (const char* id = SSL_get_psk_identity(ssl)) return id;
+  auto* id = static_cast<const char*>(SSL_get_ex_data(ssl, identityIndex()));
+  return id ? id : "";
+}
+
+TlsContext::TlsContext(SSL_CTX* ctx, TlsSettings settings)
+    : ctx_(ctx), settings_(std::move(settings)) {}
+
+const std::string* TlsContext::pskFor(const std::string& identity) const {
+  if (!psks_) return nullptr;
+  auto it = psks_->keys.find(identity);
+  return it == psks_->keys.end() ? nullptr : &it->second;
+}
 
 std::string lastOpensslError() {
   std::string out;
@@ -58,6 +90,126 @@ std::string describeCertificate(SSL_CTX* ctx) {
   return fmt::format("{} (expires in {} days)", subject, days);
 }
 
+int contextIndex() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+const TlsContext* contextOf(SSL* ssl) {
+  return static_cast<const TlsContext*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), contextIndex()));
+}
+
+// Verification: with crl_stale = "warn", a CRL past its nextUpdate is reported, not fatal.
+int verifyCallback(int ok, X509_STORE_CTX* store) {
+  if (ok) return ok;
+  int err = X509_STORE_CTX_get_error(store);
+  if (err != X509_V_ERR_CRL_HAS_EXPIRED) return ok;
+  auto* ssl = static_cast<SSL*>(
+      X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  const TlsContext* ctx = ssl ? contextOf(ssl) : nullptr;
+  if (ctx && ctx->settings().crlStale == "warn") {
+    log::warn("TLS: a CRL is past its nextUpdate; accepting the certificate "
+              "(crl_stale = \"warn\")");
+    return 1;
+  }
+  return ok;
+}
+
+void freeIdentity(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { OPENSSL_free(ptr); }
+
+// Per connection: the PSK identity the server callback accepted (SSL_get_psk_identity() does
+// not report it for TLS 1.3).
+int identityIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, freeIdentity);
+  return index;
+}
+
+unsigned int serverPsk(SSL* ssl, const char* identity, unsigned char* psk,
+                       unsigned int maxPsk) {
+  const TlsContext* ctx = contextOf(ssl);
+  if (!ctx || !identity) return 0;
+  const std::string* key = ctx->pskFor(identity);
+  if (!key || key->size() > maxPsk) return 0;  // unknown identity: the handshake fails
+  OPENSSL_free(SSL_get_ex_data(ssl, identityIndex()));
+  SSL_set_ex_data(ssl, identityIndex(), OPENSSL_strdup(identity));
+  std::memcpy(psk, key->data(), key->size());
+  return static_cast<unsigned int>(key->size());
+}
+
+// Reads every CRL in a PEM or DER file into the store; returns how many.
+Result<int> loadCrls(X509_STORE* store, const std::string& file, const std::string& listener,
+                     const std::string& stale) {
+  BIO* bio = BIO_new_file(file.c_str(), "r");
+  if (!bio) {
+    return fail(0x80, fmt::format("listener \"{}\": tls.crl \"{}\": {}", listener, file,
+                                  lastOpensslError()));
+  }
+  int count = 0;
+  while (X509_CRL* crl = PEM_read_bio_X509_CRL(bio, nullptr, nullptr, nullptr)) {
+    const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl);
+    if (next && X509_cmp_current_time(next) < 0) {
+      log::warn("listener \"{}\": tls.crl \"{}\" is past its nextUpdate ({})", listener, file,
+                stale == "warn" ? "certificates it covers are accepted with a warning"
+                                : "certificates it covers are refused");
+    }
+    X509_STORE_add_crl(store, crl);
+    X509_CRL_free(crl);
+    ++count;
+  }
+  ERR_clear_error();
+  if (count == 0) {  // maybe DER
+    BIO_reset(bio);
+    if (X509_CRL* crl = d2i_X509_CRL_bio(bio, nullptr)) {
+      X509_STORE_add_crl(store, crl);
+      X509_CRL_free(crl);
+      ++count;
+    }
+  }
+  BIO_free(bio);
+  if (count == 0) {
+    return fail(0x80, fmt::format("listener \"{}\": tls.crl \"{}\" holds no CRL", listener,
+                                  file));
+  }
+  return count;
+}
+
+Result<std::unique_ptr<TlsContext::SecretMap>> loadPskFile(const std::string& file,
+                                                           const std::string& listener) {
+  std::ifstream in(file);
+  if (!in) {
+    return fail(0x80, fmt::format("listener \"{}\": tls.psk_file \"{}\": cannot open: {}",
+                                  listener, file, std::strerror(errno)));
+  }
+  auto map = std::make_unique<TlsContext::SecretMap>();
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    auto colon = line.find(':');
+    std::string identity = line.substr(0, colon);
+    std::string hex = colon == std::string::npos ? "" : line.substr(colon + 1);
+    long len = 0;
+    unsigned char* key = hex.empty() ? nullptr : OPENSSL_hexstr2buf(hex.c_str(), &len);
+    OPENSSL_cleanse(hex.data(), hex.size());
+    OPENSSL_cleanse(line.data(), line.size());
+    if (identity.empty() || !key || len <= 0) {
+      OPENSSL_free(key);
+      ERR_clear_error();
+      // The line is not quoted: it holds a secret.
+      return fail(0x80, fmt::format("listener \"{}\": tls.psk_file {}:{}: expected "
+                                    "identity:hexkey",
+                                    listener, file, n));
+    }
+    map->keys[identity].assign(reinterpret_cast<char*>(key), static_cast<size_t>(len));
+    OPENSSL_clear_free(key, static_cast<size_t>(len));
+  }
+  if (map->keys.empty()) {
+    return fail(0x80, fmt::format("listener \"{}\": tls.psk_file \"{}\" has no entries",
+                                  listener, file));
+  }
+  return map;
+}
+
 }  // namespace
 
 Result<std::shared_ptr<const TlsContext>> TlsContext::create(const TlsSettings& s,
@@ -92,17 +244,38 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::create(const TlsSettings& 
   if (SSL_CTX_set1_groups_list(ctx, s.groups.c_str()) != 1) {
     return bad(fmt::format("tls.groups \"{}\"", s.groups));
   }
-  if (s.cert.empty() || s.key.empty()) {
-    return fail(0x80, fmt::format("listener \"{}\": tls.cert and tls.key are required", listener));
+  SSL_CTX_set_ex_data(ctx, contextIndex(), self.get());
+  if ((s.cert.empty() || s.key.empty()) && s.pskFile.empty()) {
+    return fail(0x80, fmt::format("listener \"{}\": tls.cert and tls.key are required "
+                                  "(or tls.psk_file for a PSK-only listener)",
+                                  listener));
   }
-  if (SSL_CTX_use_certificate_chain_file(ctx, s.cert.c_str()) != 1) {
+  if (!s.cert.empty() && SSL_CTX_use_certificate_chain_file(ctx, s.cert.c_str()) != 1) {
     return bad(fmt::format("tls.cert \"{}\"", s.cert));
   }
-  if (SSL_CTX_use_PrivateKey_file(ctx, s.key.c_str(), SSL_FILETYPE_PEM) != 1) {
+  if (!s.key.empty() && SSL_CTX_use_PrivateKey_file(ctx, s.key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+      return bad(fmt::format("tls.key \"{}\" does not match tls.cert \"{}\"", s.key, s.cert));
+    }
     return bad(fmt::format("tls.key \"{}\"", s.key));
   }
-  if (SSL_CTX_check_private_key(ctx) != 1) {
+  if (!s.cert.empty() && SSL_CTX_check_private_key(ctx) != 1) {
     return bad(fmt::format("tls.key \"{}\" does not match tls.cert \"{}\"", s.key, s.cert));
+  }
+  if (!s.pskFile.empty()) {
+    auto psks = loadPskFile(s.pskFile, listener);
+    if (!psks) return tl::unexpected(psks.error());
+    self->psks_ = std::move(*psks);
+    SSL_CTX_set_psk_server_callback(ctx, serverPsk);
+    if (!s.pskHint.empty() && SSL_CTX_use_psk_identity_hint(ctx, s.pskHint.c_str()) != 1) {
+      return bad(fmt::format("tls.psk_hint \"{}\"", s.pskHint));
+    }
+    // TLS 1.2 PSK suites (forward-secret ECDHE-PSK first) next to the certificate suites.
+    std::string withPsk = "ECDHE-PSK-CHACHA20-POLY1305:" + s.ciphers +
+                          ":PSK-AES128-GCM-SHA256:PSK-AES256-GCM-SHA384:PSK-CHACHA20-POLY1305";
+    if (SSL_CTX_set_cipher_list(ctx, withPsk.c_str()) != 1) {
+      return bad("tls.ciphers with the PSK suites");
+    }
   }
   if (X509* leaf = SSL_CTX_get0_certificate(ctx)) {
     if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) {
@@ -120,7 +293,16 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::create(const TlsSettings& 
     }
     int mode = SSL_VERIFY_PEER;
     if (s.clientCert == ClientCertMode::Require) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-    SSL_CTX_set_verify(ctx, mode, nullptr);
+    SSL_CTX_set_verify(ctx, mode, verifyCallback);
+    if (!s.crl.empty()) {
+      X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+      for (const auto& file : s.crl) {
+        auto n = loadCrls(store, file, listener, s.crlStale);
+        if (!n) return tl::unexpected(n.error());
+      }
+      // Every certificate of the chain is checked, so each CA needs its CRL.
+      X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+    }
     SSL_CTX_set_verify_depth(ctx, s.verifyDepth);
     // The CA names sent in CertificateRequest help clients pick the right certificate.
     if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(s.ca.c_str())) {
@@ -142,6 +324,116 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::create(const TlsSettings& 
   return std::shared_ptr<const TlsContext>(std::move(self));
 }
 
-TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+namespace {
+
+// PSK for clients: the identity and key from the settings kept in the context's ex_data.
+int pskIndex() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+unsigned int clientPsk(SSL* ssl, const char*, char* identity, unsigned int maxIdentity,
+                       unsigned char* psk, unsigned int maxPsk) {
+  auto* settings = static_cast<const TlsClientSettings*>(
+      SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), pskIndex()));
+  if (!settings || settings->pskIdentity.size() + 1 > maxIdentity) return 0;
+  long len = 0;
+  unsigned char* key = OPENSSL_hexstr2buf(settings->pskHex.c_str(), &len);
+  if (!key || len <= 0 || static_cast<unsigned int>(len) > maxPsk) {
+    OPENSSL_free(key);
+    return 0;
+  }
+  std::memcpy(identity, settings->pskIdentity.c_str(), settings->pskIdentity.size() + 1);
+  std::memcpy(psk, key, static_cast<size_t>(len));
+  OPENSSL_clear_free(key, static_cast<size_t>(len));
+  return static_cast<unsigned int>(len);
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const TlsContext>> TlsContext::createClient(const TlsClientSettings& s) {
+  ERR_clear_error();
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (!ctx) return fail(0x80, "SSL_CTX_new: " + lastOpensslError());
+  std::shared_ptr<TlsContext> self(new TlsContext(ctx, {}));
+  self->isClient_ = true;
+  self->client_ = s;
+  auto bad = [&](std::string what) -> tl::unexpected<Error> {
+    return fail(0x80, fmt::format("{}: {}", what, lastOpensslError()));
+  };
+  int minV = TLS1_2_VERSION, maxV = TLS1_3_VERSION;
+  if (s.version == "tlsv1.2") {
+    maxV = TLS1_2_VERSION;
+  } else if (s.version == "tlsv1.3") {
+    minV = TLS1_3_VERSION;
+  } else if (!s.version.empty()) {
+    return fail(0x80, fmt::format("--tls-version must be tlsv1.2 or tlsv1.3 (got \"{}\")",
+                                  s.version));
+  }
+  SSL_CTX_set_min_proto_version(ctx, minV);
+  SSL_CTX_set_max_proto_version(ctx, maxV);
+  if (!s.ciphers.empty() && SSL_CTX_set_cipher_list(ctx, s.ciphers.c_str()) != 1) {
+    return bad(fmt::format("--ciphers \"{}\"", s.ciphers));
+  }
+  if (!s.pskIdentity.empty() || !s.pskHex.empty()) {
+    if (s.pskIdentity.empty() || s.pskHex.empty()) {
+      return fail(0x80, "--psk and --psk-identity go together");
+    }
+    if (s.pskIdentity.size() > PSK_MAX_IDENTITY_LEN) {
+      return fail(0x80, fmt::format("--psk-identity is longer than {} bytes", PSK_MAX_IDENTITY_LEN));
+    }
+    // Checked here rather than in the callback, where a bad key could only fail the handshake.
+    long len = 0;
+    unsigned char* key = OPENSSL_hexstr2buf(s.pskHex.c_str(), &len);
+    OPENSSL_clear_free(key, key ? static_cast<size_t>(len) : 0);
+    ERR_clear_error();
+    if (!key || len <= 0 || len > PSK_MAX_PSK_LEN) {
+      return fail(0x80, fmt::format("--psk must be a key in hexadecimal, an even number of digits "
+                                    "(at most {} bytes)",
+                                    PSK_MAX_PSK_LEN));
+    }
+    SSL_CTX_set_ex_data(ctx, pskIndex(), &self->client_);
+    SSL_CTX_set_psk_client_callback(ctx, clientPsk);
+    if (s.ciphers.empty()) {
+      SSL_CTX_set_cipher_list(ctx, "PSK-AES128-GCM-SHA256:PSK-AES256-GCM-SHA384:"
+                                   "ECDHE-PSK-CHACHA20-POLY1305:PSK-CHACHA20-POLY1305");
+    }
+    // A server that does not take the PSK may still finish a TLS 1.3 handshake with a
+    // certificate; with no trust anchors loaded, verification then refuses it rather than
+    // accepting an unauthenticated server.
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  } else {
+    if (!s.caFile.empty() || !s.caPath.empty()) {
+      if (SSL_CTX_load_verify_locations(ctx, s.caFile.empty() ? nullptr : s.caFile.c_str(),
+                                        s.caPath.empty() ? nullptr : s.caPath.c_str()) != 1) {
+        return bad(s.caFile.empty() ? fmt::format("--capath \"{}\"", s.caPath)
+                                    : fmt::format("--cafile \"{}\"", s.caFile));
+      }
+    } else {
+      SSL_CTX_set_default_verify_paths(ctx);
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  }
+  if (!s.cert.empty()) {
+    const std::string& keyFile = s.key.empty() ? s.cert : s.key;
+    if (SSL_CTX_use_certificate_chain_file(ctx, s.cert.c_str()) != 1) {
+      return bad(fmt::format("--cert \"{}\"", s.cert));
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, keyFile.c_str(), SSL_FILETYPE_PEM) != 1) {
+      return bad(fmt::format("--key \"{}\"", keyFile));
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+      return bad(fmt::format("--key \"{}\" does not match --cert \"{}\"", keyFile, s.cert));
+    }
+  }
+  static const unsigned char kAlpn[] = {4, 'm', 'q', 't', 't'};
+  SSL_CTX_set_alpn_protos(ctx, kAlpn, sizeof kAlpn);
+  return std::shared_ptr<const TlsContext>(std::move(self));
+}
+
+TlsContext::~TlsContext() {
+  SSL_CTX_free(ctx_);
+  OPENSSL_cleanse(client_.pskHex.data(), client_.pskHex.size());
+}
 
 }  // namespace moat::net

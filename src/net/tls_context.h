@@ -36,6 +36,27 @@ struct TlsSettings {
   std::string groups = "X25519:P-256:P-384";
   int verifyDepth = 4;
   bool sessionResumption = true;
+  // Revocation: CRL files (PEM or DER; one per CA of a chain), checked for every certificate
+  // of a client's chain. A CRL past its nextUpdate: "reject" the certificates it covers, or
+  // "warn" and accept them.
+  std::vector<std::string> crl;
+  std::string crlStale = "reject";
+  // TLS-PSK from a Mosquitto-format file ("identity:hexkey" per line).
+  std::string pskFile;
+  std::string pskHint;
+};
+
+// The client side (moat pub/sub, bench, tests), with Mosquitto's option names in mind.
+struct TlsClientSettings {
+  std::string caFile;    // --cafile: trust anchors for the server certificate
+  std::string caPath;    // --capath
+  std::string cert;      // --cert: client certificate chain
+  std::string key;       // --key
+  bool insecure = false;  // --insecure: do not check the server's host name
+  std::string version;    // --tls-version: "" (1.2-1.3), "tlsv1.2" or "tlsv1.3"
+  std::string ciphers;    // --ciphers (TLS 1.2 list)
+  std::string pskIdentity;  // --psk-identity
+  std::string pskHex;       // --psk (hex key)
 };
 
 class TlsContext {
@@ -43,21 +64,36 @@ class TlsContext {
   // Builds and checks the context. Errors name the listener, the setting and OpenSSL's reason.
   [[nodiscard]] static Result<std::shared_ptr<const TlsContext>> create(
       const TlsSettings& settings, const std::string& listenerName);
+  // Builds a client context; the server's certificate is verified against caFile/caPath (or
+  // the system store when neither is given) unless a PSK is used.
+  [[nodiscard]] static Result<std::shared_ptr<const TlsContext>> createClient(
+      const TlsClientSettings& settings);
   ~TlsContext();
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
 
   SSL_CTX* native() const { return ctx_; }
   const TlsSettings& settings() const { return settings_; }
+  struct SecretMap;  // PSKs by identity (opaque)
+  // The PSK for `identity`, or nullptr. Keys are wiped when the context goes.
+  const std::string* pskFor(const std::string& identity) const;
+  const TlsClientSettings& clientSettings() const { return client_; }
+  bool isClient() const { return isClient_; }
   // The server certificate's subject and notAfter, for the start-up report.
   const std::string& certificateSummary() const { return summary_; }
 
  private:
-  TlsContext(SSL_CTX* ctx, TlsSettings settings) : ctx_(ctx), settings_(std::move(settings)) {}
+  TlsContext(SSL_CTX* ctx, TlsSettings settings);
   SSL_CTX* ctx_;
   TlsSettings settings_;
   std::string summary_;
+  std::unique_ptr<SecretMap> psks_;
+  TlsClientSettings client_;
+  bool isClient_ = false;
 };
+
+// The PSK identity a server-side connection was accepted with ("" if none).
+std::string pskIdentityOf(SSL* ssl);
 
 // The reason of the most recent OpenSSL error on this thread (and clears the queue).
 std::string lastOpensslError();

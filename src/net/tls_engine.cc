@@ -57,15 +57,112 @@ std::string verifyReason(long result) {
   }
 }
 
+// The client's view: why it could not accept the server's certificate, with the usual fix.
+std::string serverVerifyReason(long result, const std::string& serverName) {
+  std::string what = X509_verify_cert_error_string(result);
+  switch (result) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+      return fmt::format("server certificate rejected: {} (not issued by a CA in --cafile/--capath)",
+                         what);
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+      return fmt::format("server certificate rejected: {} (it is not for \"{}\"; --insecure skips "
+                         "this check)",
+                         what, serverName);
+    default:
+      return fmt::format("server certificate rejected: {}", what);
+  }
+}
+
+// The client's view of an alert or error from the server during or right after the handshake.
+std::optional<std::string> clientFailure(int reason, bool psk) {
+  switch (reason) {
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+      return "the server does not trust our client certificate (alert: unknown CA)";
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+    case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+      return "the server rejected our client certificate (alert: bad certificate)";
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+      return "the server rejected our client certificate (alert: certificate expired)";
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+      return "the server rejected our client certificate (alert: certificate revoked)";
+    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+      return "the server requires a client certificate (--cert and --key)";
+    case SSL_R_TLSV1_ALERT_UNKNOWN_PSK_IDENTITY:
+      return "the server does not know our PSK identity (alert: unknown PSK identity)";
+    case SSL_R_TLSV1_ALERT_DECRYPT_ERROR:
+    case SSL_R_SSLV3_ALERT_BAD_RECORD_MAC:
+    case SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC:
+      return "the handshake did not verify (alert: decrypt error; wrong PSK?)";
+    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_NO_PROTOCOLS_AVAILABLE:
+    case SSL_R_VERSION_TOO_LOW:
+    case SSL_R_VERSION_TOO_HIGH:
+      return "no TLS version both sides accept (--tls-version?)";
+    case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
+      // TLS 1.3: a server that finds no key for our identity falls back to certificates.
+      return psk ? "the server refused the handshake (alert: handshake failure; unknown "
+                   "--psk-identity, or no common cipher?)"
+                 : "the server refused the handshake (alert: handshake failure; no common "
+                   "cipher, or a certificate it does not accept?)";
+    case SSL_R_SSLV3_ALERT_ILLEGAL_PARAMETER:
+      // TLS 1.3: the binder made with a wrong key does not verify.
+      return psk ? "the server refused our PSK (alert: illegal parameter; wrong --psk?)"
+                 : "the server refused the handshake (alert: illegal parameter)";
+    case SSL_R_NO_SHARED_CIPHER:
+    case SSL_R_NO_CIPHERS_AVAILABLE:
+      return "no cipher both sides accept (--ciphers?)";
+    case SSL_R_HTTP_REQUEST:
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_UNKNOWN_PROTOCOL:
+    case SSL_R_PACKET_LENGTH_TOO_LONG:
+      return "the server did not answer in TLS (a plain MQTT port?)";
+    default:
+      return std::nullopt;
+  }
+}
+
 }  // namespace
 
-TlsEngine::TlsEngine(std::shared_ptr<const TlsContext> context) : context_(std::move(context)) {
+TlsEngine::TlsEngine(std::shared_ptr<const TlsContext> context, const std::string& serverName)
+    : context_(std::move(context)) {
   ssl_ = SSL_new(context_->native());
   in_ = BIO_new(BIO_s_mem());
   out_ = BIO_new(BIO_s_mem());
   BIO_set_mem_eof_return(in_, -1);  // "no data yet", not end of stream
   SSL_set_bio(ssl_, in_, out_);
-  SSL_set_accept_state(ssl_);
+  if (!context_->isClient()) {
+    SSL_set_accept_state(ssl_);
+    return;
+  }
+  SSL_set_connect_state(ssl_);
+  peerName_ = serverName;
+  if (!serverName.empty()) {
+    // SNI only for names, not for IP addresses (RFC 6066).
+    bool isIp = serverName.find_first_not_of("0123456789.") == std::string::npos ||
+                serverName.find(':') != std::string::npos;
+    if (!isIp) SSL_set_tlsext_host_name(ssl_, serverName.c_str());
+    if (!context_->clientSettings().insecure) {
+      // A name that only looks like an address ("127.1") is checked as a host name, so it
+      // fails to match rather than leaving the certificate's name unchecked.
+      if (!isIp || X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), serverName.c_str()) != 1) {
+        SSL_set1_host(ssl_, serverName.c_str());
+      }
+    }
+  }
+}
+
+void TlsEngine::start(std::string& wire) {
+  ERR_clear_error();
+  SSL_do_handshake(ssl_);
+  drain(wire);
 }
 
 TlsEngine::~TlsEngine() { SSL_free(ssl_); }
@@ -90,12 +187,20 @@ std::string TlsEngine::failureReason(int sslError) {
   long verify = SSL_get_verify_result(ssl_);
   if (verify != X509_V_OK) {
     ERR_clear_error();
+    if (context_->isClient()) return serverVerifyReason(verify, peerName_);
     return verifyReason(verify);
   }
   unsigned long e = ERR_peek_error();
   int reason = ERR_GET_REASON(e);
   std::string detail = sslError == SSL_ERROR_SSL ? lastOpensslError() : "";
   ERR_clear_error();
+  if (context_->isClient()) {
+    if (auto why = clientFailure(reason, !context_->clientSettings().pskHex.empty())) return *why;
+    if (sslError == SSL_ERROR_SYSCALL || sslError == SSL_ERROR_ZERO_RETURN) {
+      return "the server closed the connection during the handshake";
+    }
+    return detail.empty() ? fmt::format("TLS error {}", sslError) : detail;
+  }
   switch (reason) {
     case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
       return "no client certificate";
@@ -106,6 +211,9 @@ std::string TlsEngine::failureReason(int sslError) {
       return "protocol version not allowed (" + detail + ")";
     case SSL_R_NO_SHARED_CIPHER:
       return "no shared cipher";
+    case SSL_R_BINDER_DOES_NOT_VERIFY:
+    case SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC:
+      return "the PSK does not match the key on file for this identity";
     case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
       return "the client does not trust the server certificate (alert: unknown CA)";
     case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
@@ -201,6 +309,7 @@ void TlsEngine::collectFacts() {
   unsigned int alpnLen = 0;
   SSL_get0_alpn_selected(ssl_, &alpn, &alpnLen);
   if (alpn) facts_.alpn.assign(reinterpret_cast<const char*>(alpn), alpnLen);
+  if (!context_->isClient()) facts_.pskIdentity = pskIdentityOf(ssl_);
   if (X509* peer = SSL_get0_peer_certificate(ssl_)) {
     facts_.peerSubject = nameOf(X509_get_subject_name(peer));
     facts_.peerIssuer = nameOf(X509_get_issuer_name(peer));

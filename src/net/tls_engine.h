@@ -29,11 +29,17 @@ struct TlsFacts {
   std::string peerSubject;  // empty without a client certificate
   std::string peerIssuer;
   std::string peerSerial;  // hex
+  std::string pskIdentity;  // when the handshake used a PSK
 };
 
 class TlsEngine {
  public:
-  explicit TlsEngine(std::shared_ptr<const TlsContext> context);
+  // A server-side engine (accepts), or for a client context a client-side one that connects to
+  // `serverName` (sent as SNI and, unless the context is insecure, checked against the
+  // server certificate).
+  explicit TlsEngine(std::shared_ptr<const TlsContext> context, const std::string& serverName = "");
+  // Client side: produces the ClientHello.
+  void start(std::string& wire);
   ~TlsEngine();
   TlsEngine(const TlsEngine&) = delete;
   TlsEngine& operator=(const TlsEngine&) = delete;
@@ -65,6 +71,7 @@ class TlsEngine {
   BIO* out_ = nullptr;  // OpenSSL -> network (owned by ssl_)
   bool handshakeDone_ = false;
   TlsFacts facts_;
+  std::string peerName_;  // client side: the name the server's certificate must carry
 };
 
 }  // namespace moat::net

@@ -5,6 +5,10 @@ case Debian's /usr/sbin/mosquitto runs with an equivalent configuration. That le
 checked against a known broker for every behaviour both share; tests whose expected bytes only
 Moat produces carry the `moat_only` mark.
 
+Every Moat config has the plain listener "local" first (`port`); a test may add more, e.g. a TLS
+listener, as dicts rendered into further [[listener]] tables (see render_listener); their ports
+are in `ports` by name, and `listening_lines` holds what the broker said about each.
+
 A BrokerProcess owns its child process: it reads the broker's stderr on a thread (so the pipe
 never fills), keeps every line for the failure report, and stop() always reaps the child.
 """
@@ -19,7 +23,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MOAT_BINARY = Path(os.environ.get("MOAT_BINARY", REPO_ROOT / "build" / "moat"))
@@ -53,8 +57,6 @@ _MOSQUITTO_GLOBAL_OPTIONS = {
 }
 _MOSQUITTO_LISTENER_OPTIONS = {"topic_alias_maximum": "max_topic_alias"}
 
-_MOAT_LISTENING = re.compile(r'listener "(?P<name>[^"]+)" listening on '
-                             r'(?P<host>[0-9.]+):(?P<port>\d+)')
 _MOSQUITTO_LISTENING = re.compile(r"Opening ipv4 listen socket on port (?P<port>\d+)")
 
 
@@ -70,8 +72,32 @@ def _toml_value(value) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+# A listener to add to a Moat config: a mapping of [[listener]] keys, e.g.
+#   {"name": "secure", "transport": "tls", "tls": {"cert": path, "key": path}}
+# "bind" defaults to an ephemeral loopback port and "allow_anonymous" to true; a "tls" mapping
+# becomes the listener's [listener.tls] table. Values are written as TOML (Paths as strings).
+ListenerSpec = Mapping[str, Any]
+
+
+def render_listener(spec: ListenerSpec) -> List[str]:
+    """The [[listener]] table (and [listener.tls] when given) for one ListenerSpec."""
+    table = {k: v for k, v in spec.items() if k != "tls"}
+    table.setdefault("bind", f"{HOST}:0")
+    table.setdefault("allow_anonymous", True)
+    lines = ["[[listener]]"]
+    lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
+    if spec.get("tls") is not None:
+        lines.append("[listener.tls]")
+        lines += [f"{key} = {_toml_value(value)}" for key, value in spec["tls"].items()]
+    lines.append("")
+    return lines
+
+
 def render_moat_config(data_dir: Path, limits: Dict[str, int], workers: int = 2,
-                       log_level: str = "info") -> str:
+                       log_level: str = "info",
+                       listeners: Sequence[ListenerSpec] = ()) -> str:
+    """The config every test broker runs with: [broker], [limits], the plain listener "local",
+    then `listeners` in order."""
     lines = ["[broker]",
              f"data_dir = {_toml_value(str(data_dir))}",
              f"workers = {workers}",
@@ -79,13 +105,10 @@ def render_moat_config(data_dir: Path, limits: Dict[str, int], workers: int = 2,
              "",
              "[limits]"]
     lines += [f"{key} = {_toml_value(value)}" for key, value in limits.items()]
-    lines += ["",
-              "[[listener]]",
-              'name = "local"',
-              f'bind = "{HOST}:0"',
-              'transport = "tcp"',
-              "allow_anonymous = true",
-              ""]
+    lines += [""]
+    lines += render_listener({"name": "local", "transport": "tcp"})
+    for spec in listeners:
+        lines += render_listener(spec)
     return "\n".join(lines)
 
 
@@ -119,7 +142,9 @@ class BrokerProcess:
         self.limits = limits
         self.workdir = workdir
         self.host = HOST
-        self.port: Optional[int] = None
+        self.port: Optional[int] = None  # the listener "local"
+        self.ports: Dict[str, int] = {}  # every listener by name
+        self.listening_lines: Dict[str, str] = {}
         self.returncode: Optional[int] = None
         self._lines: List[str] = []
         self._cond = threading.Condition()
@@ -191,35 +216,64 @@ class BrokerProcess:
         return f"<{self.kind} pid={self.pid} {self.host}:{self.port}>"
 
 
-def start_broker(workdir: Path, limits: Optional[Dict[str, int]] = None,
-                 log_level: str = "info") -> BrokerProcess:
-    """Writes a config into `workdir` and starts the broker; returns once it listens.
-    `limits` override DEFAULT_LIMITS key by key; a key set to None is left out of the file."""
+def _merged_limits(limits: Optional[Dict[str, Optional[int]]]) -> Dict[str, int]:
     merged = dict(DEFAULT_LIMITS)
     merged.update(limits or {})
-    merged = {k: v for k, v in merged.items() if v is not None}
+    return {k: v for k, v in merged.items() if v is not None}
+
+
+def start_broker(workdir: Path, limits: Optional[Dict[str, int]] = None,
+                 log_level: str = "info", listeners: Sequence[ListenerSpec] = (),
+                 workers: int = 2) -> BrokerProcess:
+    """Writes a config into `workdir` and starts the broker; returns once every listener
+    listens. `limits` override DEFAULT_LIMITS key by key; a key set to None is left out of the
+    file. `listeners` are added after "local" (Moat only)."""
+    merged = _merged_limits(limits)
     workdir.mkdir(parents=True, exist_ok=True)
     if is_mosquitto():
+        if listeners:
+            raise BrokerStartError("extra listeners are only written for Moat; mark the test "
+                                   "moat_only")
         return _start_mosquitto(workdir, merged)
-    return _start_moat(workdir, merged, log_level)
+    return _start_moat(workdir, merged, log_level, listeners, workers)
 
 
-def _start_moat(workdir: Path, limits: Dict[str, int], log_level: str) -> BrokerProcess:
+def write_moat_config(workdir: Path, limits: Optional[Dict[str, int]] = None,
+                      log_level: str = "info", listeners: Sequence[ListenerSpec] = (),
+                      workers: int = 2) -> Path:
+    """Writes `workdir`/moat.toml as start_broker would and returns its path, for tests that
+    run `moat serve` or `moat check-config` on it themselves."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    data_dir = workdir / "var"
+    data_dir.mkdir(exist_ok=True)
+    config = workdir / "moat.toml"
+    config.write_text(render_moat_config(data_dir, _merged_limits(limits), workers=workers,
+                                         log_level=log_level, listeners=listeners))
+    return config
+
+
+def _listening_pattern(name: str) -> str:
+    return (rf'listener "{re.escape(name)}" listening on '
+            r'(?P<host>[0-9.]+):(?P<port>\d+)')
+
+
+def _start_moat(workdir: Path, limits: Dict[str, int], log_level: str,
+                listeners: Sequence[ListenerSpec], workers: int) -> BrokerProcess:
     if not MOAT_BINARY.exists():
         raise BrokerStartError(f"{MOAT_BINARY} does not exist: build Moat first, or run with "
                                "MOAT_TEST_BROKER=mosquitto")
-    config = workdir / "moat.toml"
-    data_dir = workdir / "var"
-    data_dir.mkdir(exist_ok=True)
-    config.write_text(render_moat_config(data_dir, limits, log_level=log_level))
+    config = write_moat_config(workdir, limits, log_level, listeners, workers)
     broker = BrokerProcess([str(MOAT_BINARY), "serve", "--config", str(config)], workdir,
                            limits, "moat")
-    match = broker.wait_for_log(_MOAT_LISTENING.pattern, START_TIMEOUT)
-    if match is None:
-        code = broker.stop()
-        raise BrokerStartError(f"moat did not report a listener within {START_TIMEOUT}s "
-                               f"(exit code {code}); log:\n{broker.log()}")
-    broker.port = int(match.group("port"))
+    for name in ["local"] + [spec["name"] for spec in listeners]:
+        match = broker.wait_for_log(_listening_pattern(name), START_TIMEOUT)
+        if match is None:
+            code = broker.stop()
+            raise BrokerStartError(f"moat did not report listener \"{name}\" within "
+                                   f"{START_TIMEOUT}s (exit code {code}); log:\n{broker.log()}")
+        broker.ports[name] = int(match.group("port"))
+        broker.listening_lines[name] = match.string
+    broker.port = broker.ports["local"]
     return broker
 
 

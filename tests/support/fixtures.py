@@ -2,7 +2,9 @@
 
 Each suite's conftest.py imports everything from here, so both get:
   - `broker`: a broker started for this test, limits from an optional `@pytest.mark.limits(...)`;
-  - `broker_factory`: start more brokers (or one with limits chosen at run time);
+  - `broker_factory`: start more brokers (or one with limits, workers or extra listeners, such
+    as a TLS listener, chosen at run time);
+  - `pki`: a CA hierarchy and certificates made with openssl for this run (support/pki.py);
   - `@pytest.mark.moat_only("why")`: skipped when MOAT_TEST_BROKER=mosquitto, for expectations
     only Moat meets (its exact CONNACK properties, its config command, limits mosquitto lacks);
   - on a failed test, every broker log of that test attached to the report.
@@ -14,6 +16,7 @@ import pytest
 
 from support import mqtt_bytes as mb
 from support.broker import BrokerProcess, is_mosquitto, start_broker
+from support.pki import Pki
 
 both_versions = pytest.mark.parametrize("version", [mb.V311, mb.V5], ids=["mqtt311", "mqtt5"])
 
@@ -62,13 +65,15 @@ def _stop_and_check(brokers):
 
 @pytest.fixture
 def broker_factory(request, tmp_path):
-    """start(limits=None) -> BrokerProcess; everything started is stopped after the test."""
+    """start(limits=None, name=None, listeners=(), workers=2) -> BrokerProcess; everything
+    started is stopped after the test. `listeners` are added after the plain "local" one (see
+    support.broker.render_listener)."""
     started = []
     setattr(request.node, _BROKERS_ATTR, started)
 
-    def start(limits=None, name=None) -> BrokerProcess:
+    def start(limits=None, name=None, listeners=(), workers=2) -> BrokerProcess:
         workdir = tmp_path / (name or f"broker{len(started)}")
-        broker = start_broker(workdir, limits)
+        broker = start_broker(workdir, limits, listeners=listeners, workers=workers)
         started.append(broker)
         return broker
 
@@ -80,3 +85,9 @@ def broker_factory(request, tmp_path):
 def broker(request, broker_factory) -> BrokerProcess:
     mark = request.node.get_closest_marker("limits")
     return broker_factory(dict(mark.kwargs) if mark else None)
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory) -> Pki:
+    """One throwaway PKI for the whole run; certificates are made on first use."""
+    return Pki(tmp_path_factory.mktemp("pki"))

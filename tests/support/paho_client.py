@@ -57,7 +57,10 @@ def _code(value) -> int:
 class PahoClient:
     def __init__(self, host: str, port: int, client_id: str, version: int = mb.V311,
                  clean: bool = True, session_expiry: Optional[int] = None, keepalive: int = 60,
-                 connect_props: Optional[Dict[str, object]] = None):
+                 connect_props: Optional[Dict[str, object]] = None,
+                 tls: Optional[Dict[str, object]] = None):
+        """`tls`, when given, is passed to paho's tls_set() (ca_certs, certfile, keyfile,
+        tls_version, ...): the connection is then TLS, and paho checks the server's name."""
         self.host, self.port, self.version = host, port, version
         self.client_id = client_id
         self.keepalive = keepalive
@@ -69,6 +72,8 @@ class PahoClient:
         self.client = mqtt.Client(client_id=client_id,
                                   clean_session=None if version == mb.V5 else clean,
                                   protocol=protocol, reconnect_on_failure=False)
+        if tls is not None:
+            self.client.tls_set(**tls)
         self.messages: "queue.Queue[mqtt.MQTTMessage]" = queue.Queue()
         self._cond = threading.Condition()
         self._connack: Optional[ConnectResult] = None

@@ -1,0 +1,256 @@
+"""A throwaway public-key infrastructure for TLS tests, made with the `openssl` command line in a
+temporary directory at test time (no key or certificate is ever kept in the repository).
+
+    root CA ──┬── intermediate CA ── server certificates (localhost, 127.0.0.1)
+              └── client certificates (CN = device id), valid or expired
+    rogue root CA ── client certificates nobody trusts
+    self-signed client certificates
+
+Server certificates are issued by the intermediate, so a server that does not send its chain
+cannot be verified by a client that trusts only the root. A server certificate file holds the
+chain, leaf first then the intermediate, as the broker's tls.cert expects.
+
+Keys are ECDSA P-256 unless a method says otherwise. Certificates with validity in the past are
+made with `openssl ca -startdate/-enddate`: OpenSSL 3.0's `x509` and `req` can only start
+validity now.
+
+Everything is made on first use and cached, so a session-wide Pki costs only what a run asks
+for. Not thread-safe: one test thread uses it.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+OPENSSL = "openssl"
+OPENSSL_TIMEOUT = 60.0
+VALID_DAYS = 30
+# A validity window that ended long ago, for expired certificates.
+PAST_START = "20200101000000Z"
+PAST_END = "20200201000000Z"
+
+_CONFIG = """\
+[req]
+distinguished_name = dn
+prompt = no
+
+[dn]
+CN = replaced by -subj
+
+[v3_root]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+
+[v3_intermediate]
+basicConstraints = critical,CA:TRUE,pathlen:0
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+
+[v3_server]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost,IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+
+[v3_client]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+
+[v3_self_signed_client]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+
+# `openssl ca`, used only for certificates whose validity lies in the past.
+[past_ca]
+database = {dir}/ca-db/index.txt
+new_certs_dir = {dir}/ca-db/new
+serial = {dir}/ca-db/serial
+default_md = sha256
+policy = any_name
+unique_subject = no
+copy_extensions = none
+
+[any_name]
+commonName = supplied
+"""
+
+
+class PkiError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A certificate file (leaf first, then any intermediates) and its private key."""
+    cert: Path
+    key: Path
+    subject: str
+
+
+class Pki:
+    def __init__(self, directory: Path):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._config = self.dir / "openssl.cnf"
+        self._config.write_text(_CONFIG.format(dir=self.dir))
+        self._clients: Dict[str, Credential] = {}
+
+    # -- running openssl ----------------------------------------------------------------------
+
+    def _openssl(self, *args: str) -> None:
+        argv = [OPENSSL, *args]
+        result = subprocess.run(argv, cwd=self.dir, capture_output=True, text=True,
+                                stdin=subprocess.DEVNULL, timeout=OPENSSL_TIMEOUT)
+        if result.returncode != 0:
+            raise PkiError(f"{' '.join(argv)} exited {result.returncode}:\n{result.stderr}")
+
+    def _new_key(self, name: str, algorithm: str = "ec") -> Path:
+        path = self.dir / f"{name}.key"
+        if algorithm == "ec":
+            self._openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                          "-out", str(path))
+        elif algorithm == "rsa":
+            self._openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                          "-out", str(path))
+        else:
+            raise ValueError(f"unknown key algorithm {algorithm!r}")
+        path.chmod(0o600)
+        return path
+
+    def _self_signed(self, name: str, subject: str, extensions: str) -> Credential:
+        key = self._new_key(name)
+        cert = self.dir / f"{name}.crt"
+        self._openssl("req", "-config", str(self._config), "-new", "-x509", "-key", str(key),
+                      "-subj", subject, "-days", str(VALID_DAYS), "-sha256",
+                      "-set_serial", _random_serial(), "-extensions", extensions,
+                      "-out", str(cert))
+        return Credential(cert, key, subject)
+
+    def _request(self, name: str, subject: str, algorithm: str) -> Tuple[Path, Path]:
+        key = self._new_key(name, algorithm)
+        csr = self.dir / f"{name}.csr"
+        self._openssl("req", "-config", str(self._config), "-new", "-key", str(key),
+                      "-subj", subject, "-out", str(csr))
+        return key, csr
+
+    def _issue(self, name: str, subject: str, issuer: Credential, extensions: str,
+               algorithm: str = "ec", chain: Optional[List[Credential]] = None) -> Credential:
+        """A certificate valid from now for VALID_DAYS, signed by `issuer`; the file holds the
+        leaf followed by the certificates in `chain`."""
+        key, csr = self._request(name, subject, algorithm)
+        leaf = self.dir / f"{name}.leaf.crt"
+        self._openssl("x509", "-req", "-in", str(csr), "-CA", str(issuer.cert),
+                      "-CAkey", str(issuer.key), "-set_serial", _random_serial(),
+                      "-days", str(VALID_DAYS), "-sha256", "-extfile", str(self._config),
+                      "-extensions", extensions, "-out", str(leaf))
+        return Credential(self._bundle(name, leaf, chain or []), key, subject)
+
+    def _issue_in_the_past(self, name: str, subject: str, issuer: Credential, extensions: str,
+                           chain: Optional[List[Credential]] = None) -> Credential:
+        """Like _issue, but valid only from PAST_START to PAST_END: expired."""
+        key, csr = self._request(name, subject, "ec")
+        db = self.dir / "ca-db"
+        if not db.exists():
+            (db / "new").mkdir(parents=True)
+            (db / "index.txt").write_text("")
+            (db / "serial").write_text(_random_serial()[2:] + "\n")
+        leaf = self.dir / f"{name}.leaf.crt"
+        self._openssl("ca", "-batch", "-config", str(self._config), "-name", "past_ca",
+                      "-cert", str(issuer.cert), "-keyfile", str(issuer.key),
+                      "-in", str(csr), "-out", str(leaf), "-notext",
+                      "-startdate", PAST_START, "-enddate", PAST_END,
+                      "-extensions", extensions)
+        return Credential(self._bundle(name, leaf, chain or []), key, subject)
+
+    def _bundle(self, name: str, leaf: Path, chain: List[Credential]) -> Path:
+        bundle = self.dir / f"{name}.crt"
+        bundle.write_text(leaf.read_text() + "".join(c.cert.read_text() for c in chain))
+        return bundle
+
+    # -- authorities ---------------------------------------------------------------------------
+
+    @functools.cached_property
+    def root(self) -> Credential:
+        """The root CA: what clients trust for the server, and the broker for clients."""
+        return self._self_signed("root-ca", "/O=Moat Tests/CN=Moat Test Root CA", "v3_root")
+
+    @functools.cached_property
+    def intermediate(self) -> Credential:
+        return self._issue("intermediate-ca", "/O=Moat Tests/CN=Moat Test Intermediate CA",
+                           self.root, "v3_intermediate")
+
+    @functools.cached_property
+    def rogue_root(self) -> Credential:
+        """A root CA the broker does not trust."""
+        return self._self_signed("rogue-ca", "/O=Somebody Else/CN=Rogue Root CA", "v3_root")
+
+    # -- servers -------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def server(self) -> Credential:
+        """ECDSA P-256 server certificate for localhost and 127.0.0.1, chain included."""
+        return self._issue("server", "/O=Moat Tests/CN=localhost", self.intermediate,
+                           "v3_server", chain=[self.intermediate])
+
+    @functools.cached_property
+    def server_rsa(self) -> Credential:
+        """The same names with an RSA 2048 key."""
+        return self._issue("server-rsa", "/O=Moat Tests/CN=localhost (RSA)", self.intermediate,
+                           "v3_server", algorithm="rsa", chain=[self.intermediate])
+
+    @functools.cached_property
+    def expired_server(self) -> Credential:
+        return self._issue_in_the_past("server-expired", "/O=Moat Tests/CN=localhost (expired)",
+                                       self.intermediate, "v3_server",
+                                       chain=[self.intermediate])
+
+    # -- clients -------------------------------------------------------------------------------
+
+    def client(self, device_id: str) -> Credential:
+        """A valid client certificate from the root CA with CN = `device_id`."""
+        return self._client("valid", device_id,
+                            lambda name, subject: self._issue(name, subject, self.root,
+                                                              "v3_client"))
+
+    def expired_client(self, device_id: str) -> Credential:
+        """From the trusted root CA, but its validity ended in 2020."""
+        return self._client("expired", device_id,
+                            lambda name, subject: self._issue_in_the_past(
+                                name, subject, self.root, "v3_client"))
+
+    def rogue_client(self, device_id: str) -> Credential:
+        """Well formed and current, but issued by a CA the broker does not trust."""
+        return self._client("rogue", device_id,
+                            lambda name, subject: self._issue(name, subject, self.rogue_root,
+                                                              "v3_client"))
+
+    def self_signed_client(self, device_id: str) -> Credential:
+        return self._client("self-signed", device_id,
+                            lambda name, subject: self._self_signed(
+                                name, subject, "v3_self_signed_client"))
+
+    def _client(self, kind: str, device_id: str, make) -> Credential:
+        cache_key = f"{kind}:{device_id}"
+        if cache_key not in self._clients:
+            safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in device_id)
+            self._clients[cache_key] = make(f"{kind}-client-{safe}", f"/CN={device_id}")
+        return self._clients[cache_key]
+
+
+def _random_serial() -> str:
+    # Positive, 63 bits: unique enough that no two test certificates from one CA collide.
+    return "0x" + format(secrets.randbits(63) | (1 << 62), "x")
