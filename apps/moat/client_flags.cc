@@ -12,6 +12,7 @@
 #include <exception>
 #include <limits>
 
+#include "apps/moat/broker_url.h"
 #include "client/packet_text.h"
 #include "mqtt/topic.h"
 
@@ -171,8 +172,10 @@ Result<mqtt::Version> parseVersion(std::string_view s) {
 void addClientFlags(CLI::App& app, ClientFlags& f) {
   app.set_help_flag("--help", "print this help and exit");
   app.add_option("-h,--host", f.host, "host to connect to (default localhost)");
-  app.add_option("-p,--port", f.port, "port to connect to (default 1883)")
+  app.add_option("-p,--port", f.port, "port to connect to (default 1883, 8883 with TLS)")
       ->check(CLI::Range(1, 65535));
+  app.add_option("-L,--url", f.url,
+                 "mqtt(s)://[user[:password]@]host[:port]/topic instead of -h, -p and -t");
   app.add_option("-V,--protocol-version", f.version,
                  "protocol version: mqttv31, mqttv311 (default) or mqttv5");
   app.add_option("-i,--id", f.clientId, "client id (default: a random one)");
@@ -196,6 +199,52 @@ void addClientFlags(CLI::App& app, ClientFlags& f) {
   app.add_option("--will-payload", f.willPayload, "payload of the will (default empty)");
   app.add_option("--will-qos", f.willQos, "QoS of the will")->check(CLI::Range(0, 2));
   app.add_flag("--will-retain", f.willRetain, "retain the will");
+  app.add_option("--cafile", f.caFile, "TLS: trust the server certificates this CA file issued");
+  app.add_option("--capath", f.caPath, "TLS: directory of CA certificates (c_rehash layout)");
+  app.add_option("--cert", f.certFile, "TLS: client certificate (PEM, with its chain)");
+  app.add_option("--key", f.keyFile, "TLS: private key of --cert (PEM)");
+  app.add_flag("--insecure", f.insecure,
+               "TLS: do not check that the server certificate is for the host connected to");
+  app.add_option("--tls-version", f.tlsVersion, "TLS: only this version, tlsv1.2 or tlsv1.3");
+  app.add_option("--ciphers", f.ciphers, "TLS: OpenSSL cipher list for TLS 1.2");
+  app.add_option("--psk", f.psk, "TLS: pre-shared key in hexadecimal (needs --psk-identity)");
+  app.add_option("--psk-identity", f.pskIdentity, "TLS: the identity of --psk");
+}
+
+Result<std::optional<net::TlsClientSettings>> tlsSettingsFrom(const ClientFlags& f, bool urlTls) {
+  bool certificates = !f.caFile.empty() || !f.caPath.empty() || !f.certFile.empty();
+  bool psk = !f.psk.empty() || !f.pskIdentity.empty();
+  if (!f.keyFile.empty() && f.certFile.empty()) return fail(0x80, "--key needs --cert");
+  if (!f.certFile.empty() && f.keyFile.empty()) return fail(0x80, "--cert needs --key");
+  if (psk && (f.psk.empty() || f.pskIdentity.empty())) {
+    return fail(0x80, f.psk.empty() ? "--psk-identity needs --psk" : "--psk needs --psk-identity");
+  }
+  if (psk && certificates) {
+    return fail(0x80, "--psk cannot be used with --cafile, --capath or --cert");
+  }
+  if (!certificates && !psk && !urlTls) {
+    for (auto [given, name] :
+         {std::pair{f.insecure, "--insecure"}, std::pair{!f.tlsVersion.empty(), "--tls-version"},
+          std::pair{!f.ciphers.empty(), "--ciphers"}}) {
+      if (given) {
+        return fail(0x80, std::string(name) +
+                              " needs TLS: give --cafile, --capath, --cert or --psk, or an "
+                              "mqtts:// URL");
+      }
+    }
+    return std::nullopt;
+  }
+  net::TlsClientSettings s;
+  s.caFile = f.caFile;
+  s.caPath = f.caPath;
+  s.cert = f.certFile;
+  s.key = f.keyFile;
+  s.insecure = f.insecure;
+  s.version = f.tlsVersion;
+  s.ciphers = f.ciphers;
+  s.pskHex = f.psk;
+  s.pskIdentity = f.pskIdentity;
+  return s;
 }
 
 Result<client::ConnectOptions> buildConnectOptions(
@@ -204,9 +253,30 @@ Result<client::ConnectOptions> buildConnectOptions(
   auto version = parseVersion(f.version);
   if (!version) return tl::unexpected(version.error());
   o.version = *version;
-  o.host = f.host;
-  o.port = static_cast<uint16_t>(f.port);
   o.keepAlive = static_cast<uint16_t>(f.keepAlive);
+
+  std::optional<BrokerUrl> url;
+  if (f.url) {
+    if (f.host || f.port) return fail(0x80, "-L cannot be used with -h or -p");
+    auto parsed = parseBrokerUrl(*f.url);
+    if (!parsed) return tl::unexpected(parsed.error());
+    if (parsed->username && (f.username || f.password)) {
+      return fail(0x80, "a user name in the -L URL cannot be used with -u or -P");
+    }
+    url = std::move(*parsed);
+    f.urlTopic = url->topic;
+  }
+  auto tls = tlsSettingsFrom(f, url && url->tls);
+  if (!tls) return tl::unexpected(tls.error());
+  o.host = url ? url->host : f.host.value_or("localhost");
+  uint16_t defaultPort = *tls ? 8883 : 1883;
+  o.port =
+      url ? url->port.value_or(defaultPort) : static_cast<uint16_t>(f.port.value_or(defaultPort));
+  if (*tls) {
+    auto context = net::TlsContext::createClient(**tls);
+    if (!context) return tl::unexpected(context.error());
+    o.tls = client::TlsOptions{std::move(*context), ""};
+  }
 
   if (!f.clientId.empty() && !f.idPrefix.empty()) {
     return fail(0x80, "-i and -I cannot be used together");
@@ -253,8 +323,8 @@ Result<client::ConnectOptions> buildConnectOptions(
   if (f.password && !f.username && o.version != mqtt::Version::V5) {
     return fail(0x80, "a password (-P) needs a user name (-u) before MQTT 5.0");
   }
-  o.username = f.username;
-  o.password = f.password;
+  o.username = url && url->username ? url->username : f.username;
+  o.password = url && url->username ? url->password : f.password;
 
   if (f.willTopic) {
     if (auto r = mqtt::validateTopicName(*f.willTopic); !r) {
@@ -297,6 +367,15 @@ void attachDebugOutput(const ClientFlags& f, client::Client& c) {
                        client::describePacket(p) + "\n";
     std::fputs(line.c_str(), stderr);
   });
+}
+
+void printTlsDetails(const ClientFlags& f, const client::Client& c,
+                     const client::ConnectResult& connected) {
+  if (!f.debug || !connected.tls) return;
+  const net::TlsFacts& t = *connected.tls;
+  std::string line = "Client " + c.clientId() + " TLS " + t.version + ", " + t.cipher +
+                     (t.peerSubject.empty() ? "" : ", server " + t.peerSubject) + "\n";
+  std::fputs(line.c_str(), stderr);
 }
 
 int runClientCommand(const ClientFlags& f,

@@ -1,6 +1,6 @@
-// The command-line flags `moat pub` and `moat sub` share -- connection, identity, protocol
-// version, will, MQTT 5.0 properties (-D), debug output -- with the names and meanings of
-// mosquitto_pub/mosquitto_sub, and what turns them into client::ConnectOptions.
+// The command-line flags `moat pub` and `moat sub` share -- connection (-h/-p or a -L URL), TLS,
+// identity, protocol version, will, MQTT 5.0 properties (-D), debug output -- with the names and
+// meanings of mosquitto_pub/mosquitto_sub, and what turns them into client::ConnectOptions.
 //
 // Used on the main thread only, before and while the single io_context of the command runs.
 #pragma once
@@ -20,6 +20,7 @@
 #include "base/result.h"
 #include "client/client.h"
 #include "mqtt/properties.h"
+#include "net/tls_context.h"
 
 namespace moat::app {
 
@@ -40,9 +41,10 @@ struct PropertySets {
 };
 
 struct ClientFlags {
-  std::string tool;  // "moat pub" / "moat sub", for messages
-  std::string host = "localhost";
-  int port = 1883;
+  std::string tool;                 // "moat pub" / "moat sub", for messages
+  std::optional<std::string> host;  // -h; default localhost
+  std::optional<int> port;          // -p; default 1883, or 8883 with TLS
+  std::optional<std::string> url;   // -L mqtt(s)://[user[:password]@]host[:port]/topic
   std::string version = "mqttv311";
   std::string clientId;
   std::string idPrefix;
@@ -60,8 +62,20 @@ struct ClientFlags {
   int willQos = 0;
   bool willRetain = false;
 
+  // TLS. Any of --cafile, --capath, --cert or --psk (or an mqtts:// URL) turns it on.
+  std::string caFile;
+  std::string caPath;
+  std::string certFile;
+  std::string keyFile;
+  bool insecure = false;  // do not check the host name in the server's certificate
+  std::string tlsVersion;
+  std::string ciphers;
+  std::string psk;  // hex
+  std::string pskIdentity;
+
   // Parsed by build().
   PropertySets props;
+  std::optional<std::string> urlTopic;  // the topic of -L, which the command treats as -t
 };
 
 // Adds the shared flags to `app` (with -h as host, so help is --help only).
@@ -71,6 +85,13 @@ void addClientFlags(CLI::App& app, ClientFlags& flags);
 // this tool accepts (e.g. connect, publish, disconnect, will). Fails with a message for the user.
 [[nodiscard]] Result<client::ConnectOptions> buildConnectOptions(
     ClientFlags& flags, std::span<const std::string_view> propertyCommands);
+
+// The TLS settings the flags ask for; nullopt when nothing turns TLS on. `urlTls`: -L gave an
+// mqtts:// URL. Fails on combinations that make no sense (--key without --cert, --psk without
+// --psk-identity, --psk with certificates, --insecure without TLS, ...). No I/O: the files are
+// read when the context is built.
+[[nodiscard]] Result<std::optional<net::TlsClientSettings>> tlsSettingsFrom(
+    const ClientFlags& flags, bool urlTls);
 
 // Parses -V: mqttv31|31, mqttv311|311, mqttv5|5.
 [[nodiscard]] Result<mqtt::Version> parseVersion(std::string_view s);
@@ -82,6 +103,9 @@ void reportError(const ClientFlags& flags, std::string_view message);
 
 // With -d, prints every packet as "Client <id> sending|received <description>" to stderr.
 void attachDebugOutput(const ClientFlags& flags, client::Client& client);
+// With -d and TLS, prints the negotiated version and cipher to stderr.
+void printTlsDetails(const ClientFlags& flags, const client::Client& client,
+                     const client::ConnectResult& connected);
 
 // Runs `body` on a fresh single-threaded io_context until it finishes, and returns its exit
 // code. SIGINT/SIGTERM call `onSignal` (which should make the body finish). Exceptions become

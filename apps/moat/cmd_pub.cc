@@ -125,6 +125,7 @@ class Publisher {
       reportError(f_.common, connected.error().message);
       co_return kExitError;
     }
+    printTlsDetails(f_.common, *client_, *connected);
     int rc = kExitOk;
     if (f_.lines) {
       while (auto line = co_await lines_->next()) {
@@ -225,6 +226,12 @@ int pubMain(int argc, char** argv) {
 
   if (f.qos < 0 || f.qos > 2)
     return usageError(f.common, "Invalid QoS given: " + std::to_string(f.qos));
+  auto options = buildConnectOptions(f.common, kPubPropertyCommands);
+  if (!options) return usageError(f.common, options.error().message);
+  if (f.common.urlTopic) {
+    if (!f.topic.empty()) return usageError(f.common, "Duplicate topic: -t and the -L URL.");
+    f.topic = *f.common.urlTopic;
+  }
   int sources = (f.message ? 1 : 0) + (f.file ? 1 : 0) + (f.lines ? 1 : 0) + (f.null ? 1 : 0) +
                 (f.stdinWhole ? 1 : 0);
   if (sources > 1) return usageError(f.common, "Only one type of message can be sent at once.");
@@ -236,9 +243,6 @@ int pubMain(int argc, char** argv) {
                       "Invalid publish topic '" + f.topic + "', does it contain '+' or '#'?");
   }
   if (f.lines && f.repeat != 1) return usageError(f.common, "--repeat cannot be used with -l.");
-
-  auto options = buildConnectOptions(f.common, kPubPropertyCommands);
-  if (!options) return usageError(f.common, options.error().message);
 
   std::optional<std::string> payload;
   if (f.message) {

@@ -57,6 +57,7 @@ class Subscriber {
       reportError(f_.common, connected.error().message);
       co_return kExitError;
     }
+    printTlsDetails(f_.common, *client_, *connected);
     auto deadline =
         f_.timeout > 0 ? Clock::now() + std::chrono::seconds(f_.timeout) : Clock::time_point::max();
     if (int rc = co_await subscribe(); rc != kExitOk) co_return rc;
@@ -212,6 +213,9 @@ int subMain(int argc, char** argv) {
 
   if (f.qos < 0 || f.qos > 2)
     return usageError(f.common, "Invalid QoS given: " + std::to_string(f.qos));
+  auto options = buildConnectOptions(f.common, kSubPropertyCommands);
+  if (!options) return usageError(f.common, options.error().message);
+  if (f.common.urlTopic) f.topics.push_back(*f.common.urlTopic);
   if (f.topics.empty()) return usageError(f.common, "You must specify a topic to subscribe to.");
   for (const auto& t : f.topics) {
     if (auto r = mqtt::validateTopicFilter(t); !r) {
@@ -231,8 +235,6 @@ int subMain(int argc, char** argv) {
     return usageError(f.common, "--retained-only and -R cannot be used together.");
   }
 
-  auto options = buildConnectOptions(f.common, kSubPropertyCommands);
-  if (!options) return usageError(f.common, options.error().message);
   if (options->version != mqtt::Version::V5 &&
       (f.noLocal || f.retainAsPublished || f.retainHandling != 0)) {
     return usageError(f.common, "--nl, --rap and --rh need -V mqttv5.");

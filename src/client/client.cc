@@ -124,9 +124,11 @@ awaitable<Result<ConnectResult>> Client::connect(ConnectOptions options) {
   connectTimer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
     auto c = weak.lock();
     if (ec || !c || c->state_ != State::Connecting) return;
-    c->closeWith(Error{
-        code(ReasonCode::UnspecifiedError),
-        "timed out connecting to " + c->options_.host + ":" + std::to_string(c->options_.port)});
+    bool inHandshake = c->tls_ && !c->tls_->handshakeDone();
+    c->closeWith(Error{code(ReasonCode::UnspecifiedError),
+                       "timed out connecting to " + c->options_.host + ":" +
+                           std::to_string(c->options_.port) +
+                           (inHandshake ? " (in the TLS handshake)" : "")});
   });
 
   auto [rec, endpoints] =
@@ -145,6 +147,8 @@ awaitable<Result<ConnectResult>> Client::connect(ConnectOptions options) {
   }
   boost::system::error_code ignored;
   socket_.set_option(tcp::no_delay(true), ignored);
+  std::string early;
+  if (options_.tls && !co_await handshakeTls(early)) co_return tl::unexpected(notOpenError());
 
   const mqtt::Properties& props = options_.properties;
   bool v5 = options_.version == Version::V5;
@@ -154,7 +158,7 @@ awaitable<Result<ConnectResult>> Client::connect(ConnectOptions options) {
   keepAlive_ = options_.keepAlive;
   PendingOp op{PacketType::Connack, {}, {}, {}};
   connackOp_ = &op;
-  asio::co_spawn(executor_, readLoop(self), asio::detached);
+  asio::co_spawn(executor_, readLoop(self, std::move(early)), asio::detached);
 
   mqtt::Connect connect;
   connect.version = options_.version;
@@ -191,7 +195,57 @@ awaitable<Result<ConnectResult>> Client::connect(ConnectOptions options) {
   result.keepAlive = keepAlive_;
   result.limits = limits_;
   result.connack = std::move(connack);
+  if (tls_) result.tls = tls_->facts();
   co_return result;
+}
+
+awaitable<bool> Client::handshakeTls(std::string& early) {
+  if (!options_.tls->context || !options_.tls->context->isClient()) {
+    closeWith(Error{code(ReasonCode::UnspecifiedError),
+                    "TLS options need a client context (net::TlsContext::createClient)"});
+    co_return false;
+  }
+  const std::string& name =
+      options_.tls->serverName.empty() ? options_.host : options_.tls->serverName;
+  tls_ = std::make_unique<net::TlsEngine>(options_.tls->context, name);
+  std::string wire;
+  tls_->start(wire);
+  std::string in(kReadChunk, '\0');
+  // The connect timer bounds the whole exchange: when it fires, closeWith() closes the socket
+  // and the operation below completes with an error (and state_ is no longer Connecting).
+  for (;;) {
+    if (!wire.empty()) {
+      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(wire), kUseAwaitable);
+      if (state_ != State::Connecting) co_return false;
+      if (ec) {
+        closeWith(ioError("TLS handshake failed: cannot write", ec));
+        co_return false;
+      }
+      wire.clear();
+    }
+    if (tls_->handshakeDone()) co_return true;
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(in), kUseAwaitable);
+    if (state_ != State::Connecting) co_return false;
+    if (ec) {
+      bool closed = ec == asio::error::eof || ec == asio::error::connection_reset;
+      closeWith(closed ? Error{code(ReasonCode::UnspecifiedError),
+                               "TLS handshake failed: the server closed the connection (is " +
+                                   options_.host + ":" + std::to_string(options_.port) +
+                                   " a TLS port?)"}
+                       : ioError("TLS handshake failed", ec));
+      co_return false;
+    }
+    auto r = tls_->receive(std::string_view(in.data(), n), early, wire);
+    if (!r) {
+      // Tell the server why (the engine's alert), then give up.
+      if (!wire.empty()) co_await asio::async_write(socket_, asio::buffer(wire), kUseAwaitable);
+      if (state_ == State::Connecting) {
+        closeWith(Error{code(ReasonCode::UnspecifiedError),
+                        "TLS handshake failed: " + r.error().message});
+      }
+      co_return false;
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -238,7 +292,7 @@ awaitable<Result<PublishResult>> Client::publish(mqtt::Publish message) {
   message.packetId = 0;
 
   // Back-pressure: never let the write queue grow without bound.
-  while (isOpen() && outBuf_.size() > options_.writeHighWaterBytes) {
+  while (isOpen() && queuedBytes() > options_.writeHighWaterBytes) {
     co_await writeDrained_.wait();
   }
   if (!isOpen()) co_return tl::unexpected(notOpenError());
@@ -374,9 +428,13 @@ awaitable<Result<void>> Client::disconnect(ReasonCode reason, mqtt::Properties p
   d.reasonCode = reason;
   if (options_.version == Version::V5) d.properties = std::move(properties);
   send(d);
+  if (tls_ && sealOutput()) {
+    // close_notify right behind the DISCONNECT: the server sees the stream end cleanly.
+    tls_->close(tlsOut_);
+    startWriter();
+  }
   auto drainBy = Clock::now() + kDisconnectDrainTime;
-  while (state_ == State::Disconnecting && (writing_ || !outBuf_.empty()) &&
-         Clock::now() < drainBy) {
+  while (state_ == State::Disconnecting && writesPending() && Clock::now() < drainBy) {
     co_await writeDrained_.wait(drainBy);
   }
   if (state_ == State::Disconnecting) {
@@ -419,13 +477,33 @@ void Client::startWriter() {
   asio::co_spawn(executor_, writeLoop(shared_from_this()), asio::detached);
 }
 
+bool Client::sealOutput() {
+  if (outBuf_.empty()) return true;
+  auto r = tls_->send(outBuf_, tlsOut_);
+  outBuf_.clear();
+  if (!r) {
+    tlsOut_.clear();
+    closeWith(Error{code(ReasonCode::UnspecifiedError), "TLS error: " + r.error().message});
+    return false;
+  }
+  return true;
+}
+
 awaitable<void> Client::writeLoop(std::shared_ptr<Client> self) {
-  while (!outBuf_.empty() && socket_.is_open()) {
+  while (socket_.is_open()) {
     writeBuf_.clear();
-    writeBuf_.swap(outBuf_);
+    if (tls_) {
+      // Records the engine produced while reading come first: they were made first.
+      if (!sealOutput()) break;
+      writeBuf_.swap(tlsOut_);
+    } else {
+      writeBuf_.swap(outBuf_);
+    }
+    if (writeBuf_.empty()) break;
     auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(writeBuf_), kUseAwaitable);
     if (ec) {
       outBuf_.clear();
+      tlsOut_.clear();
       closeWith(ioError("write failed", ec));
       break;
     }
@@ -439,10 +517,14 @@ awaitable<void> Client::writeLoop(std::shared_ptr<Client> self) {
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-awaitable<void> Client::readLoop(std::shared_ptr<Client> self) {
-  std::string buf(kReadChunk, '\0');
+awaitable<void> Client::readLoop(std::shared_ptr<Client> self, std::string early) {
+  std::string buf = std::move(early);
   size_t begin = 0;
-  size_t end = 0;
+  size_t end = buf.size();
+  buf.resize(std::max(buf.size(), kReadChunk));
+  std::string raw(tls_ ? kReadChunk : 0, '\0');  // TLS: records as read, before decryption
+  // The engine's failure, acted on once the packets that came before it are handled.
+  std::optional<Error> tlsEnd;
   uint32_t maxPacket =
       options_.version == Version::V5 ? options_.properties.maximumPacketSize.value_or(0) : 0;
   for (;;) {
@@ -475,6 +557,10 @@ awaitable<void> Client::readLoop(std::shared_ptr<Client> self) {
       co_await handle(std::move(*packet));
       if (state_ == State::Closed) co_return;
     }
+    if (tlsEnd) {
+      closeOnTlsError(*tlsEnd);
+      co_return;
+    }
     if (begin == end) {
       begin = end = 0;
     } else if (begin > 0 && buf.size() - end < kReadChunk / 4) {
@@ -485,23 +571,55 @@ awaitable<void> Client::readLoop(std::shared_ptr<Client> self) {
     }
     if (buf.size() - end < kReadChunk / 4) buf.resize(end + kReadChunk);
 
-    auto [ec, n] = co_await socket_.async_read_some(
-        asio::buffer(buf.data() + end, buf.size() - end), kUseAwaitable);
+    if (!tls_) {
+      auto [ec, n] = co_await socket_.async_read_some(
+          asio::buffer(buf.data() + end, buf.size() - end), kUseAwaitable);
+      if (state_ == State::Closed) co_return;
+      if (ec) {
+        closeOnReadError(ec);
+        co_return;
+      }
+      end += n;
+      continue;
+    }
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(raw), kUseAwaitable);
     if (state_ == State::Closed) co_return;
     if (ec) {
-      if (state_ == State::Disconnecting) {
-        closeWith(Error{code(ReasonCode::Success), "disconnected"});
-      } else if (ec == asio::error::eof) {
-        closeWith(Error{code(ReasonCode::UnspecifiedError),
-                        state_ == State::Connecting
-                            ? "connection closed by the server before CONNACK"
-                            : "connection closed by the server"});
-      } else {
-        closeWith(ioError("connection lost", ec));
-      }
+      closeOnReadError(ec);
       co_return;
     }
-    end += n;
+    // Decrypted bytes are appended behind the undecoded ones; the buffer keeps its capacity.
+    buf.resize(end);
+    auto r = tls_->receive(std::string_view(raw.data(), n), buf, tlsOut_);
+    end = buf.size();
+    if (!tlsOut_.empty()) startWriter();  // e.g. an answer to a key update
+    if (!r) tlsEnd = r.error();
+  }
+}
+
+void Client::closeOnReadError(const boost::system::error_code& ec) {
+  if (state_ == State::Disconnecting) {
+    closeWith(Error{code(ReasonCode::Success), "disconnected"});
+  } else if (ec == asio::error::eof) {
+    closeWith(Error{code(ReasonCode::UnspecifiedError),
+                    state_ == State::Connecting ? "connection closed by the server before CONNACK"
+                                                : "connection closed by the server"});
+  } else {
+    closeWith(ioError("connection lost", ec));
+  }
+}
+
+void Client::closeOnTlsError(const Error& error) {
+  if (error.code == code(ReasonCode::Success)) {  // close_notify: the stream ended cleanly
+    closeOnReadError(asio::error::eof);
+  } else if (state_ == State::Disconnecting) {
+    closeWith(Error{code(ReasonCode::Success), "disconnected"});
+  } else if (state_ == State::Connecting) {
+    // TLS 1.3: the server judges our certificate after our last handshake flight, so its
+    // refusal arrives here, as an alert, instead of during handshakeTls().
+    closeWith(Error{code(ReasonCode::UnspecifiedError), "TLS handshake failed: " + error.message});
+  } else {
+    closeWith(Error{code(ReasonCode::UnspecifiedError), "TLS error: " + error.message});
   }
 }
 

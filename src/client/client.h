@@ -1,12 +1,19 @@
-// Client: an asynchronous MQTT client (3.1, 3.1.1 and 5.0) over one TCP connection, written as
-// C++20 coroutines on Boost.Asio. Used by `moat pub`, `moat sub`, the bench tool and tests.
+// Client: an asynchronous MQTT client (3.1, 3.1.1 and 5.0) over one TCP connection, plain or
+// TLS, written as C++20 coroutines on Boost.Asio. Used by `moat pub`, `moat sub`, the bench tool
+// and tests.
 //
 //   auto c = Client::create(io.get_executor());
-//   co_await c->connect(options);                      // TCP + CONNECT/CONNACK
+//   co_await c->connect(options);                      // TCP [+ TLS] + CONNECT/CONNACK
 //   co_await c->subscribe({{"a/#", {.qos = 1}}});
 //   co_await c->publish({.qos = 2, .topic = "a/b", .payload = "hi"});  // PUBREC/PUBREL/PUBCOMP
 //   auto m = co_await c->receive();                     // next incoming PUBLISH
 //   co_await c->disconnect();
+//
+// TLS (options.tls) runs through net::TlsEngine, which does no I/O: the client writes what the
+// engine produces and feeds it what the socket delivers. The handshake comes right after the TCP
+// connect, within the connect timeout; a failure is "TLS handshake failed: <reason>". After it,
+// packets are encrypted when the writer takes them (so coalesced packets share TLS records) and
+// decrypted as they are read; disconnect() ends with a close_notify.
 //
 // Every operation returns Result; no exception leaves the class. Error codes are MQTT 5.0 reason
 // codes: the server's (a refused CONNACK, a failed PUBACK/SUBACK is still a value, see below, a
@@ -51,8 +58,19 @@
 #include "client/packet_id_allocator.h"
 #include "client/wakeup.h"
 #include "mqtt/packet.h"
+#include "net/tls_context.h"
+#include "net/tls_engine.h"
 
 namespace moat::client {
+
+struct TlsOptions {
+  // A client context (net::TlsContext::createClient): trust anchors, client certificate, PSK,
+  // versions and ciphers. Shared: many clients may use one context.
+  std::shared_ptr<const net::TlsContext> context;
+  // Sent as SNI and checked against the server's certificate (unless the context is insecure).
+  // Empty: ConnectOptions::host.
+  std::string serverName;
+};
 
 struct ConnectOptions {
   std::string host = "localhost";
@@ -69,7 +87,8 @@ struct ConnectOptions {
   // 5.0 CONNECT properties: session expiry, receive maximum, topic alias maximum (the number of
   // incoming aliases accepted), maximum packet size, user properties, ...
   mqtt::Properties properties;
-  std::chrono::milliseconds connectTimeout{10'000};  // TCP connect through CONNACK
+  std::optional<TlsOptions> tls;                     // nullopt: plain TCP
+  std::chrono::milliseconds connectTimeout{10'000};  // TCP connect, TLS handshake, CONNACK
   size_t maxQueuedMessages = 10'000;                 // received messages buffered for receive()
   size_t writeHighWaterBytes = 1 << 20;  // publish() waits while more is queued for writing
 };
@@ -92,6 +111,7 @@ struct ConnectResult {
   uint16_t keepAlive = 0;  // in force: the server's Server Keep Alive when it sent one
   ServerLimits limits;
   mqtt::Connack connack;
+  std::optional<net::TlsFacts> tls;  // what the TLS handshake established, with TLS
 };
 
 struct PublishResult {
@@ -124,8 +144,9 @@ class Client : public std::enable_shared_from_this<Client> {
   void setPacketObserver(PacketObserver observer) { observer_ = std::move(observer); }
   void setMessageHandler(MessageHandler handler) { handler_ = std::move(handler); }
 
-  // Opens the TCP connection, sends CONNECT and waits for CONNACK. A refused CONNACK fails with
-  // its reason code and "Connection refused: <reason>". REQUIRES: called once.
+  // Opens the TCP connection, does the TLS handshake with options.tls, sends CONNECT and waits
+  // for CONNACK. A refused CONNACK fails with its reason code and "Connection refused:
+  // <reason>"; a failed handshake with "TLS handshake failed: <reason>". REQUIRES: called once.
   [[nodiscard]] boost::asio::awaitable<Result<ConnectResult>> connect(ConnectOptions options);
 
   // Sends a PUBLISH and, for QoS 1/2, completes its handshake. `message.packetId` and `dup` are
@@ -192,11 +213,24 @@ class Client : public std::enable_shared_from_this<Client> {
   boost::asio::awaitable<std::optional<uint16_t>> acquireId(PendingOp& op);
   void releaseId(uint16_t id);
 
+  // TLS: runs the handshake on the connected socket. Application bytes that came with its last
+  // flight go to `early`. On failure closes with the reason and returns false.
+  boost::asio::awaitable<bool> handshakeTls(std::string& early);
+
   // Encodes `p` onto the write queue and starts the writer if idle.
   void send(const mqtt::Packet& p);
   void startWriter();
+  // TLS: encrypts outBuf_ onto tlsOut_. Closes and returns false when the engine fails.
+  bool sealOutput();
+  // Bytes queued and not yet handed to the socket (plain and, with TLS, encrypted).
+  size_t queuedBytes() const { return outBuf_.size() + tlsOut_.size(); }
+  bool writesPending() const { return writing_ || queuedBytes() > 0; }
   boost::asio::awaitable<void> writeLoop(std::shared_ptr<Client> self);
-  boost::asio::awaitable<void> readLoop(std::shared_ptr<Client> self);
+  // Reads and decodes packets; `early` holds bytes already read (TLS: after the handshake).
+  boost::asio::awaitable<void> readLoop(std::shared_ptr<Client> self, std::string early);
+  // Closes for an error reading the socket, or one from the TLS engine.
+  void closeOnReadError(const boost::system::error_code& ec);
+  void closeOnTlsError(const Error& error);
   boost::asio::awaitable<void> keepAliveLoop(std::shared_ptr<Client> self);
 
   // Handles one received packet; may suspend while the message queue is full.
@@ -228,8 +262,11 @@ class Client : public std::enable_shared_from_this<Client> {
   PacketObserver observer_;
   MessageHandler handler_;
 
+  std::unique_ptr<net::TlsEngine> tls_;  // with options.tls, from the start of the handshake
+
   // Writing.
-  std::string outBuf_;    // queued, not yet handed to the socket
+  std::string outBuf_;    // queued packets, not yet handed to the socket (nor to TLS)
+  std::string tlsOut_;    // TLS records queued: sealed packets, and what the engine must send
   std::string writeBuf_;  // being written
   bool writing_ = false;
   bool closeAfterWrite_ = false;

@@ -1,8 +1,13 @@
 // Client against a scripted server on a loopback port (port 0): the server side reads and writes
-// packets with the codec, so each test states exactly what the server sends and expects.
+// packets with the codec, so each test states exactly what the server sends and expects. The
+// server can speak TLS through net::TlsEngine, with certificates made at run time.
 #include "client/client.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -14,10 +19,14 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <string>
 
 #include "mqtt/codec.h"
+#include "net/tls_context.h"
+#include "net/tls_engine.h"
 
 namespace moat::client {
 namespace {
@@ -30,18 +39,101 @@ using mqtt::ReasonCode;
 using mqtt::Version;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
-// One accepted connection, read and written packet by packet.
+// A self-signed certificate and its key, written as PEM files into a directory removed at exit.
+struct TestCertificate {
+  std::string cert;
+  std::string key;
+};
+
+TestCertificate makeCertificate(const std::string& name, const std::string& subjectAltNames) {
+  static const std::filesystem::path dir = [] {
+    auto d =
+        std::filesystem::temp_directory_path() / ("moat-client-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(d);
+    static struct Cleanup {
+      std::filesystem::path path;
+      ~Cleanup() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+      }
+    } cleanup{d};
+    return d;
+  }();
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  X509* x = X509_new();
+  X509_set_version(x, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x), -60);
+  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+  X509_set_pubkey(x, key);
+  X509_NAME* subject = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(name.c_str()), -1, -1, 0);
+  X509_set_issuer_name(x, subject);
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
+  X509_EXTENSION* san =
+      X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, subjectAltNames.c_str());
+  X509_add_ext(x, san, -1);
+  X509_EXTENSION_free(san);
+  X509_sign(x, key, EVP_sha256());
+  TestCertificate out{(dir / (name + ".crt")).string(), (dir / (name + ".key")).string()};
+  FILE* f = std::fopen(out.cert.c_str(), "w");
+  PEM_write_X509(f, x);
+  std::fclose(f);
+  f = std::fopen(out.key.c_str(), "w");
+  PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
+  std::fclose(f);
+  X509_free(x);
+  EVP_PKEY_free(key);
+  return out;
+}
+
+// The server's certificate (for localhost and 127.0.0.1) and one from nobody the client trusts.
+const TestCertificate& serverCertificate() {
+  static const TestCertificate c = makeCertificate("localhost", "DNS:localhost,IP:127.0.0.1");
+  return c;
+}
+const TestCertificate& strangerCertificate() {
+  static const TestCertificate c = makeCertificate("stranger", "DNS:localhost,IP:127.0.0.1");
+  return c;
+}
+
+std::shared_ptr<const net::TlsContext> serverTls() {
+  net::TlsSettings s;
+  s.cert = serverCertificate().cert;
+  s.key = serverCertificate().key;
+  auto ctx = net::TlsContext::create(s, "test");
+  EXPECT_TRUE(ctx) << ctx.error().message;
+  return ctx ? *ctx : nullptr;
+}
+
+std::shared_ptr<const net::TlsContext> clientTls(net::TlsClientSettings s) {
+  auto ctx = net::TlsContext::createClient(s);
+  EXPECT_TRUE(ctx) << ctx.error().message;
+  return ctx ? *ctx : nullptr;
+}
+
+// One accepted connection, read and written packet by packet; through TLS when given a context.
 class ScriptedServer {
  public:
-  explicit ScriptedServer(asio::io_context& io)
-      : acceptor_(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)), socket_(io) {}
+  explicit ScriptedServer(asio::io_context& io,
+                          std::shared_ptr<const net::TlsContext> tls = nullptr)
+      : acceptor_(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
+        socket_(io),
+        tlsContext_(std::move(tls)) {}
 
   uint16_t port() const { return acceptor_.local_endpoint().port(); }
 
   awaitable<void> accept() {
     auto [ec] = co_await acceptor_.async_accept(socket_, kTuple);
     EXPECT_FALSE(ec) << ec.message();
+    if (tlsContext_) tls_ = std::make_unique<net::TlsEngine>(tlsContext_);
   }
+
+  // TLS: why the engine failed, or "close_notify" when the client ended the stream cleanly.
+  const std::string& tlsEnd() const { return tlsEnd_; }
 
   // The next packet from the client; nullopt when it closed.
   awaitable<std::optional<mqtt::Packet>> next() {
@@ -60,7 +152,18 @@ class ScriptedServer {
       char chunk[4096];
       auto [ec, n] = co_await socket_.async_read_some(asio::buffer(chunk), kTuple);
       if (ec) co_return std::nullopt;
-      buf_.append(chunk, n);
+      if (!tls_) {
+        buf_.append(chunk, n);
+        continue;
+      }
+      std::string wire;
+      auto r = tls_->receive(std::string_view(chunk, n), buf_, wire);
+      if (!wire.empty()) co_await asio::async_write(socket_, asio::buffer(wire), kTuple);
+      if (!r) {
+        tlsEnd_ = r.error().code == 0 ? "close_notify" : r.error().message;
+        if (!buf_.empty()) continue;  // what came before the end is still read
+        co_return std::nullopt;
+      }
     }
   }
 
@@ -76,7 +179,20 @@ class ScriptedServer {
   awaitable<void> send(const mqtt::Packet& p) {
     std::string out;
     mqtt::encode(p, version_, out);
-    co_await asio::async_write(socket_, asio::buffer(out), kTuple);
+    co_await sendBytes(out);
+  }
+
+  // Writes `plain` as it is, encrypted with TLS; with `closeNotify`, a TLS close_notify follows
+  // in the same write.
+  awaitable<void> sendBytes(std::string_view plain, bool closeNotify = false) {
+    if (!tls_) {
+      co_await asio::async_write(socket_, asio::buffer(plain), kTuple);
+      co_return;
+    }
+    std::string wire;
+    EXPECT_TRUE(tls_->send(plain, wire));
+    if (closeNotify) tls_->close(wire);
+    co_await asio::async_write(socket_, asio::buffer(wire), kTuple);
   }
 
   void close() {
@@ -87,6 +203,9 @@ class ScriptedServer {
  private:
   tcp::acceptor acceptor_;
   tcp::socket socket_;
+  std::shared_ptr<const net::TlsContext> tlsContext_;
+  std::unique_ptr<net::TlsEngine> tls_;
+  std::string tlsEnd_;
   std::string buf_;
   Version version_ = Version::V311;
 };
@@ -328,6 +447,210 @@ TEST(Client, SendsPingreqWhenIdleForTheKeepAlive) {
         EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900));
         co_await server.send(mqtt::Pingresp{});
         co_await server.expect<mqtt::Pingreq>();  // and again after the next idle second
+        server.close();
+      });
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS
+
+net::TlsClientSettings trusting(const std::string& caFile, bool insecure = false) {
+  net::TlsClientSettings s;
+  s.caFile = caFile;
+  s.insecure = insecure;
+  return s;
+}
+
+ConnectOptions tlsOptionsFor(uint16_t port, net::TlsClientSettings settings,
+                             std::string host = "localhost") {
+  ConnectOptions o = optionsFor(port, Version::V5);
+  o.host = std::move(host);
+  o.tls = TlsOptions{clientTls(std::move(settings)), ""};
+  return o;
+}
+
+TEST(ClientTls, CarriesPacketsLargerThanATlsRecordBothWaysAndEndsWithCloseNotify) {
+  asio::io_context io;
+  ScriptedServer server(io, serverTls());
+  auto c = Client::create(io.get_executor());
+  const std::string big(100'000, 'b');  // several 16 KiB records
+  runBoth(
+      io,
+      [&]() -> awaitable<void> {
+        auto r =
+            co_await c->connect(tlsOptionsFor(server.port(), trusting(serverCertificate().cert)));
+        EXPECT_TRUE(r) << r.error().message;
+        if (!r) co_return;
+        EXPECT_TRUE(r->tls);
+        if (r->tls) {
+          EXPECT_EQ(r->tls->version, "TLSv1.3");
+          EXPECT_EQ(r->tls->alpn, "mqtt");
+        }
+        mqtt::Publish p;
+        p.topic = "up";
+        p.qos = 1;
+        p.payload = big;
+        auto pub = co_await c->publish(p);
+        EXPECT_TRUE(pub) << pub.error().message;
+        auto m = co_await c->receive();
+        EXPECT_TRUE(m && *m);
+        if (m && *m) {
+          EXPECT_EQ((*m)->payload, big);
+        }
+        EXPECT_TRUE(co_await c->disconnect());
+      },
+      [&]() -> awaitable<void> {
+        co_await server.accept();
+        co_await server.expect<mqtt::Connect>();
+        co_await server.send(mqtt::Connack{});
+        auto p = co_await server.expect<mqtt::Publish>();
+        EXPECT_EQ(p.payload, big);
+        co_await server.send(mqtt::PubAck{PacketType::Puback, p.packetId, {}, {}});
+        mqtt::Publish down;
+        down.topic = "down";
+        down.payload = big;
+        co_await server.send(down);
+        co_await server.expect<mqtt::Disconnect>();
+        EXPECT_FALSE(co_await server.next());
+        EXPECT_EQ(server.tlsEnd(), "close_notify");
+        server.close();
+      });
+}
+
+TEST(ClientTls, ServerFromAnUntrustedIssuerFailsTheHandshakeWithTheReason) {
+  asio::io_context io;
+  ScriptedServer server(io, serverTls());
+  auto c = Client::create(io.get_executor());
+  runBoth(
+      io,
+      [&]() -> awaitable<void> {
+        auto r =
+            co_await c->connect(tlsOptionsFor(server.port(), trusting(strangerCertificate().cert)));
+        EXPECT_FALSE(r);
+        if (!r) {
+          EXPECT_EQ(
+              r.error().message.rfind("TLS handshake failed: server certificate rejected: ", 0), 0u)
+              << r.error().message;
+        }
+        EXPECT_FALSE(c->connected());
+      },
+      [&]() -> awaitable<void> {
+        co_await server.accept();
+        EXPECT_FALSE(co_await server.next());
+        // The client said why before it closed.
+        EXPECT_NE(server.tlsEnd().find("unknown CA"), std::string::npos) << server.tlsEnd();
+      });
+}
+
+TEST(ClientTls, NameNotInTheCertificateFailsUnlessInsecure) {
+  for (bool insecure : {false, true}) {
+    asio::io_context io;
+    ScriptedServer server(io, serverTls());
+    auto c = Client::create(io.get_executor());
+    runBoth(
+        io,
+        [&]() -> awaitable<void> {
+          auto o = tlsOptionsFor(server.port(), trusting(serverCertificate().cert, insecure),
+                                 "127.0.0.1");
+          o.tls->serverName = "broker.example";  // connect to 127.0.0.1, expect another name
+          auto r = co_await c->connect(o);
+          EXPECT_EQ(bool(r), insecure) << (r ? "connected" : r.error().message);
+          if (!r) {
+            EXPECT_NE(r.error().message.find("hostname mismatch"), std::string::npos)
+                << r.error().message;
+            EXPECT_NE(r.error().message.find("broker.example"), std::string::npos);
+          } else {
+            EXPECT_TRUE(co_await c->disconnect());
+          }
+        },
+        [&]() -> awaitable<void> {
+          co_await server.accept();
+          if (insecure) {
+            co_await server.expect<mqtt::Connect>();
+            co_await server.send(mqtt::Connack{});
+            co_await server.expect<mqtt::Disconnect>();
+          } else {
+            EXPECT_FALSE(co_await server.next());
+          }
+          server.close();
+        });
+  }
+}
+
+TEST(ClientTls, ConnectTimeoutCoversAServerThatNeverAnswersTheHandshake) {
+  asio::io_context io;
+  ScriptedServer server(io);  // plain: takes the ClientHello and says nothing
+  auto c = Client::create(io.get_executor());
+  runBoth(
+      io,
+      [&]() -> awaitable<void> {
+        auto o = tlsOptionsFor(server.port(), trusting(serverCertificate().cert));
+        o.connectTimeout = std::chrono::milliseconds(300);
+        auto start = std::chrono::steady_clock::now();
+        auto r = co_await c->connect(o);
+        EXPECT_FALSE(r);
+        if (!r) {
+          EXPECT_NE(r.error().message.find("timed out"), std::string::npos) << r.error().message;
+          EXPECT_NE(r.error().message.find("TLS handshake"), std::string::npos);
+        }
+        EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+        server.close();
+      },
+      [&]() -> awaitable<void> { co_await server.accept(); });
+}
+
+TEST(ClientTls, PlainServerThatClosesIsNamedAsPossiblyNotTls) {
+  asio::io_context io;
+  ScriptedServer server(io);
+  auto c = Client::create(io.get_executor());
+  runBoth(
+      io,
+      [&]() -> awaitable<void> {
+        auto r =
+            co_await c->connect(tlsOptionsFor(server.port(), trusting(serverCertificate().cert)));
+        EXPECT_FALSE(r);
+        if (!r) {
+          EXPECT_NE(r.error().message.find("TLS handshake failed: the server closed the "
+                                           "connection"),
+                    std::string::npos)
+              << r.error().message;
+        }
+      },
+      [&]() -> awaitable<void> {
+        co_await server.accept();
+        EXPECT_FALSE(co_await server.next());  // a ClientHello is no MQTT packet
+        server.close();
+      });
+}
+
+TEST(ClientTls, DisconnectArrivingWithCloseNotifyIsReportedAsTheServersReason) {
+  asio::io_context io;
+  ScriptedServer server(io, serverTls());
+  auto c = Client::create(io.get_executor());
+  runBoth(
+      io,
+      [&]() -> awaitable<void> {
+        EXPECT_TRUE(
+            co_await c->connect(tlsOptionsFor(server.port(), trusting(serverCertificate().cert))));
+        std::vector<mqtt::TopicSubscription> topics{{"t", mqtt::SubscriptionOptions{}}};
+        auto sub = co_await c->subscribe(std::move(topics));
+        EXPECT_FALSE(sub);
+        EXPECT_TRUE(c->closeReason());
+        if (c->closeReason()) {
+          EXPECT_EQ(c->closeReason()->code, mqtt::code(ReasonCode::ServerShuttingDown))
+              << c->closeReason()->message;
+        }
+      },
+      [&]() -> awaitable<void> {
+        co_await server.accept();
+        co_await server.expect<mqtt::Connect>();
+        co_await server.send(mqtt::Connack{});
+        co_await server.expect<mqtt::Subscribe>();
+        // DISCONNECT and close_notify in one segment: the packet must not be lost behind the
+        // end of the TLS stream.
+        std::string bytes;
+        mqtt::encode(mqtt::Disconnect{ReasonCode::ServerShuttingDown, {}}, Version::V5, bytes);
+        co_await server.sendBytes(bytes, /*closeNotify=*/true);
         server.close();
       });
 }

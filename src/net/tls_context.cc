@@ -380,7 +380,8 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::createClient(const TlsClie
       return fail(0x80, "--psk and --psk-identity go together");
     }
     if (s.pskIdentity.size() > PSK_MAX_IDENTITY_LEN) {
-      return fail(0x80, fmt::format("--psk-identity is longer than {} bytes", PSK_MAX_IDENTITY_LEN));
+      return fail(0x80,
+                  fmt::format("--psk-identity is longer than {} bytes", PSK_MAX_IDENTITY_LEN));
     }
     // Checked here rather than in the callback, where a bad key could only fail the handshake.
     long len = 0;

@@ -58,21 +58,28 @@ std::string verifyReason(long result) {
 }
 
 // The client's view: why it could not accept the server's certificate, with the usual fix.
-std::string serverVerifyReason(long result, const std::string& serverName) {
+std::string serverVerifyReason(long result, const std::string& serverName, bool psk) {
   std::string what = X509_verify_cert_error_string(result);
+  if (psk) {
+    // A PSK client trusts no certificate: the server did not take the PSK (TLS 1.3).
+    return fmt::format(
+        "the server answered with a certificate instead of accepting our PSK "
+        "(unknown --psk-identity?; {})",
+        what);
+  }
   switch (result) {
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
     case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
     case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-      return fmt::format("server certificate rejected: {} (not issued by a CA in --cafile/--capath)",
-                         what);
+      return fmt::format(
+          "server certificate rejected: {} (not issued by a CA in --cafile/--capath)", what);
     case X509_V_ERR_HOSTNAME_MISMATCH:
     case X509_V_ERR_IP_ADDRESS_MISMATCH:
-      return fmt::format("server certificate rejected: {} (it is not for \"{}\"; --insecure skips "
-                         "this check)",
-                         what, serverName);
+      return fmt::format(
+          "server certificate rejected: {} (it is not for \"{}\"; --insecure skips this check)",
+          what, serverName);
     default:
       return fmt::format("server certificate rejected: {}", what);
   }
@@ -110,8 +117,8 @@ std::optional<std::string> clientFailure(int reason, bool psk) {
       // TLS 1.3: a server that finds no key for our identity falls back to certificates.
       return psk ? "the server refused the handshake (alert: handshake failure; unknown "
                    "--psk-identity, or no common cipher?)"
-                 : "the server refused the handshake (alert: handshake failure; no common "
-                   "cipher, or a certificate it does not accept?)";
+                 : "the server refused the handshake (alert: handshake failure; does it "
+                   "require a client certificate (--cert, --key), or share no cipher with us?)";
     case SSL_R_SSLV3_ALERT_ILLEGAL_PARAMETER:
       // TLS 1.3: the binder made with a wrong key does not verify.
       return psk ? "the server refused our PSK (alert: illegal parameter; wrong --psk?)"
@@ -187,7 +194,9 @@ std::string TlsEngine::failureReason(int sslError) {
   long verify = SSL_get_verify_result(ssl_);
   if (verify != X509_V_OK) {
     ERR_clear_error();
-    if (context_->isClient()) return serverVerifyReason(verify, peerName_);
+    if (context_->isClient()) {
+      return serverVerifyReason(verify, peerName_, !context_->clientSettings().pskHex.empty());
+    }
     return verifyReason(verify);
   }
   unsigned long e = ERR_peek_error();
@@ -211,6 +220,12 @@ std::string TlsEngine::failureReason(int sslError) {
       return "protocol version not allowed (" + detail + ")";
     case SSL_R_NO_SHARED_CIPHER:
       return "no shared cipher";
+    case SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM:
+      // A PSK-only listener falls back to certificates when the PSK is not found.
+      if (context_->settings().cert.empty() && !context_->settings().pskFile.empty()) {
+        return "unknown PSK identity (or the client offered no PSK)";
+      }
+      break;
     case SSL_R_BINDER_DOES_NOT_VERIFY:
     case SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC:
       return "the PSK does not match the key on file for this identity";

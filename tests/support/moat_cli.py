@@ -39,8 +39,11 @@ def moat_run(*args: str, stdin: Optional[bytes] = None,
 
 
 class MoatSub:
-    def __init__(self, host: str, port: int, args: Sequence[str]):
-        self.argv = [str(MOAT_CLI), "sub", "-h", host, "-p", str(port), "-d", *args]
+    """`moat sub -h host -p port -d args`; with host None, no -h/-p (e.g. for a -L URL)."""
+
+    def __init__(self, host: Optional[str], port: Optional[int], args: Sequence[str]):
+        address = ["-h", host, "-p", str(port)] if host is not None else []
+        self.argv = [str(MOAT_CLI), "sub", *address, "-d", *args]
         self._out = bytearray()
         self._err: List[str] = []
         self._cond = threading.Condition()

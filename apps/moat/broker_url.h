@@ -1,0 +1,27 @@
+// BrokerUrl: mosquitto's -L argument, `mqtt(s)://[user[:password]@]host[:port]/topic`, taken
+// apart. A plain value: no I/O, no validation of the topic (the commands check it as they check
+// -t).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+
+namespace moat::app {
+
+struct BrokerUrl {
+  bool tls = false;              // mqtts://
+  std::string host;              // without the brackets of an IPv6 literal
+  std::optional<uint16_t> port;  // nullopt: the scheme's default (1883 or 8883)
+  std::optional<std::string> username;
+  std::optional<std::string> password;
+  std::string topic;  // everything after the first '/' of the path, as written
+};
+
+// Fails with a message naming what is wrong (scheme, missing host or topic, bad port).
+[[nodiscard]] Result<BrokerUrl> parseBrokerUrl(std::string_view url);
+
+}  // namespace moat::app
