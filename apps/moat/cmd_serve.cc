@@ -2,6 +2,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -60,7 +61,7 @@ int serveMain(int argc, char** argv) {
   // Catch SIGINT/SIGTERM before anything is announced, so a signal right after the
   // "listening" line stops the broker cleanly instead of killing it.
   boost::asio::io_context signals;
-  boost::asio::signal_set set(signals, SIGINT, SIGTERM);
+  boost::asio::signal_set set(signals, SIGINT, SIGTERM, SIGHUP);
   std::signal(SIGPIPE, SIG_IGN);
 
   broker::Broker broker(std::move(*cfg));
@@ -73,10 +74,19 @@ int serveMain(int argc, char** argv) {
     log::info("listener \"{}\" listening on {} ({})", l.name, l.address, l.posture);
   }
 
-  // The main thread only waits for SIGINT/SIGTERM.
-  set.async_wait([](const boost::system::error_code&, int sig) {
-    log::info("received signal {}, shutting down", sig);
-  });
+  // The main thread only waits for signals: SIGHUP reloads the TLS files, SIGINT/SIGTERM stop.
+  std::function<void(const boost::system::error_code&, int)> onSignal =
+      [&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (sig == SIGHUP) {
+          log::info("received SIGHUP: reloading TLS certificates, keys and CRLs");
+          broker.reloadTls();
+          set.async_wait(onSignal);
+          return;
+        }
+        log::info("received signal {}, shutting down", sig);
+      };
+  set.async_wait(onSignal);
   signals.run();
   broker.stop();
   log::info("stopped");

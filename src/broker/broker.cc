@@ -1,5 +1,6 @@
 #include "broker/broker.h"
 
+#include <filesystem>
 #include <future>
 #include <thread>
 
@@ -46,8 +47,22 @@ net::TlsSettings tlsSettings(const config::TlsSection& t) {
 
 }  // namespace
 
+// What the files a TLS listener uses look like (mtime and size), to notice changes.
+std::string fileSignature(const std::vector<std::string>& files) {
+  std::string sig;
+  for (const auto& f : files) {
+    std::error_code ec;
+    auto size = std::filesystem::file_size(f, ec);
+    auto mtime = std::filesystem::last_write_time(f, ec);
+    sig += fmt::format("{}:{}:{};", f, ec ? 0 : size,
+                       ec ? 0 : mtime.time_since_epoch().count());
+  }
+  return sig;
+}
+
 struct ListenerRuntime {
   config::Listener cfg;
+  std::string tlsFiles;  // fileSignature() at the last (re)load attempt
   std::shared_ptr<ListenerInfo> info;
   tcp::acceptor acceptor;
   asio::steady_timer backoff;
@@ -68,13 +83,16 @@ Result<void> Broker::start() {
   for (const auto& l : config_.listeners) {
     auto rt = std::make_unique<ListenerRuntime>(workers_[0]->context());
     rt->cfg = l;
-    rt->info = std::make_shared<ListenerInfo>(ListenerInfo{l.name, l.allowAnonymous, nullptr});
+    rt->info = std::make_shared<ListenerInfo>();
+    rt->info->name = l.name;
+    rt->info->allowAnonymous = l.allowAnonymous;
     std::string tlsPosture;
     if (l.tls) {
       auto settings = tlsSettings(*l.tls);
       auto ctx = net::TlsContext::create(settings, l.name);
       if (!ctx) return tl::unexpected(ctx.error());
-      rt->info->tls = *ctx;
+      rt->info->tls.store(*ctx);
+      rt->tlsFiles = fileSignature((*ctx)->files());
       tlsPosture = fmt::format(
           "TLS {}-{}, client certificates {}{}{}, certificate {}", l.tls->minVersion,
           l.tls->maxVersion,
@@ -117,7 +135,57 @@ Result<void> Broker::start() {
   for (auto& rt : runtimes_) accept(*rt);
   for (auto& w : workers_) w->start();
   started_ = true;
+  watchTlsFiles();
   return {};
+}
+
+void Broker::reloadTls() {
+  asio::post(workers_[0]->context(), [this] {
+    for (auto& rt : runtimes_) {
+      if (rt->cfg.tls) reloadListener(*rt);
+    }
+  });
+}
+
+void Broker::reloadListener(ListenerRuntime& rt) {
+  auto current = rt.info->tls.load();
+  rt.tlsFiles = fileSignature(current->files());
+  auto ctx = net::TlsContext::create(tlsSettings(*rt.cfg.tls), rt.cfg.name);
+  if (!ctx) {
+    log::error("listener \"{}\": TLS reload failed, keeping the previous settings: {}",
+               rt.cfg.name, ctx.error().message);
+    return;
+  }
+  rt.info->tls.store(*ctx);
+  log::info("listener \"{}\": TLS reloaded (certificate {} serial {}, expires in {} days)",
+            rt.cfg.name, (*ctx)->certificateSubject(), (*ctx)->certificateSerial(),
+            (*ctx)->secondsToExpiry() / 86400);
+  if (rt.cfg.tls->crl.empty()) return;
+  // A new CRL applies to live sessions too: each worker drops its revoked connections.
+  for (auto& w : workers_) {
+    asio::post(w->context(), [w = w.get(), info = rt.info.get(), ctx = *ctx] {
+      w->dropRevoked(info, *ctx);
+    });
+  }
+}
+
+void Broker::watchTlsFiles() {
+  bool any = false;
+  for (auto& rt : runtimes_) any = any || rt->cfg.tls.has_value();
+  if (!any) return;
+  watchTimer_ = std::make_unique<asio::steady_timer>(workers_[0]->context(), kWatchInterval);
+  watchTimer_->async_wait([this](boost::system::error_code ec) {
+    if (ec || stopped_) return;
+    for (auto& rt : runtimes_) {
+      if (!rt->cfg.tls) continue;
+      auto current = rt->info->tls.load();
+      if (fileSignature(current->files()) != rt->tlsFiles) {
+        log::info("listener \"{}\": TLS files changed; reloading", rt->cfg.name);
+        reloadListener(*rt);
+      }
+    }
+    watchTlsFiles();
+  });
 }
 
 void Broker::accept(ListenerRuntime& l) {
@@ -155,6 +223,7 @@ void Broker::stop() {
       rt->acceptor.close(ec);
       rt->backoff.cancel();
     }
+    watchTimer_.reset();
     closed.set_value();
   });
   closed.get_future().wait();

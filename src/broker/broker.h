@@ -5,9 +5,12 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <boost/asio/steady_timer.hpp>
 
 #include "base/result.h"
 #include "broker/retained_store.h"
@@ -38,6 +41,10 @@ class Broker {
   [[nodiscard]] Result<void> start();
   // Stops accepting, disconnects every client, stops the workers. Idempotent.
   void stop();
+  // Rebuilds every TLS listener's context from its files (SIGHUP). On success new connections
+  // use it and live connections whose certificate a new CRL revokes are disconnected; on error
+  // the previous context stays and the log says why. Any thread.
+  void reloadTls();
 
   const std::vector<BoundListener>& listeners() const { return bound_; }
   const config::Config& config() const { return config_; }
@@ -53,6 +60,10 @@ class Broker {
 
  private:
   void accept(ListenerRuntime& l);
+  // Worker 0's thread only.
+  void reloadListener(ListenerRuntime& l);
+  void watchTlsFiles();
+  static constexpr std::chrono::seconds kWatchInterval{2};
 
   config::Config config_;
   // Declared before the index so they are destroyed after it: the index holds sessions.
@@ -65,6 +76,7 @@ class Broker {
   std::atomic<uint64_t> nextUid_{1};
   std::atomic<uint64_t> retainedRefused_{0};
   std::atomic<unsigned> nextWorker_{0};
+  std::unique_ptr<boost::asio::steady_timer> watchTimer_;  // TLS file watch, on worker 0
   bool started_ = false;
   bool stopped_ = false;
 };

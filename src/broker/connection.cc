@@ -54,8 +54,8 @@ Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const List
   peer_ = peerOf(socket_);
   boost::system::error_code ec;
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-  if (listener_->tls) {
-    tls_ = std::make_unique<net::TlsEngine>(listener_->tls);
+  if (auto ctx = listener_->tls.load()) {
+    tls_ = std::make_unique<net::TlsEngine>(std::move(ctx));
     socket_.non_blocking(true, ec);
   }
   lastReceived_ = std::chrono::steady_clock::now();

@@ -71,6 +71,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   mqtt::Version version() const { return version_; }
   const std::string& peer() const { return peer_; }
   const std::string& clientId() const { return clientId_; }
+  const ListenerInfo* listener() const { return listener_.get(); }
+  const net::TlsEngine* tls() const { return tls_.get(); }
 
  private:
   boost::asio::awaitable<void> readLoop();

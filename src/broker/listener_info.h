@@ -1,6 +1,7 @@
 // ListenerInfo: what a connection needs to know about the listener that accepted it.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -11,7 +12,9 @@ namespace moat::broker {
 struct ListenerInfo {
   std::string name;
   bool allowAnonymous = false;
-  std::shared_ptr<const net::TlsContext> tls;  // null for plain TCP
+  // Null for plain TCP. Replaced as a whole by a TLS reload (any thread may load it; new
+  // connections take the current one, live ones keep theirs).
+  mutable std::atomic<std::shared_ptr<const net::TlsContext>> tls;
 };
 
 }  // namespace moat::broker

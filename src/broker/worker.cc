@@ -78,6 +78,21 @@ void Worker::forgetSession(Session& session, bool keepClaim) {
   }
 }
 
+void Worker::dropRevoked(const ListenerInfo* listener, const net::TlsContext& tls) {
+  std::vector<std::shared_ptr<Connection>> revoked;
+  for (auto& [_, c] : connections_) {
+    if (c->listener() != listener || !c->tls() || c->closing()) continue;
+    X509* cert = c->tls()->peerCertificate();
+    if (cert && tls.revokes(cert)) revoked.push_back(c);
+  }
+  for (auto& c : revoked) {
+    log::warn("client \"{}\" {}: client certificate serial {} revoked by the reloaded CRL; "
+              "disconnecting",
+              c->clientId(), c->peer(), c->tls()->facts().peerSerial);
+    c->close(mqtt::ReasonCode::NotAuthorized, "client certificate revoked");
+  }
+}
+
 void Worker::addConnection(const std::shared_ptr<Connection>& c) { connections_[c.get()] = c; }
 
 void Worker::removeConnection(Connection* c) { connections_.erase(c); }

@@ -19,11 +19,13 @@
 #include "broker/message.h"
 #include "broker/session.h"
 #include "broker/subscription_index.h"
+#include "net/tls_context.h"
 
 namespace moat::broker {
 
 class Broker;
 class Connection;
+struct ListenerInfo;
 
 // One message for one session, crossing from the publisher's worker to the session's.
 struct Delivery {
@@ -55,6 +57,9 @@ class Worker {
   std::shared_ptr<Session> createSession(const std::string& clientId);
   // Called by Session::end(): forgets the session and releases its registry entry.
   void forgetSession(Session& session, bool keepClaim);
+
+  // Disconnects this worker's connections on `listener` whose client certificate `tls` revokes.
+  void dropRevoked(const ListenerInfo* listener, const net::TlsContext& tls);
 
   void addConnection(const std::shared_ptr<Connection>& c);
   void removeConnection(Connection* c);

@@ -321,7 +321,55 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::create(const TlsSettings& 
   }
   SSL_CTX_set_alpn_select_cb(ctx, selectAlpn, nullptr);
   self->summary_ = describeCertificate(ctx);
+  if (X509* leaf = SSL_CTX_get0_certificate(ctx)) {
+    char subject[256];
+    X509_NAME_oneline(X509_get_subject_name(leaf), subject, sizeof subject);
+    self->subject_ = subject;
+    if (BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), nullptr)) {
+      char* hex = BN_bn2hex(bn);
+      self->serial_ = hex ? hex : "";
+      OPENSSL_free(hex);
+      BN_free(bn);
+    }
+  }
+  if (int64_t left = self->secondsToExpiry(); !s.cert.empty() && left < 14 * 86400) {
+    log::warn("listener \"{}\": tls.cert \"{}\" expires in {} hours; renew it", listener, s.cert,
+              left / 3600);
+  }
   return std::shared_ptr<const TlsContext>(std::move(self));
+}
+
+int64_t TlsContext::secondsToExpiry() const {
+  X509* leaf = SSL_CTX_get0_certificate(ctx_);
+  if (!leaf) return 0;
+  int days = 0, secs = 0;
+  if (!ASN1_TIME_diff(&days, &secs, nullptr, X509_get0_notAfter(leaf))) return 0;
+  return int64_t{days} * 86400 + secs;
+}
+
+bool TlsContext::revokes(X509* cert) const {
+  if (!cert || settings_.crl.empty()) return false;
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx_);
+  bool revoked = false;
+  X509_STORE_lock(store);
+  STACK_OF(X509_OBJECT)* objects = X509_STORE_get0_objects(store);
+  for (int i = 0; i < sk_X509_OBJECT_num(objects) && !revoked; ++i) {
+    X509_CRL* crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objects, i));
+    if (!crl || X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(cert)) != 0) continue;
+    X509_REVOKED* entry = nullptr;
+    revoked = X509_CRL_get0_by_cert(crl, &entry, cert) == 1;
+  }
+  X509_STORE_unlock(store);
+  return revoked;
+}
+
+std::vector<std::string> TlsContext::files() const {
+  std::vector<std::string> out;
+  for (const auto* f : {&settings_.cert, &settings_.key, &settings_.ca, &settings_.pskFile}) {
+    if (!f->empty()) out.push_back(*f);
+  }
+  for (const auto& f : settings_.crl) out.push_back(f);
+  return out;
 }
 
 namespace {

@@ -6,6 +6,7 @@
 // listener; OpenSSL allows SSL_new() on one SSL_CTX from several threads.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -81,12 +82,22 @@ class TlsContext {
   bool isClient() const { return isClient_; }
   // The server certificate's subject and notAfter, for the start-up report.
   const std::string& certificateSummary() const { return summary_; }
+  // The server certificate's serial (hex) and seconds until it expires (0 without one).
+  const std::string& certificateSerial() const { return serial_; }
+  const std::string& certificateSubject() const { return subject_; }
+  int64_t secondsToExpiry() const;
+  // Whether one of this context's CRLs revokes `cert` (a live client's certificate).
+  bool revokes(X509* cert) const;
+  // Every file this context was built from, for change detection.
+  std::vector<std::string> files() const;
 
  private:
   TlsContext(SSL_CTX* ctx, TlsSettings settings);
   SSL_CTX* ctx_;
   TlsSettings settings_;
   std::string summary_;
+  std::string serial_;
+  std::string subject_;
   std::unique_ptr<SecretMap> psks_;
   TlsClientSettings client_;
   bool isClient_ = false;

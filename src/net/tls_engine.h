@@ -57,6 +57,8 @@ class TlsEngine {
 
   bool handshakeDone() const { return handshakeDone_; }
   const TlsFacts& facts() const { return facts_; }
+  // The client's certificate (server side), owned by the engine; nullptr without one.
+  X509* peerCertificate() const { return SSL_get0_peer_certificate(ssl_); }
   // The SNI the client asked for (available during and after the handshake).
   std::string serverName() const;
 

@@ -262,5 +262,24 @@ TEST_F(TlsHandshakeTest, MalformedPskFileIsRefusedWithoutQuotingTheSecret) {
   EXPECT_EQ(ctx.error().message.find("not-hex-secret"), std::string::npos);
 }
 
+TEST_F(TlsHandshakeTest, ContextReportsItsCertificateAndFiles) {
+  auto ctx = serverContext();
+  ASSERT_TRUE(ctx);
+  EXPECT_GT(ctx->secondsToExpiry(), 3600);
+  EXPECT_LE(ctx->secondsToExpiry(), 86400);
+  EXPECT_EQ(ctx->certificateSerial(), "01");
+  EXPECT_EQ(ctx->files(), (std::vector<std::string>{server_.cert, server_.key}));
+}
+
+TEST_F(TlsHandshakeTest, ContextWithoutCrlsRevokesNothing) {
+  auto ctx = serverContext();
+  auto client = makeCert(dir_, "client");
+  FILE* f = std::fopen(client.cert.c_str(), "r");
+  X509* x = PEM_read_X509(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  EXPECT_FALSE(ctx->revokes(x));
+  X509_free(x);
+}
+
 }  // namespace
 }  // namespace moat::net
