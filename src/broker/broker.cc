@@ -14,6 +14,7 @@
 #include "broker/connection.h"
 #include "broker/listener_info.h"
 #include "broker/worker.h"
+#include "net/admission.h"
 #include "net/tls_context.h"
 
 namespace moat::broker {
@@ -60,8 +61,24 @@ std::string fileSignature(const std::vector<std::string>& files) {
   return sig;
 }
 
+net::IpAddress toIp(const asio::ip::address& a) {
+  if (a.is_v4()) return net::IpAddress::v4(a.to_v4().to_bytes());
+  auto v6 = a.to_v6();
+  if (v6.is_v4_mapped()) return net::IpAddress::v4(v6.to_v4().to_bytes());
+  return net::IpAddress::v6(v6.to_bytes());
+}
+
+net::AdmissionSettings admissionSettings(const config::Listener& l) {
+  net::AdmissionSettings s;
+  for (const auto& c : l.allow) s.allow.push_back(*net::Cidr::parse(c));  // checked by config
+  for (const auto& c : l.deny) s.deny.push_back(*net::Cidr::parse(c));
+  s.ratePerSecond = l.maxConnectionRate;
+  return s;
+}
+
 struct ListenerRuntime {
   config::Listener cfg;
+  std::unique_ptr<net::AdmissionControl> admission;
   std::string tlsFiles;  // fileSignature() at the last (re)load attempt
   std::shared_ptr<ListenerInfo> info;
   tcp::acceptor acceptor;
@@ -86,6 +103,8 @@ Result<void> Broker::start() {
     rt->info = std::make_shared<ListenerInfo>();
     rt->info->name = l.name;
     rt->info->allowAnonymous = l.allowAnonymous;
+    rt->info->maxHandshakes = l.maxHandshakes;
+    rt->admission = std::make_unique<net::AdmissionControl>(admissionSettings(l));
     std::string tlsPosture;
     if (l.tls) {
       auto settings = tlsSettings(*l.tls);
@@ -203,6 +222,12 @@ void Broker::accept(ListenerRuntime& l) {
       });
       return;
     }
+    if (!admit(l, socket)) {
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      accept(l);
+      return;
+    }
     asio::post(w.context(), [&w, info = l.info, s = std::move(socket)]() mutable {
       auto c = std::make_shared<Connection>(w, std::move(s), info);
       w.addConnection(c);
@@ -210,6 +235,36 @@ void Broker::accept(ListenerRuntime& l) {
     });
     accept(l);
   });
+}
+
+bool Broker::admit(ListenerRuntime& l, const asio::ip::tcp::socket& socket) {
+  boost::system::error_code ec;
+  auto ep = socket.remote_endpoint(ec);
+  if (ec) return false;  // already gone
+  auto ip = toIp(ep.address());
+  auto now = net::AdmissionControl::Clock::now();
+  const char* why = nullptr;
+  switch (l.admission->check(ip, now)) {
+    case net::AdmissionControl::Verdict::Admit:
+      break;
+    case net::AdmissionControl::Verdict::Denied:
+      why = "address not allowed (listener allow/deny)";
+      break;
+    case net::AdmissionControl::Verdict::RateLimited:
+      why = "too many connections from this address (max_connection_rate)";
+      break;
+  }
+  if (!why && l.info->maxHandshakes > 0 &&
+      l.info->handshakes.load(std::memory_order_relaxed) >= l.info->maxHandshakes) {
+    why = "too many TLS handshakes in progress (max_handshakes)";
+  }
+  if (!why) return true;
+  if (l.admission->shouldLog(ip, now)) {
+    log::warn("{}:{} on listener \"{}\": connection refused before any handshake: {} "
+              "(further refusals of this address are counted, logged at most once a minute)",
+              ep.address().to_string(), ep.port(), l.cfg.name, why);
+  }
+  return false;
 }
 
 void Broker::stop() {

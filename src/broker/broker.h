@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "base/result.h"
@@ -60,6 +61,8 @@ class Broker {
 
  private:
   void accept(ListenerRuntime& l);
+  // Admission before any protocol work: CIDR lists, per-source rate, handshake cap.
+  bool admit(ListenerRuntime& l, const boost::asio::ip::tcp::socket& socket);
   // Worker 0's thread only.
   void reloadListener(ListenerRuntime& l);
   void watchTlsFiles();

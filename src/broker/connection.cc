@@ -56,6 +56,8 @@ Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const List
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   if (auto ctx = listener_->tls.load()) {
     tls_ = std::make_unique<net::TlsEngine>(std::move(ctx));
+    listener_->handshakes.fetch_add(1, std::memory_order_relaxed);
+    countsHandshake_ = true;
     socket_.non_blocking(true, ec);
   }
   lastReceived_ = std::chrono::steady_clock::now();
@@ -80,7 +82,13 @@ Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const List
   lastReceived_ = std::chrono::steady_clock::now();
 }
 
-Connection::~Connection() = default;
+Connection::~Connection() { handshakeFinished(); }
+
+void Connection::handshakeFinished() {
+  if (!countsHandshake_) return;
+  countsHandshake_ = false;
+  listener_->handshakes.fetch_sub(1, std::memory_order_relaxed);
+}
 
 void Connection::start() {
   if (!handedConnect_) {
@@ -194,6 +202,7 @@ asio::awaitable<bool> Connection::readTls() {
     co_return false;
   }
   if (!wasDone && tls_->handshakeDone()) {
+    handshakeFinished();
     const auto& f = tls_->facts();
     log::debug("{} on listener \"{}\": TLS handshake done ({}, {}{}{})", peer_, listener_->name,
                f.version, f.cipher, f.resumed ? ", resumed" : "",

@@ -80,6 +80,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::awaitable<bool> readPlain();
   boost::asio::awaitable<bool> readTls();
   void compactReadBuffer();
+  // Stops counting this connection among its listener's handshakes in progress.
+  void handshakeFinished();
   void noteReadError(const boost::system::error_code& ec);
   void armTimer(std::chrono::steady_clock::duration after);
   void onTimer();
@@ -117,6 +119,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closing_ = false;
   bool readerDone_ = false;
   bool takenOver_ = false;
+  bool countsHandshake_ = false;
   bool quotaLogged_ = false;
   size_t neededBytes_ = 0;  // size of a partly received packet
   int hops_ = 0;  // handovers so far, bounded

@@ -15,6 +15,9 @@ struct ListenerInfo {
   // Null for plain TCP. Replaced as a whole by a TLS reload (any thread may load it; new
   // connections take the current one, live ones keep theirs).
   mutable std::atomic<std::shared_ptr<const net::TlsContext>> tls;
+  // TLS handshakes in progress on this listener, and the cap (0 = none).
+  mutable std::atomic<uint32_t> handshakes{0};
+  uint32_t maxHandshakes = 0;
 };
 
 }  // namespace moat::broker

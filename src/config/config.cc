@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "net/admission.h"
+
 namespace moat::config {
 namespace {
 
@@ -47,6 +49,22 @@ class TableReader {
       return tl::unexpected(at(source_, *node, fmt::format("{}.{} must be a string", path_, key)));
     }
     out = *node->value<std::string>();
+    return {};
+  }
+
+  // An integer or a floating-point number.
+  Result<void> number(std::string_view key, double& out, double min, double max) {
+    const toml::node* node = take(key);
+    if (!node) return {};
+    auto v = node->value<double>();
+    if (!(node->is_integer() || node->is_floating_point()) || !v) {
+      return tl::unexpected(at(source_, *node, fmt::format("{}.{} must be a number", path_, key)));
+    }
+    if (*v < min || *v > max) {
+      return tl::unexpected(at(source_, *node,
+                               fmt::format("{}.{} must be between {} and {}", path_, key, min, max)));
+    }
+    out = *v;
     return {};
   }
 
@@ -263,6 +281,18 @@ Result<void> readListener(std::string_view src, const toml::table& t, Listener& 
   std::string transport = "tcp";
   MOAT_TRY(r.string("transport", transport));
   MOAT_TRY(r.boolean("allow_anonymous", l.allowAnonymous));
+  MOAT_TRY(r.strings("allow", l.allow));
+  MOAT_TRY(r.strings("deny", l.deny));
+  MOAT_TRY(r.number("max_connection_rate", l.maxConnectionRate, 0, 1e6));
+  MOAT_TRY(r.integer("max_handshakes", l.maxHandshakes, 0, 10'000'000));
+  for (const auto* list : {&l.allow, &l.deny}) {
+    for (const auto& c : *list) {
+      if (auto ok = net::Cidr::parse(c); !ok) {
+        return tl::unexpected(at(src, *t.get(list == &l.allow ? "allow" : "deny"),
+                                 fmt::format("listener: {}", ok.error().message)));
+      }
+    }
+  }
   if (r.has("tls")) {
     const toml::node* node = t.get("tls");
     if (!node->is_table()) return tl::unexpected(at(src, *node, "listener.tls must be a table"));

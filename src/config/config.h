@@ -63,6 +63,11 @@ struct Listener {
   Transport transport = Transport::Tcp;
   bool allowAnonymous = false;
   std::optional<TlsSection> tls;  // required for transport "tls"
+  // Admission before any protocol work.
+  std::vector<std::string> allow;      // CIDR ranges; empty = any
+  std::vector<std::string> deny;       // CIDR ranges, checked first
+  double maxConnectionRate = 0;        // new connections per second per source; 0 = no limit
+  uint32_t maxHandshakes = 0;          // TLS handshakes in progress; 0 = no limit
 };
 
 struct Config {
