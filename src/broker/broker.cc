@@ -171,8 +171,11 @@ void Broker::reloadListener(ListenerRuntime& rt) {
   rt.tlsFiles = fileSignature(current->files());
   auto ctx = net::TlsContext::create(tlsSettings(*rt.cfg.tls), rt.cfg.name);
   if (!ctx) {
+    std::string why = ctx.error().message;
+    std::string prefix = fmt::format("listener \"{}\": ", rt.cfg.name);
+    if (why.rfind(prefix, 0) == 0) why.erase(0, prefix.size());
     log::error("listener \"{}\": TLS reload failed, keeping the previous settings: {}",
-               rt.cfg.name, ctx.error().message);
+               rt.cfg.name, why);
     return;
   }
   rt.info->tls.store(*ctx);

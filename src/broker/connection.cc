@@ -203,6 +203,14 @@ asio::awaitable<bool> Connection::readTls() {
   }
   if (!wasDone && tls_->handshakeDone()) {
     handshakeFinished();
+    // A CRL reloaded while this handshake was under way was not in its context: check the
+    // certificate against the listener's current one too.
+    if (auto current = listener_->tls.load(); current && tls_->revokedBy(*current)) {
+      log::info("{} on listener \"{}\": TLS handshake failed: client certificate revoked (by "
+                "the CRL reloaded during the handshake; serial {})",
+                peer_, listener_->name, tls_->facts().peerSerial);
+      co_return false;
+    }
     const auto& f = tls_->facts();
     log::debug("{} on listener \"{}\": TLS handshake done ({}, {}{}{})", peer_, listener_->name,
                f.version, f.cipher, f.resumed ? ", resumed" : "",

@@ -82,8 +82,7 @@ void Worker::dropRevoked(const ListenerInfo* listener, const net::TlsContext& tl
   std::vector<std::shared_ptr<Connection>> revoked;
   for (auto& [_, c] : connections_) {
     if (c->listener() != listener || !c->tls() || c->closing()) continue;
-    X509* cert = c->tls()->peerCertificate();
-    if (cert && tls.revokes(cert)) revoked.push_back(c);
+    if (c->tls()->handshakeDone() && c->tls()->revokedBy(tls)) revoked.push_back(c);
   }
   for (auto& c : revoked) {
     log::warn("client \"{}\" {}: client certificate serial {} revoked by the reloaded CRL; "

@@ -315,6 +315,15 @@ void TlsEngine::close(std::string& wire) {
   }
 }
 
+bool TlsEngine::revokedBy(const TlsContext& context) const {
+  if (context.revokes(SSL_get0_peer_certificate(ssl_))) return true;
+  STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl_);
+  for (int i = 0; chain && i < sk_X509_num(chain); ++i) {
+    if (context.revokes(sk_X509_value(chain, i))) return true;
+  }
+  return false;
+}
+
 void TlsEngine::collectFacts() {
   facts_.version = SSL_get_version(ssl_);
   facts_.cipher = SSL_get_cipher_name(ssl_);

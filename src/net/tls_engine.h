@@ -59,6 +59,8 @@ class TlsEngine {
   const TlsFacts& facts() const { return facts_; }
   // The client's certificate (server side), owned by the engine; nullptr without one.
   X509* peerCertificate() const { return SSL_get0_peer_certificate(ssl_); }
+  // Whether `context`'s CRLs revoke the client's certificate or a CA certificate it presented.
+  bool revokedBy(const TlsContext& context) const;
   // The SNI the client asked for (available during and after the handshake).
   std::string serverName() const;
 

@@ -69,13 +69,16 @@ def _toml_value(value) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 # A listener to add to a Moat config: a mapping of [[listener]] keys, e.g.
 #   {"name": "secure", "transport": "tls", "tls": {"cert": path, "key": path}}
 # "bind" defaults to an ephemeral loopback port and "allow_anonymous" to true; a "tls" mapping
-# becomes the listener's [listener.tls] table. Values are written as TOML (Paths as strings).
+# becomes the listener's [listener.tls] table. Values are written as TOML (Paths as strings,
+# lists as arrays, e.g. "crl": [path]).
 ListenerSpec = Mapping[str, Any]
 
 

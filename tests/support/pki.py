@@ -5,6 +5,7 @@ temporary directory at test time (no key or certificate is ever kept in the repo
               └── client certificates (CN = device id), valid or expired
     rogue root CA ── client certificates nobody trusts
     self-signed client certificates
+    CRLs from the root or the intermediate, revoking the certificates a test names
 
 Server certificates are issued by the intermediate, so a server that does not send its chain
 cannot be verified by a client that trusts only the root. A server certificate file holds the
@@ -13,6 +14,10 @@ chain, leaf first then the intermediate, as the broker's tls.cert expects.
 Keys are ECDSA P-256 unless a method says otherwise. Certificates with validity in the past are
 made with `openssl ca -startdate/-enddate`: OpenSSL 3.0's `x509` and `req` can only start
 validity now.
+
+A CRL is made the way an operator makes one, `openssl ca -revoke` for each certificate and then
+`openssl ca -gencrl`, over a CA database made afresh for that CRL: each CRL lists exactly the
+certificates its call names, and CRL numbers grow through the run.
 
 Everything is made on first use and cached, so a session-wide Pki costs only what a run asks
 for. Not thread-safe: one test thread uses it.
@@ -25,7 +30,7 @@ import secrets
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 OPENSSL = "openssl"
 OPENSSL_TIMEOUT = 60.0
@@ -88,6 +93,18 @@ copy_extensions = none
 commonName = supplied
 """
 
+# `openssl ca` for one CRL: {db} is a database directory made for that CRL alone.
+_CRL_CONFIG = """\
+[crl_ca]
+database = {db}/index.txt
+crlnumber = {db}/crlnumber
+default_md = sha256
+crl_extensions = crl_extensions
+
+[crl_extensions]
+authorityKeyIdentifier = keyid:always
+"""
+
 
 class PkiError(RuntimeError):
     pass
@@ -108,6 +125,7 @@ class Pki:
         self._config = self.dir / "openssl.cnf"
         self._config.write_text(_CONFIG.format(dir=self.dir))
         self._clients: Dict[str, Credential] = {}
+        self._crls_made = 0
 
     # -- running openssl ----------------------------------------------------------------------
 
@@ -207,6 +225,13 @@ class Pki:
                            "v3_server", chain=[self.intermediate])
 
     @functools.cached_property
+    def renewed_server(self) -> Credential:
+        """What renewing `server` brings: the same subject and names from the same
+        intermediate, with a new key and a new serial number."""
+        return self._issue("server-renewed", "/O=Moat Tests/CN=localhost", self.intermediate,
+                           "v3_server", chain=[self.intermediate])
+
+    @functools.cached_property
     def server_rsa(self) -> Credential:
         """The same names with an RSA 2048 key."""
         return self._issue("server-rsa", "/O=Moat Tests/CN=localhost (RSA)", self.intermediate,
@@ -242,6 +267,29 @@ class Pki:
         return self._client("self-signed", device_id,
                             lambda name, subject: self._self_signed(
                                 name, subject, "v3_self_signed_client"))
+
+    # -- revocation ----------------------------------------------------------------------------
+
+    def crl(self, issuer: Credential, revoked: Sequence[Credential] = ()) -> Path:
+        """A new PEM CRL file signed by `issuer` (the root or the intermediate) that revokes
+        exactly the certificates in `revoked` (certificates `issuer` signed; a file's first
+        certificate is the one revoked), valid from now for VALID_DAYS. Not cached: every call
+        makes a new file, with a CRL number above every earlier one."""
+        self._crls_made += 1
+        number = self._crls_made
+        db = self.dir / f"crl-db-{number}"
+        db.mkdir()
+        (db / "index.txt").write_text("")
+        (db / "crlnumber").write_text(f"{number:04X}\n")
+        config = db / "openssl.cnf"
+        config.write_text(_CRL_CONFIG.format(db=db))
+        ca = ["ca", "-batch", "-config", str(config), "-name", "crl_ca",
+              "-cert", str(issuer.cert), "-keyfile", str(issuer.key)]
+        for credential in revoked:
+            self._openssl(*ca, "-revoke", str(credential.cert))
+        crl = self.dir / f"crl-{number}.crl"
+        self._openssl(*ca, "-gencrl", "-crldays", str(VALID_DAYS), "-out", str(crl))
+        return crl
 
     def _client(self, kind: str, device_id: str, make) -> Credential:
         cache_key = f"{kind}:{device_id}"
