@@ -104,6 +104,11 @@ Result<void> Broker::start() {
     rt->info->name = l.name;
     rt->info->allowAnonymous = l.allowAnonymous;
     rt->info->maxHandshakes = l.maxHandshakes;
+    if (l.tls) {
+      rt->info->identity = l.tls->identity;
+      rt->info->identityAs = l.tls->identityAs;
+      rt->info->pinSpki = l.tls->pinSpki;
+    }
     rt->admission = std::make_unique<net::AdmissionControl>(admissionSettings(l));
     std::string tlsPosture;
     if (l.tls) {
@@ -142,12 +147,22 @@ Result<void> Broker::start() {
     std::string host = local.address().to_string();
     if (local.address().is_v6()) host = "[" + host + "]";
     std::string address_s = fmt::format("{}:{}", host, local.port());
-    std::string posture =
-        fmt::format("{}{}, {}", config::transportName(l.transport),
-                    tlsPosture.empty() ? "" : " (" + tlsPosture + ")",
-                    l.allowAnonymous ? "anonymous clients allowed"
-                                     : "anonymous clients refused (no authentication method "
-                                       "is configured, so every client is refused)");
+    std::string who;
+    if (l.tls && l.tls->identity != "none") {
+      who = fmt::format("clients identified by their {} ({}), ",
+                        l.tls->identity == "cn" ? "certificate CN"
+                        : l.tls->identity == "subject" ? "certificate subject"
+                                                       : "certificate " + l.tls->identity,
+                        l.tls->identityAs == "both" ? "as username and client id"
+                                                    : "as " + l.tls->identityAs);
+    }
+    std::string posture = fmt::format(
+        "{}{}, {}{}", config::transportName(l.transport),
+        tlsPosture.empty() ? "" : " (" + tlsPosture + ")", who,
+        l.allowAnonymous ? "anonymous clients allowed"
+        : who.empty()    ? "anonymous clients refused (no authentication method is configured, "
+                           "so every client is refused)"
+                         : "anonymous clients refused");
     bound_.push_back(BoundListener{l.name, address_s, posture});
     runtimes_.push_back(std::move(rt));
   }

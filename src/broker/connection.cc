@@ -2,6 +2,7 @@
 // handle_connect.cc, handle_publish.cc and handle_subscribe.cc.
 #include "broker/connection.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include <boost/asio/as_tuple.hpp>
@@ -203,6 +204,17 @@ asio::awaitable<bool> Connection::readTls() {
   }
   if (!wasDone && tls_->handshakeDone()) {
     handshakeFinished();
+    // [listener.tls] pin_spki: only the listed client keys are accepted.
+    const auto& pins = listener_->pinSpki;
+    const auto& facts = tls_->facts();
+    if (!pins.empty() && facts.pskIdentity.empty() &&
+        std::find(pins.begin(), pins.end(), facts.spkiSha256) == pins.end()) {
+      log::info("{} on listener \"{}\": TLS handshake failed: {}", peer_, listener_->name,
+                facts.spkiSha256.empty()
+                    ? std::string("no client certificate (pin_spki needs one)")
+                    : fmt::format("client key not pinned (SPKI SHA-256 {})", facts.spkiSha256));
+      co_return false;
+    }
     // A CRL reloaded while this handshake was under way was not in its context: check the
     // certificate against the listener's current one too.
     if (auto current = listener_->tls.load(); current && tls_->revokedBy(*current)) {
@@ -429,7 +441,9 @@ void Connection::sendPubrel(uint16_t packetId) {
 }
 
 void Connection::flush() {
-  if (writeInFlight_ || state_ == State::Closed) return;
+  // Not gated on state_: a closing connection whose reader is gone still writes what it has
+  // queued (a CONNACK refusal, a DISCONNECT) before its socket closes.
+  if (writeInFlight_ || !socket_.is_open()) return;
   const bool closeNotify = tls_ && closeAfterWrite_ && !closeNotifySent_ && tls_->handshakeDone();
   if (pending_.empty() && rawPending_.empty() && !closeNotify) return;
   writing_.swap(pending_);

@@ -94,6 +94,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool handleConnect(mqtt::Connect& connect);
   void refuseConnect(mqtt::ReasonCode reason, std::string_view why);
   bool migrateTo(unsigned workerIndex, mqtt::Connect& connect);
+  // The identity the TLS handshake gives ([listener.tls] identity); `source` says from where.
+  std::string handshakeIdentity(std::string& source) const;
   void performMigration();
   // handle_publish.cc
   bool handlePublish(mqtt::Publish& publish);
@@ -134,6 +136,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   mqtt::Version version_ = mqtt::Version::V311;
   std::string clientId_;
   std::string username_;
+  std::string tlsIdentity_;            // identity mapped from the handshake, if any
+  bool clientIdFromIdentity_ = false;  // the client sent no id; the identity became it
   std::shared_ptr<Session> session_;
   std::optional<mqtt::Will> will_;
   std::chrono::steady_clock::duration keepAlive_{};

@@ -87,7 +87,8 @@ void Connection::performMigration() {
   std::string buffered(readBuf_.data() + readStart_, readEnd_ - readStart_);
   asio::post(dest.context(), [&dest, protocol, fd, listener = listener_, peer = peer_,
                               buffered = std::move(buffered), connect = std::move(m.connect),
-                              hops = hops_, tls = std::move(tls_)]() mutable {
+                              hops = hops_, tls = std::move(tls_),
+                              fromIdentity = clientIdFromIdentity_]() mutable {
     Socket socket(dest.context());
     boost::system::error_code ec;
     socket.assign(protocol, fd, ec);
@@ -99,9 +100,26 @@ void Connection::performMigration() {
     auto c = std::make_shared<Connection>(dest, std::move(socket), std::move(listener),
                                           std::move(peer), std::move(buffered),
                                           std::move(connect), hops, std::move(tls));
+    c->clientIdFromIdentity_ = fromIdentity;
     dest.addConnection(c);
     c->start();
   });
+}
+
+std::string Connection::handshakeIdentity(std::string& source) const {
+  const auto& f = tls_->facts();
+  if (!f.pskIdentity.empty()) {
+    source = "PSK identity";
+    return f.pskIdentity;
+  }
+  const auto& field = listener_->identity;
+  source = "certificate " + field;
+  if (field == "cn") return f.peerCommonName;
+  if (field == "subject") return f.peerSubject;
+  if (field == "san_dns") return f.sanDns;
+  if (field == "san_uri") return f.sanUri;
+  if (field == "san_email") return f.sanEmail;
+  return {};
 }
 
 bool Connection::handleConnect(mqtt::Connect& c) {
@@ -110,7 +128,33 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   clientId_ = c.clientId;
   const bool v5 = version_ == Version::V5;
 
-  bool assigned = false;
+  // Identity from the TLS handshake, per [listener.tls] identity / identity_as.
+  std::string identitySource;
+  if (tls_ && listener_->identity != "none") {
+    auto id = handshakeIdentity(identitySource);
+    if (id.empty()) {
+      refuseConnect(v5 ? ReasonCode::NotAuthorized : ReasonCode::NotAuthorized,
+                    fmt::format("the handshake gave no identity ({} required)",
+                                listener_->identity));
+      return false;
+    }
+    const auto& as = listener_->identityAs;
+    if (as == "username" || as == "both") c.username = id;
+    if (as == "client_id" || as == "both") {
+      if (!c.clientId.empty() && c.clientId != id) {
+        refuseConnect(ReasonCode::ClientIdentifierNotValid,
+                      fmt::format("client id \"{}\" is not the certificate's identity \"{}\"",
+                                  c.clientId, id));
+        return false;
+      }
+      if (c.clientId.empty()) clientIdFromIdentity_ = true;
+      c.clientId = id;
+      clientId_ = id;
+    }
+    tlsIdentity_ = id;
+  }
+
+  bool assigned = clientIdFromIdentity_ && v5;
   if (c.clientId.empty()) {
     if (!v5 && !c.cleanStart) {
       // [MQTT-3.1.3-8] a 3.1.1 client without id must ask for a clean session.
@@ -128,7 +172,7 @@ bool Connection::handleConnect(mqtt::Connect& c) {
 
   // Authentication methods arrive with a later version; until then a listener either admits
   // anonymous clients or refuses everyone.
-  if (!listener_->allowAnonymous) {
+  if (!listener_->allowAnonymous && tlsIdentity_.empty()) {
     refuseConnect(ReasonCode::NotAuthorized,
                   "anonymous clients are not allowed on this listener and no authentication "
                   "method is configured");
@@ -232,11 +276,14 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   if (keepAlive > 0) armTimer(keepAlive_ + keepAlive_ / 2);
 
   log::info("client \"{}\" connected from {} on listener \"{}\" (MQTT {}, {}, keep-alive {} s, "
-            "session expiry {}{})",
+            "session expiry {}{}{})",
             clientId_, peer_, listener_->name, mqtt::versionName(version_),
             c.cleanStart ? "clean start" : "resume", keepAlive,
             expiry == 0xFFFFFFFF ? std::string("never") : fmt::format("{} s", expiry),
-            sessionPresent ? ", session present" : "");
+            sessionPresent ? ", session present" : "",
+            tlsIdentity_.empty() ? std::string()
+                                 : fmt::format(", identity \"{}\" from {}", tlsIdentity_,
+                                               identitySource));
   session_->attach(this);
   return true;
 }

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "net/tls_context.h"
 
@@ -18,6 +19,10 @@ struct ListenerInfo {
   // TLS handshakes in progress on this listener, and the cap (0 = none).
   mutable std::atomic<uint32_t> handshakes{0};
   uint32_t maxHandshakes = 0;
+  // Identity from the TLS handshake (see config::TlsSection): field and use, SPKI pins.
+  std::string identity = "none";
+  std::string identityAs = "username";
+  std::vector<std::string> pinSpki;
 };
 
 }  // namespace moat::broker

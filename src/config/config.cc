@@ -1,5 +1,7 @@
 #include "config/config.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -228,7 +230,36 @@ Result<void> readTls(std::string_view src, const toml::table& t, TlsSection& tls
   MOAT_TRY(r.string("crl_stale", tls.crlStale));
   MOAT_TRY(r.string("psk_file", tls.pskFile));
   MOAT_TRY(r.string("psk_hint", tls.pskHint));
+  auto where = [&](std::string_view key) -> const toml::node& {
+    const toml::node* n = t.get(key);
+    return n ? *n : static_cast<const toml::node&>(t);
+  };
+  MOAT_TRY(r.string("identity", tls.identity));
+  MOAT_TRY(r.string("identity_as", tls.identityAs));
+  MOAT_TRY(r.strings("pin_spki", tls.pinSpki));
   MOAT_TRY(r.finish());
+  static constexpr std::string_view kIdentities[] = {"none",    "cn",      "subject",
+                                                     "san_dns", "san_uri", "san_email"};
+  if (std::find(std::begin(kIdentities), std::end(kIdentities), tls.identity) ==
+      std::end(kIdentities)) {
+    return tl::unexpected(at(src, where("identity"),
+                             "listener.tls.identity must be none, cn, subject, san_dns, san_uri "
+                             "or san_email"));
+  }
+  if (tls.identityAs != "username" && tls.identityAs != "client_id" && tls.identityAs != "both") {
+    return tl::unexpected(at(src, where("identity_as"),
+                             "listener.tls.identity_as must be username, client_id or both"));
+  }
+  for (auto& pin : tls.pinSpki) {
+    std::transform(pin.begin(), pin.end(), pin.begin(), [](unsigned char ch) {
+      return static_cast<char>(std::tolower(ch));
+    });
+    if (pin.size() != 64 || pin.find_first_not_of("0123456789abcdef") != std::string::npos) {
+      return tl::unexpected(at(src, where("pin_spki"),
+                               "listener.tls.pin_spki entries are SHA-256 fingerprints: 64 hex "
+                               "digits"));
+    }
+  }
   if (tls.crlStale != "reject" && tls.crlStale != "warn") {
     return tl::unexpected(at(src, *t.get("crl_stale"),
                              "listener.tls.crl_stale must be \"reject\" or \"warn\""));
@@ -237,10 +268,6 @@ Result<void> readTls(std::string_view src, const toml::table& t, TlsSection& tls
     return tl::unexpected(at(src, *t.get("crl"),
                              fmt::format("listener \"{}\": listener.tls.crl needs ca", listener)));
   }
-  auto where = [&](std::string_view key) -> const toml::node& {
-    const toml::node* n = t.get(key);
-    return n ? *n : static_cast<const toml::node&>(t);
-  };
   if (tls.clientCert != "none" && tls.clientCert != "optional" && tls.clientCert != "require") {
     return tl::unexpected(at(src, where("client_cert"),
                              "listener.tls.client_cert must be none, optional or require"));

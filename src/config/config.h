@@ -53,6 +53,12 @@ struct TlsSection {
   std::string crlStale = "reject";   // reject | warn: a CRL past its nextUpdate
   std::string pskFile;               // Mosquitto's identity:hexkey format
   std::string pskHint;
+  // Identity from the handshake: none | cn | subject | san_dns | san_uri | san_email (for a
+  // PSK handshake, any value but none means the PSK identity); used as username | client_id |
+  // both.
+  std::string identity = "none";
+  std::string identityAs = "username";
+  std::vector<std::string> pinSpki;  // hex SHA-256 of allowed client public keys; empty = any
 };
 
 struct Listener {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -338,6 +339,43 @@ void TlsEngine::collectFacts() {
     facts_.peerSubject = nameOf(X509_get_subject_name(peer));
     facts_.peerIssuer = nameOf(X509_get_issuer_name(peer));
     facts_.peerSerial = serialOf(peer);
+    X509_NAME* subject = X509_get_subject_name(peer);
+    int at = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+    if (at >= 0) {
+      ASN1_STRING* cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at));
+      unsigned char* utf8 = nullptr;
+      int len = ASN1_STRING_to_UTF8(&utf8, cn);
+      if (len > 0) facts_.peerCommonName.assign(reinterpret_cast<char*>(utf8), len);
+      OPENSSL_free(utf8);
+    }
+    auto* names = static_cast<GENERAL_NAMES*>(
+        X509_get_ext_d2i(peer, NID_subject_alt_name, nullptr, nullptr));
+    for (int i = 0; names && i < sk_GENERAL_NAME_num(names); ++i) {
+      const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
+      std::string* slot = n->type == GEN_DNS ? &facts_.sanDns
+                          : n->type == GEN_URI ? &facts_.sanUri
+                          : n->type == GEN_EMAIL ? &facts_.sanEmail
+                                                 : nullptr;
+      if (!slot || !slot->empty()) continue;
+      const ASN1_IA5STRING* v = n->d.ia5;
+      slot->assign(reinterpret_cast<const char*>(ASN1_STRING_get0_data(v)),
+                   static_cast<size_t>(ASN1_STRING_length(v)));
+    }
+    GENERAL_NAMES_free(names);
+    // SPKI pin: SHA-256 of the DER SubjectPublicKeyInfo.
+    unsigned char* der = nullptr;
+    int derLen = i2d_PUBKEY(X509_get0_pubkey(peer), &der);
+    if (derLen > 0) {
+      unsigned char md[EVP_MAX_MD_SIZE];
+      unsigned int mdLen = 0;
+      EVP_Digest(der, static_cast<size_t>(derLen), md, &mdLen, EVP_sha256(), nullptr);
+      static const char* kHex = "0123456789abcdef";
+      for (unsigned int i = 0; i < mdLen; ++i) {
+        facts_.spkiSha256 += kHex[md[i] >> 4];
+        facts_.spkiSha256 += kHex[md[i] & 15];
+      }
+    }
+    OPENSSL_free(der);
   }
 }
 

@@ -29,6 +29,9 @@ struct TlsFacts {
   std::string peerSubject;  // empty without a client certificate
   std::string peerIssuer;
   std::string peerSerial;  // hex
+  std::string peerCommonName;
+  std::string sanDns, sanUri, sanEmail;  // the first of each kind in subjectAltName
+  std::string spkiSha256;                // hex, lower case, of the client's public key
   std::string pskIdentity;  // when the handshake used a PSK
 };
 
