@@ -94,6 +94,64 @@ TEST(Config, SyntaxErrorNamesLine) {
   EXPECT_NE(cfg.error().message.find("m.toml:2"), std::string::npos) << cfg.error().message;
 }
 
+TEST(Config, TlsListenerNeedsItsTable) {
+  auto cfg = parse("[[listener]]\nname=\"s\"\nbind=\"h:1\"\ntransport=\"tls\"\n", "m.toml");
+  ASSERT_FALSE(cfg);
+  EXPECT_NE(cfg.error().message.find("[listener.tls]"), std::string::npos) << cfg.error().message;
+}
+
+TEST(Config, TlsTableBelongsToTheListenerBeforeIt) {
+  auto cfg = parse(R"([[listener]]
+name = "plain"
+bind = "127.0.0.1:1883"
+[[listener]]
+name = "secure"
+bind = "127.0.0.1:8883"
+transport = "tls"
+[listener.tls]
+cert = "server.crt"
+key = "/etc/moat/server.key"
+ca = "ca.crt"
+client_cert = "require"
+crl = ["a.crl", "b.crl"]
+identity = "cn"
+identity_as = "both"
+pin_spki = ["00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff"]
+)",
+                   "/etc/moat/moat.toml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_FALSE(cfg->listeners[0].tls);
+  const auto& tls = *cfg->listeners[1].tls;
+  EXPECT_EQ(tls.cert, "/etc/moat/server.crt");  // relative to the configuration file
+  EXPECT_EQ(tls.key, "/etc/moat/server.key");
+  EXPECT_EQ(tls.crl, (std::vector<std::string>{"/etc/moat/a.crl", "/etc/moat/b.crl"}));
+  EXPECT_EQ(tls.identityAs, "both");
+  EXPECT_EQ(tls.pinSpki[0], "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+}
+
+TEST(Config, OldTlsVersionsAndUnknownIdentityFieldsAreRefused) {
+  const char* base = "[[listener]]\nname=\"s\"\nbind=\"h:1\"\ntransport=\"tls\"\n"
+                     "[listener.tls]\ncert=\"c\"\nkey=\"k\"\n";
+  EXPECT_FALSE(parse(std::string(base) + "min_version=\"1.1\"\n", "m.toml"));
+  EXPECT_FALSE(parse(std::string(base) + "identity=\"ou\"\n", "m.toml"));
+  EXPECT_FALSE(parse(std::string(base) + "pin_spki=[\"abc\"]\n", "m.toml"));
+  EXPECT_FALSE(parse(std::string(base) + "client_cert=\"require\"\n", "m.toml"));  // no ca
+  EXPECT_TRUE(parse(std::string(base) + "min_version=\"1.3\"\n", "m.toml"));
+}
+
+TEST(Config, AdmissionListsAreCheckedCidrs) {
+  auto ok = parse("[[listener]]\nname=\"a\"\nbind=\"h:1\"\nallow=[\"10.0.0.0/8\", \"::1\"]\n"
+                  "deny=\"10.9.0.0/16\"\nmax_connection_rate=5\n",
+                  "m.toml");
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok->listeners[0].allow.size(), 2u);
+  EXPECT_EQ(ok->listeners[0].deny.size(), 1u);
+  EXPECT_EQ(ok->listeners[0].maxConnectionRate, 5.0);
+  auto bad = parse("[[listener]]\nname=\"a\"\nbind=\"h:1\"\nallow=[\"10.0.0.0/40\"]\n", "m.toml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("m.toml:4"), std::string::npos) << bad.error().message;
+}
+
 TEST(Config, AListenerIsRequired) { EXPECT_FALSE(parse("[broker]\nworkers = 1\n", "m.toml")); }
 
 }  // namespace
