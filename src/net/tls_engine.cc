@@ -226,7 +226,7 @@ std::string TlsEngine::failureReason(int sslError) {
       if (context_->settings().cert.empty() && !context_->settings().pskFile.empty()) {
         return "unknown PSK identity (or the client offered no PSK)";
       }
-      break;
+      return "no signature algorithm in common with the server certificate's key";
     case SSL_R_BINDER_DOES_NOT_VERIFY:
     case SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC:
       return "the PSK does not match the key on file for this identity";
@@ -243,6 +243,8 @@ std::string TlsEngine::failureReason(int sslError) {
     case SSL_R_UNKNOWN_PROTOCOL:
     case SSL_R_PACKET_LENGTH_TOO_LONG:
       return "not a TLS handshake (plain MQTT or another protocol on a TLS port?)";
+    case SSL_R_NO_SUITABLE_KEY_SHARE:
+      return "no key-exchange group in common (tls.groups)";
     default:
       break;
   }
