@@ -106,14 +106,10 @@ asio::awaitable<void> Connection::readLoop() {
     handedConnect_.reset();
     ok = handleConnect(connect) && processBuffer();
   }
-  const uint64_t maxBacklog = worker_.broker().limits().maxWriteBuffer;
   while (ok && !closing_) {
     // Back-pressure: a client that sends but does not read its replies is not read from
     // until its socket takes them, so replies cannot pile up without bound.
-    while (writeBacklog() > maxBacklog && !closing_) {
-      drained_.expires_at(std::chrono::steady_clock::time_point::max());
-      co_await drained_.async_wait(asio::as_tuple(asio::use_awaitable));
-    }
+    co_await waitForWrites(/*overLimit=*/true);
     if (closing_) break;
     if (tls_) {
       if (!co_await readTls()) break;
@@ -124,19 +120,27 @@ asio::awaitable<void> Connection::readLoop() {
   }
   if (migration_ && !closing_) {
     // Hand over only between writes, so no byte of a TLS record is lost in the move.
-    while ((writeInFlight_ || !pending_.empty() || !rawPending_.empty()) && !closing_) {
-      drained_.expires_at(std::chrono::steady_clock::time_point::max());
-      co_await drained_.async_wait(asio::as_tuple(asio::use_awaitable));
-    }
+    co_await waitForWrites(/*overLimit=*/false);
     if (!closing_) {
       performMigration();
       onClosed();
       co_return;
     }
   }
-  readerDone_ = true;
   close(ReasonCode::Success, "connection closed");
   onClosed();
+}
+
+asio::awaitable<void> Connection::waitForWrites(bool overLimit) {
+  const uint64_t limit = worker_.broker().limits().maxWriteBuffer;
+  auto busy = [&] {
+    return overLimit ? writeBacklog() > limit
+                     : writeInFlight_ || !pending_.empty() || !rawPending_.empty();
+  };
+  while (busy() && !closing_) {
+    drained_.expires_at(std::chrono::steady_clock::time_point::max());
+    co_await drained_.async_wait(asio::as_tuple(asio::use_awaitable));  // write completion wakes
+  }
 }
 
 asio::awaitable<bool> Connection::readPlain() {
@@ -395,7 +399,6 @@ bool Connection::sendPublish(const MessagePtr& msg, uint8_t qos, uint16_t packet
   extras.retain = retain;
   extras.packetId = packetId;
   extras.subscriptionIds = subIds;
-  extras.topicAlias = std::nullopt;
   bool newAlias = false;
   if (version_ == mqtt::Version::V5) {
     if (msg->expiresAt) extras.messageExpiry = msg->remainingExpiry(Clock::now());
@@ -449,7 +452,8 @@ void Connection::flush() {
   writing_.swap(pending_);
   writingBytes_ = pendingBytes_;
   pendingBytes_ = 0;
-  std::vector<asio::const_buffer> buffers;
+  auto& buffers = writeBuffers_;
+  buffers.clear();
   if (tls_) {
     // TLS: handshake bytes first, then every packet encrypted in order, then (when closing)
     // close_notify. Encryption copies anyway, so the batch becomes one contiguous write.
@@ -473,7 +477,6 @@ void Connection::flush() {
     writingBytes_ = std::max(writingBytes_, writingWire_.size());
     buffers.emplace_back(asio::buffer(writingWire_));
   } else {
-    buffers.reserve(writing_.size() * 2);
     for (const auto& chunk : writing_) {
       if (!chunk.bytes.empty()) buffers.emplace_back(asio::buffer(chunk.bytes));
       if (chunk.payloadOf) buffers.emplace_back(asio::buffer(chunk.payloadOf->payload()));

@@ -76,6 +76,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   boost::asio::awaitable<void> readLoop();
+  // Waits until every queued byte has been written (or the connection is closing); with
+  // `overLimit`, only until the backlog is back under limits.max_write_buffer.
+  boost::asio::awaitable<void> waitForWrites(bool overLimit);
   // One read from the socket into the read buffer (TLS: decrypted). False when the stream ended.
   boost::asio::awaitable<bool> readPlain();
   boost::asio::awaitable<bool> readTls();
@@ -119,7 +122,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   enum class State { AwaitConnect, Connected, Closed } state_ = State::AwaitConnect;
   bool closing_ = false;
-  bool readerDone_ = false;
   bool takenOver_ = false;
   bool countsHandshake_ = false;
   bool quotaLogged_ = false;
@@ -135,7 +137,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   mqtt::Version version_ = mqtt::Version::V311;
   std::string clientId_;
-  std::string username_;
   std::string tlsIdentity_;            // identity mapped from the handshake, if any
   bool clientIdFromIdentity_ = false;  // the client sent no id; the identity became it
   std::shared_ptr<Session> session_;
@@ -151,7 +152,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint16_t clientTopicAliasMax_ = 0;
   uint16_t receiveMaximum_ = 65535;
   uint16_t topicAliasMaximum_ = 0;
-  bool requestProblemInfo_ = true;
   bool connectExpiryWasZero_ = true;  // 5.0: Session Expiry Interval 0 (or absent) in CONNECT
 
   // Topic aliases: client->broker (index alias-1), broker->client (topic -> alias).
@@ -170,6 +170,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   };
   std::vector<Chunk> pending_;
   std::vector<Chunk> writing_;
+  std::vector<boost::asio::const_buffer> writeBuffers_;  // reused by every write
   size_t pendingBytes_ = 0;
   size_t writingBytes_ = 0;
   bool writeInFlight_ = false;

@@ -133,7 +133,7 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   if (tls_ && listener_->identity != "none") {
     auto id = handshakeIdentity(identitySource);
     if (id.empty()) {
-      refuseConnect(v5 ? ReasonCode::NotAuthorized : ReasonCode::NotAuthorized,
+      refuseConnect(ReasonCode::NotAuthorized,
                     fmt::format("the handshake gave no identity ({} required)",
                                 listener_->identity));
       return false;
@@ -249,7 +249,6 @@ bool Connection::handleConnect(mqtt::Connect& c) {
     // Aliases towards the client are bounded by our own maximum too (memory per connection).
     clientTopicAliasMax_ = std::min(p.topicAliasMaximum.value_or(0), limits.topicAliasMaximum);
     connectExpiryWasZero_ = requestedExpiry == 0;
-    requestProblemInfo_ = p.requestProblemInformation.value_or(1) == 1;
     receiveMaximum_ = limits.receiveMaximum;
     topicAliasMaximum_ = limits.topicAliasMaximum;
   } else {

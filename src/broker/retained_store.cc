@@ -79,10 +79,9 @@ bool RetainedStore::set(const MessagePtr& msg) {
 
 namespace {
 
-void collectAll(const RetainedStore* self, const auto& node, std::vector<MessagePtr>& out,
-                Clock::time_point now) {
+void collectAll(const auto& node, std::vector<MessagePtr>& out, Clock::time_point now) {
   if (node.message && !node.message->expired(now)) out.push_back(node.message);
-  for (const auto& [_, child] : node.children) collectAll(self, *child, out, now);
+  for (const auto& [_, child] : node.children) collectAll(*child, out, now);
 }
 
 void walk(const auto& node, const std::vector<std::string_view>& levels, size_t i,
@@ -97,7 +96,7 @@ void walk(const auto& node, const std::vector<std::string_view>& levels, size_t 
     if (node.message && !node.message->expired(now) && i > 0) out.push_back(node.message);
     for (const auto& [name, child] : node.children) {
       if (i == 0 && !name.empty() && name[0] == '$') continue;
-      collectAll(nullptr, *child, out, now);
+      collectAll(*child, out, now);
     }
     return;
   }
