@@ -1,5 +1,5 @@
 # Moat: the two commands are `make run` and `make test`; both install what is missing first.
-.PHONY: all build run test deps unit sanitize fuzz-smoke integration bench-micro clean
+.PHONY: all build run test deps js-deps unit sanitize fuzz-smoke integration bench-micro clean
 
 JOBS ?= $(shell nproc)
 BUILD_TYPE ?= Release
@@ -10,6 +10,10 @@ all: build
 
 deps:
 	@scripts/install-deps
+
+# MQTT.js (npm) for the WebSocket tests.
+js-deps:
+	@scripts/install-js-deps
 
 build/build.ninja:
 	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
@@ -45,8 +49,11 @@ fuzz-smoke: deps build-fuzz/build.ninja
 	ninja -C build-fuzz -j$(JOBS) fuzz_decode
 	rm -rf build-fuzz/corpus && mkdir -p build-fuzz/corpus && cp tests/fuzz/corpus/decode/* build-fuzz/corpus/
 	./build-fuzz/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus 2>&1 | tail -15
+	ninja -C build-fuzz -j$(JOBS) fuzz_websocket
+	rm -rf build-fuzz/corpus-ws && mkdir -p build-fuzz/corpus-ws && cp tests/fuzz/corpus/websocket/* build-fuzz/corpus-ws/
+	./build-fuzz/fuzz_websocket -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus-ws 2>&1 | tail -15
 
-integration: build
+integration: build js-deps
 	$(PYTHON) -m pytest tests/integration tests/conformance -q
 
 # Micro-benchmarks (Google Benchmark): not part of `make test`.

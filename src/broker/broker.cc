@@ -1,14 +1,15 @@
 #include "broker/broker.h"
 
-#include <filesystem>
-#include <future>
-#include <thread>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <fmt/format.h>
+#include <filesystem>
+#include <future>
+#include <thread>
 
 #include "base/log.h"
 #include "broker/connection.h"
@@ -55,8 +56,7 @@ std::string fileSignature(const std::vector<std::string>& files) {
     std::error_code ec;
     auto size = std::filesystem::file_size(f, ec);
     auto mtime = std::filesystem::last_write_time(f, ec);
-    sig += fmt::format("{}:{}:{};", f, ec ? 0 : size,
-                       ec ? 0 : mtime.time_since_epoch().count());
+    sig += fmt::format("{}:{}:{};", f, ec ? 0 : size, ec ? 0 : mtime.time_since_epoch().count());
   }
   return sig;
 }
@@ -109,7 +109,29 @@ Result<void> Broker::start() {
       rt->info->identityAs = l.tls->identityAs;
       rt->info->pinSpki = l.tls->pinSpki;
     }
-    rt->admission = std::make_unique<net::AdmissionControl>(admissionSettings(l));
+    auto admission = admissionSettings(l);
+    std::string wsPosture;
+    if (l.websocket) {
+      auto ws = std::make_shared<net::WsSettings>();
+      ws->path = l.websocket->path;
+      ws->origins = l.websocket->origins;
+      for (const auto& c : l.websocket->trustedProxies) {
+        ws->trustedProxies.push_back(*net::Cidr::parse(c));  // checked by config
+      }
+      ws->maxFrameSize = l.websocket->maxFrameSize;
+      ws->allow = admission.allow;
+      ws->deny = admission.deny;
+      rt->info->ws = std::move(ws);
+      wsPosture = fmt::format("path {}, {}, {}", l.websocket->path,
+                              l.websocket->origins.empty()
+                                  ? std::string("any origin")
+                                  : fmt::format("origins {}", fmt::join(l.websocket->origins, " ")),
+                              l.websocket->trustedProxies.empty()
+                                  ? std::string("X-Forwarded-For ignored")
+                                  : fmt::format("X-Forwarded-For from {}",
+                                                fmt::join(l.websocket->trustedProxies, " ")));
+    }
+    rt->admission = std::make_unique<net::AdmissionControl>(std::move(admission));
     std::string tlsPosture;
     if (l.tls) {
       auto settings = tlsSettings(*l.tls);
@@ -117,15 +139,15 @@ Result<void> Broker::start() {
       if (!ctx) return tl::unexpected(ctx.error());
       rt->info->tls.store(*ctx);
       rt->tlsFiles = fileSignature((*ctx)->files());
-      tlsPosture = fmt::format(
-          "TLS {}-{}, client certificates {}{}{}, certificate {}", l.tls->minVersion,
-          l.tls->maxVersion,
-          l.tls->clientCert == "require"    ? "required"
-          : l.tls->clientCert == "optional" ? "optional"
-                                            : "not requested",
-          l.tls->crl.empty() ? "" : fmt::format(", {} CRL file(s)", l.tls->crl.size()),
-          l.tls->pskFile.empty() ? "" : ", PSK",
-          l.tls->cert.empty() ? "none (PSK only)" : (*ctx)->certificateSummary());
+      tlsPosture =
+          fmt::format("TLS {}-{}, client certificates {}{}{}, certificate {}", l.tls->minVersion,
+                      l.tls->maxVersion,
+                      l.tls->clientCert == "require"    ? "required"
+                      : l.tls->clientCert == "optional" ? "optional"
+                                                        : "not requested",
+                      l.tls->crl.empty() ? "" : fmt::format(", {} CRL file(s)", l.tls->crl.size()),
+                      l.tls->pskFile.empty() ? "" : ", PSK",
+                      l.tls->cert.empty() ? "none (PSK only)" : (*ctx)->certificateSummary());
     }
     boost::system::error_code ec;
     auto address = asio::ip::make_address(l.host, ec);
@@ -149,15 +171,16 @@ Result<void> Broker::start() {
     std::string address_s = fmt::format("{}:{}", host, local.port());
     std::string who;
     if (l.tls && l.tls->identity != "none") {
-      who = fmt::format("clients identified by their {} ({}), ",
-                        l.tls->identity == "cn" ? "certificate CN"
-                        : l.tls->identity == "subject" ? "certificate subject"
-                                                       : "certificate " + l.tls->identity,
-                        l.tls->identityAs == "both" ? "as username and client id"
-                                                    : "as " + l.tls->identityAs);
+      who = fmt::format(
+          "clients identified by their {} ({}), ",
+          l.tls->identity == "cn"        ? "certificate CN"
+          : l.tls->identity == "subject" ? "certificate subject"
+                                         : "certificate " + l.tls->identity,
+          l.tls->identityAs == "both" ? "as username and client id" : "as " + l.tls->identityAs);
     }
     std::string posture = fmt::format(
-        "{}{}, {}{}", config::transportName(l.transport),
+        "{}{}{}, {}{}", config::transportName(l.transport),
+        wsPosture.empty() ? "" : " (" + wsPosture + ")",
         tlsPosture.empty() ? "" : " (" + tlsPosture + ")", who,
         l.allowAnonymous ? "anonymous clients allowed"
         : who.empty()    ? "anonymous clients refused (no authentication method is configured, "
@@ -189,8 +212,8 @@ void Broker::reloadListener(ListenerRuntime& rt) {
     std::string why = ctx.error().message;
     std::string prefix = fmt::format("listener \"{}\": ", rt.cfg.name);
     if (why.rfind(prefix, 0) == 0) why.erase(0, prefix.size());
-    log::error("listener \"{}\": TLS reload failed, keeping the previous settings: {}",
-               rt.cfg.name, why);
+    log::error("listener \"{}\": TLS reload failed, keeping the previous settings: {}", rt.cfg.name,
+               why);
     return;
   }
   rt.info->tls.store(*ctx);
@@ -200,9 +223,8 @@ void Broker::reloadListener(ListenerRuntime& rt) {
   if (rt.cfg.tls->crl.empty()) return;
   // A new CRL applies to live sessions too: each worker drops its revoked connections.
   for (auto& w : workers_) {
-    asio::post(w->context(), [w = w.get(), info = rt.info.get(), ctx = *ctx] {
-      w->dropRevoked(info, *ctx);
-    });
+    asio::post(w->context(),
+               [w = w.get(), info = rt.info.get(), ctx = *ctx] { w->dropRevoked(info, *ctx); });
   }
 }
 
@@ -228,31 +250,31 @@ void Broker::watchTlsFiles() {
 void Broker::accept(ListenerRuntime& l) {
   unsigned target = nextWorker_.fetch_add(1, std::memory_order_relaxed) % workerCount();
   Worker& w = *workers_[target];
-  l.acceptor.async_accept(w.context(), [this, &l, &w](boost::system::error_code ec,
-                                                       tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !l.acceptor.is_open()) return;
-    if (ec) {
-      // Out of descriptors or similar: say so and pause briefly instead of spinning.
-      log::warn("listener \"{}\": accept failed: {}", l.cfg.name, ec.message());
-      l.backoff.expires_after(std::chrono::milliseconds(100));
-      l.backoff.async_wait([this, &l](boost::system::error_code e) {
-        if (!e) accept(l);
+  l.acceptor.async_accept(
+      w.context(), [this, &l, &w](boost::system::error_code ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || !l.acceptor.is_open()) return;
+        if (ec) {
+          // Out of descriptors or similar: say so and pause briefly instead of spinning.
+          log::warn("listener \"{}\": accept failed: {}", l.cfg.name, ec.message());
+          l.backoff.expires_after(std::chrono::milliseconds(100));
+          l.backoff.async_wait([this, &l](boost::system::error_code e) {
+            if (!e) accept(l);
+          });
+          return;
+        }
+        if (!admit(l, socket)) {
+          boost::system::error_code ignored;
+          socket.close(ignored);
+          accept(l);
+          return;
+        }
+        asio::post(w.context(), [&w, info = l.info, s = std::move(socket)]() mutable {
+          auto c = std::make_shared<Connection>(w, std::move(s), info);
+          w.addConnection(c);
+          c->start();
+        });
+        accept(l);
       });
-      return;
-    }
-    if (!admit(l, socket)) {
-      boost::system::error_code ignored;
-      socket.close(ignored);
-      accept(l);
-      return;
-    }
-    asio::post(w.context(), [&w, info = l.info, s = std::move(socket)]() mutable {
-      auto c = std::make_shared<Connection>(w, std::move(s), info);
-      w.addConnection(c);
-      c->start();
-    });
-    accept(l);
-  });
 }
 
 bool Broker::admit(ListenerRuntime& l, const asio::ip::tcp::socket& socket) {
@@ -278,9 +300,10 @@ bool Broker::admit(ListenerRuntime& l, const asio::ip::tcp::socket& socket) {
   }
   if (!why) return true;
   if (l.admission->shouldLog(ip, now)) {
-    log::warn("{}:{} on listener \"{}\": connection refused before any handshake: {} "
-              "(further refusals of this address are counted, logged at most once a minute)",
-              ep.address().to_string(), ep.port(), l.cfg.name, why);
+    log::warn(
+        "{}:{} on listener \"{}\": connection refused before any handshake: {} "
+        "(further refusals of this address are counted, logged at most once a minute)",
+        ep.address().to_string(), ep.port(), l.cfg.name, why);
   }
   return false;
 }

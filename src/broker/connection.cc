@@ -2,15 +2,15 @@
 // handle_connect.cc, handle_publish.cc and handle_subscribe.cc.
 #include "broker/connection.h"
 
-#include <algorithm>
-#include <cstring>
+#include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <fmt/format.h>
+#include <cstring>
 
 #include "base/log.h"
 #include "broker/broker.h"
@@ -44,6 +44,14 @@ std::string peerOf(const Connection::Socket& s) {
   return fmt::format("{}:{}", ep.address().to_string(), ep.port());
 }
 
+net::IpAddress ipOf(const Connection::Socket& s) {
+  boost::system::error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  if (ec) return {};
+  if (ep.address().is_v4()) return net::IpAddress::v4(ep.address().to_v4().to_bytes());
+  return net::IpAddress::v6(ep.address().to_v6().to_bytes());
+}
+
 }  // namespace
 
 Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const ListenerInfo> listener)
@@ -55,8 +63,10 @@ Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const List
   peer_ = peerOf(socket_);
   boost::system::error_code ec;
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-  if (auto ctx = listener_->tls.load()) {
-    tls_ = std::make_unique<net::TlsEngine>(std::move(ctx));
+  if (auto ctx = listener_->tls.load()) tls_ = std::make_unique<net::TlsEngine>(std::move(ctx));
+  if (listener_->ws) ws_ = std::make_unique<net::WsEngine>(listener_->ws, ipOf(socket_));
+  if (tls_ || ws_) {
+    // Counted among the listener's handshakes until TLS and the WebSocket upgrade are done.
     listener_->handshakes.fetch_add(1, std::memory_order_relaxed);
     countsHandshake_ = true;
     socket_.non_blocking(true, ec);
@@ -66,7 +76,7 @@ Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const List
 
 Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const ListenerInfo> listener,
                        std::string peer, std::string buffered, mqtt::Connect connect, int hops,
-                       std::unique_ptr<net::TlsEngine> tls)
+                       std::unique_ptr<net::TlsEngine> tls, std::unique_ptr<net::WsEngine> ws)
     : worker_(worker),
       socket_(std::move(socket)),
       listener_(std::move(listener)),
@@ -74,12 +84,13 @@ Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const List
       hops_(hops),
       handedConnect_(std::move(connect)),
       tls_(std::move(tls)),
+      ws_(std::move(ws)),
       timer_(worker.context()),
       drained_(worker.context()) {
   readBuf_ = std::move(buffered);
   readEnd_ = readBuf_.size();
   boost::system::error_code ec;
-  if (tls_) socket_.non_blocking(true, ec);
+  if (tls_ || ws_) socket_.non_blocking(true, ec);
   lastReceived_ = std::chrono::steady_clock::now();
 }
 
@@ -111,12 +122,13 @@ asio::awaitable<void> Connection::readLoop() {
     // until its socket takes them, so replies cannot pile up without bound.
     co_await waitForWrites(/*overLimit=*/true);
     if (closing_) break;
-    if (tls_) {
-      if (!co_await readTls()) break;
-    } else {
-      if (!co_await readPlain()) break;
-    }
+    Read read = (tls_ || ws_) ? co_await readFiltered() : co_await readPlain();
+    // Bytes that came with a refusal (a CONNECT in the same read as a revoked certificate's
+    // last handshake message, say) are never handled; what arrived before the stream ended
+    // (before a WebSocket close frame) is.
+    if (read == Read::Refused) break;
     ok = processBuffer();
+    if (read == Read::Ended) break;
   }
   if (migration_ && !closing_) {
     // Hand over only between writes, so no byte of a TLS record is lost in the move.
@@ -143,7 +155,7 @@ asio::awaitable<void> Connection::waitForWrites(bool overLimit) {
   }
 }
 
-asio::awaitable<bool> Connection::readPlain() {
+asio::awaitable<Connection::Read> Connection::readPlain() {
   // Make room: keep undecoded bytes at the front. The buffer grows with the bytes that have
   // actually arrived (at most doubling per read), never straight to the length a header
   // announces, so a few bytes cannot make the broker allocate a whole maximum-size packet.
@@ -157,82 +169,139 @@ asio::awaitable<bool> Connection::readPlain() {
       asio::as_tuple(asio::use_awaitable));
   if (ec) {
     noteReadError(ec);
-    co_return false;
+    co_return Read::Ended;
   }
   readEnd_ += n;
-  co_return true;
+  co_return Read::More;
 }
 
-asio::awaitable<bool> Connection::readTls() {
+asio::awaitable<Connection::Read> Connection::readFiltered() {
   // Wait until the socket is readable, then read into this thread's scratch buffer: an idle
-  // TLS connection holds no read buffer of its own.
+  // TLS or WebSocket connection holds no read buffer of its own.
   auto [wec] = co_await socket_.async_wait(asio::socket_base::wait_read,
                                            asio::as_tuple(asio::use_awaitable));
   if (wec) {
     noteReadError(wec);
-    co_return false;
+    co_return Read::Ended;
   }
   thread_local std::string scratch(kTlsReadChunk, '\0');
   boost::system::error_code ec;
   size_t n = socket_.read_some(asio::buffer(scratch), ec);
-  if (ec == asio::error::would_block || ec == asio::error::try_again) co_return true;
+  if (ec == asio::error::would_block || ec == asio::error::try_again) co_return Read::More;
   if (ec) {
     noteReadError(ec);
-    co_return false;
+    co_return Read::Ended;
   }
   compactReadBuffer();
   readBuf_.resize(readEnd_);
-  std::string wire;
-  bool wasDone = tls_->handshakeDone();
-  auto r = tls_->receive(std::string_view(scratch.data(), n), readBuf_, wire);
+  Read read = receiveFiltered(std::string_view(scratch.data(), n));
   readEnd_ = readBuf_.size();
-  if (!wire.empty()) {
-    rawPending_ += wire;
-    flush();
+  co_return read;
+}
+
+Connection::Read Connection::receiveFiltered(std::string_view in) {
+  thread_local std::string decrypted;
+  if (tls_) {
+    const bool wasDone = tls_->handshakeDone();
+    tlsStarted_ = true;
+    std::string wire;
+    std::string& to = ws_ ? decrypted : readBuf_;
+    if (ws_) decrypted.clear();
+    auto r = tls_->receive(in, to, wire);
+    if (!wire.empty()) {
+      rawPending_ += wire;
+      flush();
+    }
+    if (!r && r.error().code != 0x00) {
+      if (!wasDone) {
+        log::info(
+            "{} on listener \"{}\": TLS handshake failed{}: {}", peer_, listener_->name,
+            tls_->serverName().empty() ? "" : fmt::format(" (SNI \"{}\")", tls_->serverName()),
+            r.error().message);
+      } else {
+        log::info("client \"{}\" {}: TLS error: {}; closing", clientId_, peer_, r.error().message);
+      }
+      return Read::Refused;
+    }
+    // On close_notify (code 0) the stream ends, but what came before it (a DISCONNECT, say) is
+    // still handled; the socket's end of file follows.
+    if (!wasDone && tls_->handshakeDone() && !tlsHandshakeDone()) return Read::Refused;
+    if (!ws_) return Read::More;
+    in = decrypted;
+    if (in.empty()) return Read::More;
   }
+  const bool wasUpgraded = ws_->handshakeDone();
+  std::string wsWire;
+  auto r = ws_->receive(in, readBuf_, wsWire);
+  queueWsWire(wsWire);
   if (!r) {
     if (r.error().code == 0x00) {
-      // close_notify: the stream ends here, but what came before it (a DISCONNECT, say) is
-      // still handled; the socket's end of file follows.
-      co_return true;
+      log::debug("client \"{}\" {}: {}", clientId_, peer_, r.error().message);
+      return Read::Ended;
     }
-    if (!wasDone) {
-      log::info("{} on listener \"{}\": TLS handshake failed{}: {}", peer_, listener_->name,
-                tls_->serverName().empty() ? ""
-                                           : fmt::format(" (SNI \"{}\")", tls_->serverName()),
+    if (!wasUpgraded) {
+      log::info("{} on listener \"{}\": WebSocket upgrade refused: {}", peer_, listener_->name,
                 r.error().message);
     } else {
-      log::info("client \"{}\" {}: TLS error: {}; closing", clientId_, peer_, r.error().message);
+      log::info("client \"{}\" {}: {}; closing", clientId_, peer_, r.error().message);
     }
-    co_return false;
+    return Read::Refused;
   }
-  if (!wasDone && tls_->handshakeDone()) {
-    handshakeFinished();
-    // [listener.tls] pin_spki: only the listed client keys are accepted.
-    const auto& pins = listener_->pinSpki;
-    const auto& facts = tls_->facts();
-    if (!pins.empty() && facts.pskIdentity.empty() &&
-        std::find(pins.begin(), pins.end(), facts.spkiSha256) == pins.end()) {
-      log::info("{} on listener \"{}\": TLS handshake failed: {}", peer_, listener_->name,
-                facts.spkiSha256.empty()
-                    ? std::string("no client certificate (pin_spki needs one)")
-                    : fmt::format("client key not pinned (SPKI SHA-256 {})", facts.spkiSha256));
-      co_return false;
+  if (!wasUpgraded && ws_->handshakeDone()) webSocketUpgraded();
+  return Read::More;
+}
+
+void Connection::queueWsWire(std::string& wsWire) {
+  if (wsWire.empty()) return;
+  if (tls_) {
+    if (!tls_->send(wsWire, rawPending_)) {
+      log::warn("client \"{}\" {}: TLS encryption failed", clientId_, peer_);
     }
-    // A CRL reloaded while this handshake was under way was not in its context: check the
-    // certificate against the listener's current one too.
-    if (auto current = listener_->tls.load(); current && tls_->revokedBy(*current)) {
-      log::info("{} on listener \"{}\": TLS handshake failed: client certificate revoked (by "
-                "the CRL reloaded during the handshake; serial {})",
-                peer_, listener_->name, tls_->facts().peerSerial);
-      co_return false;
-    }
-    const auto& f = tls_->facts();
-    log::debug("{} on listener \"{}\": TLS handshake done ({}, {}{}{})", peer_, listener_->name,
-               f.version, f.cipher, f.resumed ? ", resumed" : "",
-               f.peerSubject.empty() ? "" : ", client certificate " + f.peerSubject);
+  } else {
+    rawPending_ += wsWire;
   }
-  co_return true;
+  flush();
+}
+
+bool Connection::tlsHandshakeDone() {
+  if (!ws_) handshakeFinished();
+  // [listener.tls] pin_spki: only the listed client keys are accepted.
+  const auto& pins = listener_->pinSpki;
+  const auto& facts = tls_->facts();
+  if (!pins.empty() && facts.pskIdentity.empty() &&
+      std::find(pins.begin(), pins.end(), facts.spkiSha256) == pins.end()) {
+    log::info("{} on listener \"{}\": TLS handshake failed: {}", peer_, listener_->name,
+              facts.spkiSha256.empty()
+                  ? std::string("no client certificate (pin_spki needs one)")
+                  : fmt::format("client key not pinned (SPKI SHA-256 {})", facts.spkiSha256));
+    return false;
+  }
+  // A CRL reloaded while this handshake was under way was not in its context: check the
+  // certificate against the listener's current one too.
+  if (auto current = listener_->tls.load(); current && tls_->revokedBy(*current)) {
+    log::info(
+        "{} on listener \"{}\": TLS handshake failed: client certificate revoked (by "
+        "the CRL reloaded during the handshake; serial {})",
+        peer_, listener_->name, tls_->facts().peerSerial);
+    return false;
+  }
+  log::debug("{} on listener \"{}\": TLS handshake done ({}, {}{}{})", peer_, listener_->name,
+             facts.version, facts.cipher, facts.resumed ? ", resumed" : "",
+             facts.peerSubject.empty() ? "" : ", client certificate " + facts.peerSubject);
+  return true;
+}
+
+void Connection::webSocketUpgraded() {
+  handshakeFinished();
+  const auto& f = ws_->facts();
+  if (f.forwardedIgnored) {
+    log::debug("{} on listener \"{}\": X-Forwarded-For ignored ({} is not a trusted proxy)", peer_,
+               listener_->name, peer_);
+  }
+  if (!f.forwardedFor.empty()) peer_ = fmt::format("{} via {}", f.forwardedFor, peer_);
+  log::debug("{} on listener \"{}\": WebSocket upgrade done (path {}, sub-protocol {}{})", peer_,
+             listener_->name, f.path, f.subprotocol.empty() ? "none" : f.subprotocol,
+             f.origin.empty() ? "" : ", origin " + f.origin);
 }
 
 void Connection::compactReadBuffer() {
@@ -245,9 +314,24 @@ void Connection::compactReadBuffer() {
 }
 
 void Connection::noteReadError(const boost::system::error_code& ec) {
-  if (!closing_ && state_ == State::Connected) {
+  if (closing_) return;
+  const char* how = ec == asio::error::eof ? "closed by peer" : nullptr;
+  if (state_ == State::Connected) {
     log::info("client \"{}\" {}: connection lost ({})", clientId_, peer_,
-              ec == asio::error::eof ? "closed by peer without DISCONNECT" : ec.message());
+              how ? "closed by peer without DISCONNECT" : ec.message());
+  } else if (tls_ && tlsStarted_ && !tls_->handshakeDone()) {
+    // A client that does not trust the server's certificate typically just hangs up (TLS 1.3
+    // clients check it after the server has finished its part). Logged only when a handshake
+    // began, so health checks that connect and leave are not reported.
+    log::info(
+        "{} on listener \"{}\": TLS handshake failed{}: connection {} during the "
+        "handshake (a client that does not trust the server certificate does this)",
+        peer_, listener_->name,
+        tls_->serverName().empty() ? "" : fmt::format(" (SNI \"{}\")", tls_->serverName()),
+        how ? how : ec.message());
+  } else if (ws_ && !ws_->handshakeDone() && (!tls_ || tls_->handshakeDone())) {
+    log::debug("{} on listener \"{}\": connection {} before the WebSocket upgrade", peer_,
+               listener_->name, how ? how : ec.message());
   }
 }
 
@@ -331,9 +415,9 @@ bool Connection::handlePacket(mqtt::Packet& packet) {
       protocolError(ReasonCode::ProtocolError, "AUTH without an authentication method");
       return false;
     default:
-      protocolError(ReasonCode::ProtocolError,
-                    fmt::format("{} is not sent by clients",
-                                mqtt::packetTypeName(mqtt::packetType(packet))));
+      protocolError(
+          ReasonCode::ProtocolError,
+          fmt::format("{} is not sent by clients", mqtt::packetTypeName(mqtt::packetType(packet))));
       return false;
   }
 }
@@ -419,13 +503,14 @@ bool Connection::sendPublish(const MessagePtr& msg, uint8_t qos, uint16_t packet
   if (pending_.empty() || pending_.back().payloadOf) pending_.emplace_back();
   auto& bytes = pending_.back().bytes;
   size_t before = bytes.size();
-  uint32_t total = mqtt::encodePublishHeader(publish, extras, publish.payload.size(), version_,
-                                             bytes);
+  uint32_t total =
+      mqtt::encodePublishHeader(publish, extras, publish.payload.size(), version_, bytes);
   if (clientMaxPacketSize_ != 0 && total > clientMaxPacketSize_) {
     bytes.resize(before);
-    log::debug("client \"{}\" {}: message on \"{}\" ({} bytes) exceeds the client's maximum "
-               "packet size {}; not sent",
-               clientId_, peer_, publish.topic, total, clientMaxPacketSize_);
+    log::debug(
+        "client \"{}\" {}: message on \"{}\" ({} bytes) exceeds the client's maximum "
+        "packet size {}; not sent",
+        clientId_, peer_, publish.topic, total, clientMaxPacketSize_);
     return false;
   }
   if (newAlias) outboundAliases_.emplace(publish.topic, *extras.topicAlias);
@@ -448,21 +533,46 @@ void Connection::flush() {
   // queued (a CONNACK refusal, a DISCONNECT) before its socket closes.
   if (writeInFlight_ || !socket_.is_open()) return;
   const bool closeNotify = tls_ && closeAfterWrite_ && !closeNotifySent_ && tls_->handshakeDone();
-  if (pending_.empty() && rawPending_.empty() && !closeNotify) return;
+  const bool wsClose = ws_ && closeAfterWrite_ && ws_->handshakeDone() && !ws_->closeSent();
+  if (pending_.empty() && rawPending_.empty() && !closeNotify && !wsClose) return;
   writing_.swap(pending_);
   writingBytes_ = pendingBytes_;
   pendingBytes_ = 0;
   auto& buffers = writeBuffers_;
   buffers.clear();
-  if (tls_) {
-    // TLS: handshake bytes first, then every packet encrypted in order, then (when closing)
-    // close_notify. Encryption copies anyway, so the batch becomes one contiguous write.
+  if (tls_ || ws_) {
+    // Transport bytes first (handshake, upgrade response, pongs), then the packets: on a
+    // WebSocket as one binary frame, on TLS encrypted in order, then (when closing) the
+    // WebSocket close frame and close_notify. Framing and encryption copy anyway, so the batch
+    // becomes one contiguous write.
     writingWire_.clear();
     writingWire_.swap(rawPending_);
     bool ok = true;
+    auto emit = [&](std::string_view bytes) {
+      if (bytes.empty()) return;
+      if (tls_) {
+        ok = ok && tls_->send(bytes, writingWire_).has_value();
+      } else {
+        writingWire_.append(bytes);
+      }
+    };
+    if (ws_ && !writing_.empty()) {
+      uint64_t total = 0;
+      for (const auto& chunk : writing_) {
+        total += chunk.bytes.size() + (chunk.payloadOf ? chunk.payloadOf->payload().size() : 0);
+      }
+      std::string header;
+      ws_->frameHeader(total, header);
+      emit(header);
+    }
     for (const auto& chunk : writing_) {
-      ok = ok && tls_->send(chunk.bytes, writingWire_).has_value();
-      if (chunk.payloadOf) ok = ok && tls_->send(chunk.payloadOf->payload(), writingWire_);
+      emit(chunk.bytes);
+      if (chunk.payloadOf) emit(chunk.payloadOf->payload());
+    }
+    if (wsClose) {
+      std::string frame;
+      ws_->close(1000, frame);
+      emit(frame);
     }
     if (!ok) {
       log::warn("client \"{}\" {}: TLS encryption failed; closing", clientId_, peer_);
@@ -488,7 +598,7 @@ void Connection::flush() {
                       self->writeInFlight_ = false;
                       self->writing_.clear();
                       self->writingBytes_ = 0;
-                      if (self->tls_) std::string().swap(self->writingWire_);
+                      if (self->tls_ || self->ws_) std::string().swap(self->writingWire_);
                       self->drained_.cancel();
                       boost::system::error_code ignored;
                       if (ec) {
@@ -516,8 +626,9 @@ void Connection::close(ReasonCode reason, std::string_view why) {
     // [MQTT-4.13.2-1] tell a 5.0 client why, then close.
     send(mqtt::Disconnect{reason, {}});
   }
-  const bool tlsOpen = tls_ && tls_->handshakeDone() && !closeNotifySent_;
-  if (writeInFlight_ || !pending_.empty() || !rawPending_.empty() || tlsOpen) {
+  const bool transportOpen = (tls_ && tls_->handshakeDone() && !closeNotifySent_) ||
+                             (ws_ && ws_->handshakeDone() && !ws_->closeSent());
+  if (writeInFlight_ || !pending_.empty() || !rawPending_.empty() || transportOpen) {
     closeAfterWrite_ = true;
     flush();
     armTimer(kCloseGrace);

@@ -14,6 +14,9 @@
 // gather write (large payloads are referenced, not copied).
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -23,13 +26,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-
 #include "broker/message.h"
 #include "mqtt/packet.h"
 #include "net/tls_engine.h"
+#include "net/ws_engine.h"
 
 namespace moat::broker {
 
@@ -46,7 +46,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // A connection handed over from another worker after its CONNECT was decoded.
   Connection(Worker& worker, Socket socket, std::shared_ptr<const ListenerInfo> listener,
              std::string peer, std::string buffered, mqtt::Connect connect, int hops,
-             std::unique_ptr<net::TlsEngine> tls);
+             std::unique_ptr<net::TlsEngine> tls, std::unique_ptr<net::WsEngine> ws);
   ~Connection();
 
   // Starts the read loop (and, for a handed-over connection, CONNECT processing).
@@ -79,9 +79,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Waits until every queued byte has been written (or the connection is closing); with
   // `overLimit`, only until the backlog is back under limits.max_write_buffer.
   boost::asio::awaitable<void> waitForWrites(bool overLimit);
-  // One read from the socket into the read buffer (TLS: decrypted). False when the stream ended.
-  boost::asio::awaitable<bool> readPlain();
-  boost::asio::awaitable<bool> readTls();
+  // One read from the socket into the read buffer (TLS: decrypted; WebSocket: unframed).
+  // More: keep reading. Ended: the stream ended; what is buffered is still handled. Refused:
+  // the transport refused the peer; nothing buffered may be handled.
+  enum class Read { More, Ended, Refused };
+  boost::asio::awaitable<Read> readPlain();
+  boost::asio::awaitable<Read> readFiltered();
+  // Runs received bytes through the TLS and WebSocket engines into the read buffer.
+  Read receiveFiltered(std::string_view in);
+  // After the TLS handshake: checks SPKI pins and a CRL reloaded meanwhile; false refuses.
+  bool tlsHandshakeDone();
+  void webSocketUpgraded();
+  // Queues bytes the WebSocket engine must send (encrypted on WSS).
+  void queueWsWire(std::string& wsWire);
   void compactReadBuffer();
   // Stops counting this connection among its listener's handshakes in progress.
   void handshakeFinished();
@@ -124,11 +134,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closing_ = false;
   bool takenOver_ = false;
   bool countsHandshake_ = false;
+  bool tlsStarted_ = false;  // bytes of a TLS handshake have arrived
   bool quotaLogged_ = false;
   size_t neededBytes_ = 0;  // size of a partly received packet
-  int hops_ = 0;  // handovers so far, bounded
+  int hops_ = 0;            // handovers so far, bounded
   std::optional<mqtt::Connect> handedConnect_;
-  std::unique_ptr<net::TlsEngine> tls_;  // set on TLS listeners
+  std::unique_ptr<net::TlsEngine> tls_;  // set on TLS and WSS listeners
+  std::unique_ptr<net::WsEngine> ws_;    // set on WS and WSS listeners
   struct Migration {
     unsigned worker;
     mqtt::Connect connect;
@@ -174,11 +186,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t pendingBytes_ = 0;
   size_t writingBytes_ = 0;
   bool writeInFlight_ = false;
-  std::string rawPending_;    // TLS bytes to send before the next packets (handshake, alerts)
-  std::string writingWire_;   // TLS: the encrypted batch being written
+  // Transport bytes to send before the next packets: TLS handshake records and alerts, the
+  // WebSocket upgrade response, pongs (already encrypted on WSS).
+  std::string rawPending_;
+  std::string writingWire_;  // TLS/WebSocket: the framed (and encrypted) batch being written
   bool closeNotifySent_ = false;
   bool closeAfterWrite_ = false;
-
 };
 
 }  // namespace moat::broker

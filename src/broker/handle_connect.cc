@@ -1,8 +1,8 @@
 // CONNECT: validation, session lookup, takeover, CONNACK (spec 3.1 and 3.2 of both versions).
-#include <random>
+#include <fmt/format.h>
 
 #include <boost/asio/post.hpp>
-#include <fmt/format.h>
+#include <random>
 
 #include "base/log.h"
 #include "broker/broker.h"
@@ -87,7 +87,7 @@ void Connection::performMigration() {
   std::string buffered(readBuf_.data() + readStart_, readEnd_ - readStart_);
   asio::post(dest.context(), [&dest, protocol, fd, listener = listener_, peer = peer_,
                               buffered = std::move(buffered), connect = std::move(m.connect),
-                              hops = hops_, tls = std::move(tls_),
+                              hops = hops_, tls = std::move(tls_), ws = std::move(ws_),
                               fromIdentity = clientIdFromIdentity_]() mutable {
     Socket socket(dest.context());
     boost::system::error_code ec;
@@ -98,8 +98,8 @@ void Connection::performMigration() {
       return;
     }
     auto c = std::make_shared<Connection>(dest, std::move(socket), std::move(listener),
-                                          std::move(peer), std::move(buffered),
-                                          std::move(connect), hops, std::move(tls));
+                                          std::move(peer), std::move(buffered), std::move(connect),
+                                          hops, std::move(tls), std::move(ws));
     c->clientIdFromIdentity_ = fromIdentity;
     dest.addConnection(c);
     c->start();
@@ -133,9 +133,9 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   if (tls_ && listener_->identity != "none") {
     auto id = handshakeIdentity(identitySource);
     if (id.empty()) {
-      refuseConnect(ReasonCode::NotAuthorized,
-                    fmt::format("the handshake gave no identity ({} required)",
-                                listener_->identity));
+      refuseConnect(
+          ReasonCode::NotAuthorized,
+          fmt::format("the handshake gave no identity ({} required)", listener_->identity));
       return false;
     }
     const auto& as = listener_->identityAs;
@@ -208,8 +208,8 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   }
 
   // Session expiry: 3.x clean session 0 keeps the session "forever" (bounded by the cap).
-  uint32_t requestedExpiry = v5 ? c.properties.sessionExpiryInterval.value_or(0)
-                                : (c.cleanStart ? 0 : 0xFFFFFFFF);
+  uint32_t requestedExpiry =
+      v5 ? c.properties.sessionExpiryInterval.value_or(0) : (c.cleanStart ? 0 : 0xFFFFFFFF);
   uint32_t expiry = requestedExpiry;
   if (limits.maxSessionExpiry && expiry > *limits.maxSessionExpiry) {
     expiry = *limits.maxSessionExpiry;
@@ -274,15 +274,22 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   lastReceived_ = std::chrono::steady_clock::now();
   if (keepAlive > 0) armTimer(keepAlive_ + keepAlive_ / 2);
 
-  log::info("client \"{}\" connected from {} on listener \"{}\" (MQTT {}, {}, keep-alive {} s, "
-            "session expiry {}{}{})",
-            clientId_, peer_, listener_->name, mqtt::versionName(version_),
-            c.cleanStart ? "clean start" : "resume", keepAlive,
-            expiry == 0xFFFFFFFF ? std::string("never") : fmt::format("{} s", expiry),
-            sessionPresent ? ", session present" : "",
-            tlsIdentity_.empty() ? std::string()
-                                 : fmt::format(", identity \"{}\" from {}", tlsIdentity_,
-                                               identitySource));
+  std::string transport;
+  if (ws_)
+    transport = ws_->facts().subprotocol.empty()
+                    ? " over WebSocket"
+                    : " over WebSocket (" + ws_->facts().subprotocol + ")";
+  if (tls_) transport += fmt::format("{} {}", ws_ ? "," : " over", tls_->facts().version);
+  log::info(
+      "client \"{}\" connected from {} on listener \"{}\" (MQTT {}{}, {}, keep-alive {} s, "
+      "session expiry {}{}{})",
+      clientId_, peer_, listener_->name, mqtt::versionName(version_), transport,
+      c.cleanStart ? "clean start" : "resume", keepAlive,
+      expiry == 0xFFFFFFFF ? std::string("never") : fmt::format("{} s", expiry),
+      sessionPresent ? ", session present" : "",
+      tlsIdentity_.empty()
+          ? std::string()
+          : fmt::format(", identity \"{}\" from {}", tlsIdentity_, identitySource));
   session_->attach(this);
   return true;
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "net/tls_context.h"
+#include "net/ws_engine.h"
 
 namespace moat::broker {
 
@@ -23,6 +24,8 @@ struct ListenerInfo {
   std::string identity = "none";
   std::string identityAs = "username";
   std::vector<std::string> pinSpki;
+  // Null unless the transport is ws or wss.
+  std::shared_ptr<const net::WsSettings> ws;
 };
 
 }  // namespace moat::broker

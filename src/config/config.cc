@@ -1,5 +1,8 @@
 #include "config/config.h"
 
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -8,9 +11,6 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
-
-#include <fmt/format.h>
-#include <toml++/toml.h>
 
 #include "net/admission.h"
 
@@ -34,11 +34,12 @@ class TableReader {
     if (!node) return {};
     auto v = node->value<int64_t>();
     if (!node->is_integer() || !v) {
-      return tl::unexpected(at(source_, *node, fmt::format("{}.{} must be an integer", path_, key)));
+      return tl::unexpected(
+          at(source_, *node, fmt::format("{}.{} must be an integer", path_, key)));
     }
     if (*v < min || *v > max) {
-      return tl::unexpected(at(source_, *node,
-                               fmt::format("{}.{} must be between {} and {}", path_, key, min, max)));
+      return tl::unexpected(
+          at(source_, *node, fmt::format("{}.{} must be between {} and {}", path_, key, min, max)));
     }
     out = static_cast<T>(*v);
     return {};
@@ -63,8 +64,8 @@ class TableReader {
       return tl::unexpected(at(source_, *node, fmt::format("{}.{} must be a number", path_, key)));
     }
     if (*v < min || *v > max) {
-      return tl::unexpected(at(source_, *node,
-                               fmt::format("{}.{} must be between {} and {}", path_, key, min, max)));
+      return tl::unexpected(
+          at(source_, *node, fmt::format("{}.{} must be between {} and {}", path_, key, min, max)));
     }
     out = *v;
     return {};
@@ -111,9 +112,8 @@ class TableReader {
       bool known = false;
       for (const auto& k : taken_) known = known || k == key.str();
       if (!known) {
-        return tl::unexpected(Error{
-            0x80, fmt::format("{}:{}: unknown key '{}' in [{}]", source_,
-                              key.source().begin.line, key.str(), path_)});
+        return tl::unexpected(Error{0x80, fmt::format("{}:{}: unknown key '{}' in [{}]", source_,
+                                                      key.source().begin.line, key.str(), path_)});
       }
     }
     return {};
@@ -160,8 +160,8 @@ Result<void> readLimits(std::string_view src, const toml::table& t, LimitsSectio
   MOAT_TRY(r.integer("max_queued_bytes", l.maxQueuedBytes, 0, int64_t{1} << 40));
   MOAT_TRY(r.integer("topic_alias_maximum", l.topicAliasMaximum, 0, 65535));
   MOAT_TRY(r.integer("max_write_buffer", l.maxWriteBuffer, 4096, int64_t{1} << 32));
-  MOAT_TRY(r.integer("max_subscriptions_per_session", l.maxSubscriptionsPerSession, 1,
-                     100'000'000));
+  MOAT_TRY(
+      r.integer("max_subscriptions_per_session", l.maxSubscriptionsPerSession, 1, 100'000'000));
   MOAT_TRY(r.integer("max_retained_messages", l.maxRetainedMessages, 0, int64_t{1} << 40));
   if (r.has("max_session_expiry")) {
     uint32_t v = 0;
@@ -251,9 +251,8 @@ Result<void> readTls(std::string_view src, const toml::table& t, TlsSection& tls
                              "listener.tls.identity_as must be username, client_id or both"));
   }
   for (auto& pin : tls.pinSpki) {
-    std::transform(pin.begin(), pin.end(), pin.begin(), [](unsigned char ch) {
-      return static_cast<char>(std::tolower(ch));
-    });
+    std::transform(pin.begin(), pin.end(), pin.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
     if (pin.size() != 64 || pin.find_first_not_of("0123456789abcdef") != std::string::npos) {
       return tl::unexpected(at(src, where("pin_spki"),
                                "listener.tls.pin_spki entries are SHA-256 fingerprints: 64 hex "
@@ -261,8 +260,8 @@ Result<void> readTls(std::string_view src, const toml::table& t, TlsSection& tls
     }
   }
   if (tls.crlStale != "reject" && tls.crlStale != "warn") {
-    return tl::unexpected(at(src, *t.get("crl_stale"),
-                             "listener.tls.crl_stale must be \"reject\" or \"warn\""));
+    return tl::unexpected(
+        at(src, *t.get("crl_stale"), "listener.tls.crl_stale must be \"reject\" or \"warn\""));
   }
   if (!tls.crl.empty() && tls.ca.empty()) {
     return tl::unexpected(at(src, *t.get("crl"),
@@ -272,8 +271,8 @@ Result<void> readTls(std::string_view src, const toml::table& t, TlsSection& tls
     return tl::unexpected(at(src, where("client_cert"),
                              "listener.tls.client_cert must be none, optional or require"));
   }
-  for (auto [key, value] : {std::pair{"min_version", &tls.minVersion},
-                            std::pair{"max_version", &tls.maxVersion}}) {
+  for (auto [key, value] :
+       {std::pair{"min_version", &tls.minVersion}, std::pair{"max_version", &tls.maxVersion}}) {
     if (*value != "1.2" && *value != "1.3") {
       return tl::unexpected(at(src, where(key),
                                fmt::format("listener.tls.{} must be \"1.2\" or \"1.3\" (TLS 1.0 "
@@ -298,6 +297,37 @@ Result<void> readTls(std::string_view src, const toml::table& t, TlsSection& tls
   tls.ca = resolvePath(src, tls.ca);
   tls.pskFile = resolvePath(src, tls.pskFile);
   for (auto& f : tls.crl) f = resolvePath(src, f);
+  return {};
+}
+
+Result<void> readWebSocket(std::string_view src, const toml::table& t, WebSocketSection& ws) {
+  TableReader r(src, t, "listener.websocket");
+  MOAT_TRY(r.string("path", ws.path));
+  MOAT_TRY(r.strings("origins", ws.origins));
+  MOAT_TRY(r.strings("trusted_proxies", ws.trustedProxies));
+  MOAT_TRY(r.integer("max_frame_size", ws.maxFrameSize, 16, 256ull * 1024 * 1024));
+  MOAT_TRY(r.finish());
+  if (ws.path.empty() || ws.path.front() != '/' ||
+      ws.path.find_first_of("?# \t\r\n") != std::string::npos) {
+    return tl::unexpected(at(src, *t.get("path"),
+                             "listener.websocket.path must start with '/' and have no query, "
+                             "fragment or spaces"));
+  }
+  for (const auto& c : ws.trustedProxies) {
+    if (auto ok = net::Cidr::parse(c); !ok) {
+      return tl::unexpected(
+          at(src, *t.get("trusted_proxies"),
+             fmt::format("listener.websocket.trusted_proxies: {}", ok.error().message)));
+    }
+  }
+  for (const auto& o : ws.origins) {
+    if (o.empty() || o.back() == '/' || o.find("://") == std::string::npos) {
+      return tl::unexpected(at(src, *t.get("origins"),
+                               fmt::format("listener.websocket.origins: \"{}\" is not an origin "
+                                           "(scheme://host[:port], no trailing slash)",
+                                           o)));
+    }
+  }
   return {};
 }
 
@@ -328,35 +358,53 @@ Result<void> readListener(std::string_view src, const toml::table& t, Listener& 
     l.tls = std::move(tls);
     r.accept("tls");
   }
+  if (r.has("websocket")) {
+    const toml::node* node = t.get("websocket");
+    if (!node->is_table()) {
+      return tl::unexpected(at(src, *node, "listener.websocket must be a table"));
+    }
+    WebSocketSection ws;
+    MOAT_TRY(readWebSocket(src, *node->as_table(), ws));
+    l.websocket = std::move(ws);
+    r.accept("websocket");
+  }
   MOAT_TRY(r.finish());
   if (l.name.empty()) return tl::unexpected(at(src, t, "listener.name is required"));
   if (l.bind.empty()) return tl::unexpected(at(src, t, "listener.bind is required"));
   MOAT_TRY(parseBind(src, *t.get("bind"), l));
   if (transport == "tcp") {
     l.transport = Transport::Tcp;
-    if (l.tls) {
-      return tl::unexpected(at(src, *t.get("tls"),
-                               fmt::format("listener \"{}\" has [listener.tls] but transport "
-                                           "\"tcp\"; use transport = \"tls\"",
-                                           l.name)));
-    }
   } else if (transport == "tls") {
     l.transport = Transport::Tls;
-    if (!l.tls) {
-      return tl::unexpected(
-          at(src, t, fmt::format("listener \"{}\": transport \"tls\" needs a [listener.tls] "
-                                 "table with cert and key",
-                                 l.name)));
-    }
-  } else if (transport == "ws" || transport == "wss") {
-    return tl::unexpected(at(src, *t.get("transport"),
-                             fmt::format("listener.transport \"{}\" is not supported yet "
-                                         "(only \"tcp\" and \"tls\" in this version)",
-                                         transport)));
+  } else if (transport == "ws") {
+    l.transport = Transport::Ws;
+  } else if (transport == "wss") {
+    l.transport = Transport::Wss;
   } else {
     return tl::unexpected(
         at(src, *t.get("transport"), "listener.transport must be one of tcp, tls, ws, wss"));
   }
+  const bool wantsTls = l.transport == Transport::Tls || l.transport == Transport::Wss;
+  const bool isWs = l.transport == Transport::Ws || l.transport == Transport::Wss;
+  if (l.tls && !wantsTls) {
+    return tl::unexpected(at(src, *t.get("tls"),
+                             fmt::format("listener \"{}\" has [listener.tls] but transport "
+                                         "\"{}\"; use transport = \"{}\"",
+                                         l.name, transport, isWs ? "wss" : "tls")));
+  }
+  if (!l.tls && wantsTls) {
+    return tl::unexpected(at(src, t,
+                             fmt::format("listener \"{}\": transport \"{}\" needs a [listener.tls] "
+                                         "table with cert and key",
+                                         l.name, transport)));
+  }
+  if (l.websocket && !isWs) {
+    return tl::unexpected(at(src, *t.get("websocket"),
+                             fmt::format("listener \"{}\" has [listener.websocket] but transport "
+                                         "\"{}\"; use transport = \"{}\"",
+                                         l.name, transport, wantsTls ? "wss" : "ws")));
+  }
+  if (isWs && !l.websocket) l.websocket.emplace();
   return {};
 }
 
@@ -368,6 +416,10 @@ std::string_view transportName(Transport t) {
       return "tcp";
     case Transport::Tls:
       return "tls";
+    case Transport::Ws:
+      return "ws";
+    case Transport::Wss:
+      return "wss";
   }
   return "?";
 }
@@ -408,8 +460,8 @@ Result<Config> parse(std::string_view text, std::string_view sourceName) {
         cfg.listeners.push_back(std::move(l));
       }
     } else {
-      return fail(0x80, fmt::format("{}:{}: unknown key '{}'", sourceName,
-                                    key.source().begin.line, k));
+      return fail(0x80,
+                  fmt::format("{}:{}: unknown key '{}'", sourceName, key.source().begin.line, k));
     }
   }
   if (cfg.listeners.empty()) {

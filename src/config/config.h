@@ -20,21 +20,21 @@ struct BrokerSection {
 };
 
 struct LimitsSection {
-  uint32_t connectTimeout = 10;           // seconds until CONNECT must have arrived
-  uint32_t maxPacketSize = 1024 * 1024;   // bytes, both directions
-  uint16_t maxKeepAlive = 65535;          // seconds; higher (or 0) requests are capped
-  uint16_t receiveMaximum = 65535;        // QoS>0 publishes a client may have unacknowledged
-  uint16_t maxInflight = 20;              // QoS>0 deliveries unacknowledged towards one client
-  uint32_t maxQueuedMessages = 1000;      // per session, beyond the inflight window
+  uint32_t connectTimeout = 10;          // seconds until CONNECT must have arrived
+  uint32_t maxPacketSize = 1024 * 1024;  // bytes, both directions
+  uint16_t maxKeepAlive = 65535;         // seconds; higher (or 0) requests are capped
+  uint16_t receiveMaximum = 65535;       // QoS>0 publishes a client may have unacknowledged
+  uint16_t maxInflight = 20;             // QoS>0 deliveries unacknowledged towards one client
+  uint32_t maxQueuedMessages = 1000;     // per session, beyond the inflight window
   uint64_t maxQueuedBytes = 10 * 1024 * 1024;
-  uint16_t topicAliasMaximum = 10;        // aliases a client may use towards the broker
-  std::optional<uint32_t> maxSessionExpiry;  // seconds; none = no cap
+  uint16_t topicAliasMaximum = 10;            // aliases a client may use towards the broker
+  std::optional<uint32_t> maxSessionExpiry;   // seconds; none = no cap
   uint64_t maxWriteBuffer = 4 * 1024 * 1024;  // bytes queued to one socket before QoS 0 drops
   uint32_t maxSubscriptionsPerSession = 10000;
   uint64_t maxRetainedMessages = 1'000'000;  // topics with a retained message, broker-wide
 };
 
-enum class Transport { Tcp, Tls };
+enum class Transport { Tcp, Tls, Ws, Wss };
 
 // [listener.tls]: see docs/tls.md. Defaults are the safe ones; net::TlsSettings mirrors them.
 struct TlsSection {
@@ -49,9 +49,9 @@ struct TlsSection {
   std::optional<std::string> groups;        // key-exchange groups
   int verifyDepth = 4;
   bool sessionResumption = true;
-  std::vector<std::string> crl;      // CRL files, one per CA of a chain
-  std::string crlStale = "reject";   // reject | warn: a CRL past its nextUpdate
-  std::string pskFile;               // Mosquitto's identity:hexkey format
+  std::vector<std::string> crl;     // CRL files, one per CA of a chain
+  std::string crlStale = "reject";  // reject | warn: a CRL past its nextUpdate
+  std::string pskFile;              // Mosquitto's identity:hexkey format
   std::string pskHint;
   // Identity from the handshake: none | cn | subject | san_dns | san_uri | san_email (for a
   // PSK handshake, any value but none means the PSK identity); used as username | client_id |
@@ -61,6 +61,14 @@ struct TlsSection {
   std::vector<std::string> pinSpki;  // hex SHA-256 of allowed client public keys; empty = any
 };
 
+// [listener.websocket]: for transport "ws" and "wss"; see docs/websocket.md.
+struct WebSocketSection {
+  std::string path = "/mqtt";
+  std::vector<std::string> origins;         // allowed Origin values; empty = any
+  std::vector<std::string> trustedProxies;  // CIDR ranges whose X-Forwarded-For is believed
+  uint64_t maxFrameSize = 2 * 1024 * 1024;  // payload bytes of one WebSocket frame
+};
+
 struct Listener {
   std::string name;
   std::string bind;  // "host:port" as written
@@ -68,12 +76,13 @@ struct Listener {
   uint16_t port = 0;
   Transport transport = Transport::Tcp;
   bool allowAnonymous = false;
-  std::optional<TlsSection> tls;  // required for transport "tls"
+  std::optional<TlsSection> tls;              // required for transport "tls" and "wss"
+  std::optional<WebSocketSection> websocket;  // set (defaults or as written) for "ws" and "wss"
   // Admission before any protocol work.
-  std::vector<std::string> allow;      // CIDR ranges; empty = any
-  std::vector<std::string> deny;       // CIDR ranges, checked first
-  double maxConnectionRate = 0;        // new connections per second per source; 0 = no limit
-  uint32_t maxHandshakes = 0;          // TLS handshakes in progress; 0 = no limit
+  std::vector<std::string> allow;  // CIDR ranges; empty = any
+  std::vector<std::string> deny;   // CIDR ranges, checked first
+  double maxConnectionRate = 0;    // new connections per second per source; 0 = no limit
+  uint32_t maxHandshakes = 0;      // TLS handshakes in progress; 0 = no limit
 };
 
 struct Config {

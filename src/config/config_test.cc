@@ -34,8 +34,9 @@ TEST(Config, AnonymousIsOffUnlessSaid) {
 }
 
 TEST(Config, UnknownKeyNamesFileAndLine) {
-  auto cfg = parse("[broker]\ndata_dir = \"v\"\nwrokers = 2\n[[listener]]\nname=\"a\"\nbind=\"h:1\"\n",
-                   "moat.toml");
+  auto cfg =
+      parse("[broker]\ndata_dir = \"v\"\nwrokers = 2\n[[listener]]\nname=\"a\"\nbind=\"h:1\"\n",
+            "moat.toml");
   ASSERT_FALSE(cfg);
   EXPECT_NE(cfg.error().message.find("moat.toml:3"), std::string::npos) << cfg.error().message;
   EXPECT_NE(cfg.error().message.find("wrokers"), std::string::npos);
@@ -54,13 +55,15 @@ TEST(Config, UnknownTopLevelTableIsAnError) {
 }
 
 TEST(Config, WrongTypeIsAnError) {
-  auto cfg = parse("[broker]\nworkers = \"two\"\n[[listener]]\nname=\"a\"\nbind=\"h:1\"\n", "m.toml");
+  auto cfg =
+      parse("[broker]\nworkers = \"two\"\n[[listener]]\nname=\"a\"\nbind=\"h:1\"\n", "m.toml");
   ASSERT_FALSE(cfg);
   EXPECT_NE(cfg.error().message.find("m.toml:2"), std::string::npos) << cfg.error().message;
 }
 
 TEST(Config, OutOfRangeLimitIsAnError) {
-  auto cfg = parse("[limits]\nmax_inflight = 0\n[[listener]]\nname=\"a\"\nbind=\"h:1\"\n", "m.toml");
+  auto cfg =
+      parse("[limits]\nmax_inflight = 0\n[[listener]]\nname=\"a\"\nbind=\"h:1\"\n", "m.toml");
   ASSERT_FALSE(cfg);
   EXPECT_NE(cfg.error().message.find("max_inflight"), std::string::npos);
 }
@@ -77,15 +80,56 @@ TEST(Config, IpV6BindIsUnbracketed) {
 }
 
 TEST(Config, DuplicateListenerNamesAreAnError) {
-  auto cfg = parse("[[listener]]\nname=\"a\"\nbind=\"h:1\"\n[[listener]]\nname=\"a\"\nbind=\"h:2\"\n",
-                   "m.toml");
+  auto cfg = parse(
+      "[[listener]]\nname=\"a\"\nbind=\"h:1\"\n[[listener]]\nname=\"a\"\nbind=\"h:2\"\n", "m.toml");
   ASSERT_FALSE(cfg);
 }
 
-TEST(Config, TransportsOfLaterVersionsAreRefusedClearly) {
-  auto cfg = parse("[[listener]]\nname=\"a\"\nbind=\"h:1\"\ntransport=\"wss\"\n", "m.toml");
-  ASSERT_FALSE(cfg);
-  EXPECT_NE(cfg.error().message.find("not supported yet"), std::string::npos);
+TEST(Config, WebSocketListenerGetsDefaults) {
+  auto cfg = parse("[[listener]]\nname=\"a\"\nbind=\"h:1\"\ntransport=\"ws\"\n", "m.toml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  ASSERT_TRUE(cfg->listeners[0].websocket);
+  EXPECT_EQ(cfg->listeners[0].transport, Transport::Ws);
+  EXPECT_EQ(cfg->listeners[0].websocket->path, "/mqtt");
+  EXPECT_TRUE(cfg->listeners[0].websocket->origins.empty());
+}
+
+TEST(Config, WebSocketSectionIsRead) {
+  auto cfg = parse(
+      "[[listener]]\nname=\"a\"\nbind=\"h:1\"\ntransport=\"wss\"\n"
+      "[listener.tls]\ncert=\"c\"\nkey=\"k\"\n"
+      "[listener.websocket]\npath=\"/ws\"\norigins=[\"https://app.example\"]\n"
+      "trusted_proxies=[\"10.0.0.0/8\"]\nmax_frame_size=4096\n",
+      "m.toml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  const auto& ws = *cfg->listeners[0].websocket;
+  EXPECT_EQ(cfg->listeners[0].transport, Transport::Wss);
+  EXPECT_EQ(ws.path, "/ws");
+  EXPECT_EQ(ws.origins, std::vector<std::string>{"https://app.example"});
+  EXPECT_EQ(ws.trustedProxies, std::vector<std::string>{"10.0.0.0/8"});
+  EXPECT_EQ(ws.maxFrameSize, 4096u);
+}
+
+TEST(Config, WebSocketMistakesAreNamed) {
+  auto expectError = [](std::string text, std::string_view needle) {
+    auto cfg = parse(text, "m.toml");
+    ASSERT_FALSE(cfg) << text;
+    EXPECT_NE(cfg.error().message.find(needle), std::string::npos) << cfg.error().message;
+  };
+  const std::string head = "[[listener]]\nname=\"a\"\nbind=\"h:1\"\n";
+  expectError(head + "transport=\"wss\"\n", "needs a [listener.tls]");
+  expectError(head + "transport=\"ws\"\n[listener.tls]\ncert=\"c\"\nkey=\"k\"\n",
+              "use transport = \"wss\"");
+  expectError(head + "[listener.websocket]\npath=\"/x\"\n", "use transport = \"ws\"");
+  expectError(head + "transport=\"ws\"\n[listener.websocket]\npath=\"mqtt\"\n", "m.toml:6");
+  expectError(head + "transport=\"ws\"\n[listener.websocket]\ntrusted_proxies=[\"10.0.0.0/33\"]\n",
+              "prefix length");
+  expectError(head + "transport=\"ws\"\n[listener.websocket]\norigins=[\"app.example\"]\n",
+              "not an origin");
+  expectError(head + "transport=\"ws\"\n[listener.websocket]\nmax_frame_size=0\n",
+              "between 16 and");
+  expectError(head + "transport=\"ws\"\n[listener.websocket]\nporth=\"/x\"\n", "porth");
+  expectError(head + "transport=\"quic\"\n", "one of tcp, tls, ws, wss");
 }
 
 TEST(Config, SyntaxErrorNamesLine) {
@@ -130,8 +174,9 @@ pin_spki = ["00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff"]
 }
 
 TEST(Config, OldTlsVersionsAndUnknownIdentityFieldsAreRefused) {
-  const char* base = "[[listener]]\nname=\"s\"\nbind=\"h:1\"\ntransport=\"tls\"\n"
-                     "[listener.tls]\ncert=\"c\"\nkey=\"k\"\n";
+  const char* base =
+      "[[listener]]\nname=\"s\"\nbind=\"h:1\"\ntransport=\"tls\"\n"
+      "[listener.tls]\ncert=\"c\"\nkey=\"k\"\n";
   EXPECT_FALSE(parse(std::string(base) + "min_version=\"1.1\"\n", "m.toml"));
   EXPECT_FALSE(parse(std::string(base) + "identity=\"ou\"\n", "m.toml"));
   EXPECT_FALSE(parse(std::string(base) + "pin_spki=[\"abc\"]\n", "m.toml"));
@@ -140,9 +185,10 @@ TEST(Config, OldTlsVersionsAndUnknownIdentityFieldsAreRefused) {
 }
 
 TEST(Config, AdmissionListsAreCheckedCidrs) {
-  auto ok = parse("[[listener]]\nname=\"a\"\nbind=\"h:1\"\nallow=[\"10.0.0.0/8\", \"::1\"]\n"
-                  "deny=\"10.9.0.0/16\"\nmax_connection_rate=5\n",
-                  "m.toml");
+  auto ok = parse(
+      "[[listener]]\nname=\"a\"\nbind=\"h:1\"\nallow=[\"10.0.0.0/8\", \"::1\"]\n"
+      "deny=\"10.9.0.0/16\"\nmax_connection_rate=5\n",
+      "m.toml");
   ASSERT_TRUE(ok) << ok.error().message;
   EXPECT_EQ(ok->listeners[0].allow.size(), 2u);
   EXPECT_EQ(ok->listeners[0].deny.size(), 1u);

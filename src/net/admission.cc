@@ -1,11 +1,10 @@
 #include "net/admission.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace moat::net {
 
@@ -22,26 +21,27 @@ IpAddress IpAddress::v6(const std::array<uint8_t, 16>& b) {
   return a;
 }
 
+std::optional<IpAddress> IpAddress::parse(std::string_view text) {
+  std::string addr(text);
+  if (addr.find(':') == std::string::npos) {
+    std::array<uint8_t, 4> b{};
+    if (inet_pton(AF_INET, addr.c_str(), b.data()) != 1) return std::nullopt;
+    return v4(b);
+  }
+  std::array<uint8_t, 16> b{};
+  if (inet_pton(AF_INET6, addr.c_str(), b.data()) != 1) return std::nullopt;
+  return v6(b);
+}
+
 Result<Cidr> Cidr::parse(std::string_view text) {
   Cidr c;
   c.text_ = std::string(text);
-  std::string addr(text.substr(0, text.find('/')));
-  int maxPrefix = 128;
-  bool isV4 = addr.find(':') == std::string::npos;
-  if (isV4) {
-    std::array<uint8_t, 4> b{};
-    if (inet_pton(AF_INET, addr.c_str(), b.data()) != 1) {
-      return fail(0x80, fmt::format("\"{}\" is not an IP address or CIDR range", text));
-    }
-    c.base_ = IpAddress::v4(b);
-    maxPrefix = 32;
-  } else {
-    std::array<uint8_t, 16> b{};
-    if (inet_pton(AF_INET6, addr.c_str(), b.data()) != 1) {
-      return fail(0x80, fmt::format("\"{}\" is not an IP address or CIDR range", text));
-    }
-    c.base_ = IpAddress::v6(b);
-  }
+  std::string_view addr = text.substr(0, text.find('/'));
+  bool isV4 = addr.find(':') == std::string_view::npos;
+  int maxPrefix = isV4 ? 32 : 128;
+  auto base = IpAddress::parse(addr);
+  if (!base) return fail(0x80, fmt::format("\"{}\" is not an IP address or CIDR range", text));
+  c.base_ = *base;
   int prefix = maxPrefix;
   if (auto slash = text.find('/'); slash != std::string_view::npos) {
     std::string p(text.substr(slash + 1));
@@ -76,17 +76,15 @@ AdmissionControl::AdmissionControl(AdmissionSettings settings) : settings_(std::
   if (settings_.burst <= 0) settings_.burst = std::max(1.0, settings_.ratePerSecond * 2);
 }
 
-AdmissionControl::Verdict AdmissionControl::check(const IpAddress& source,
-                                                  Clock::time_point now) {
+AdmissionControl::Verdict AdmissionControl::check(const IpAddress& source, Clock::time_point now) {
   for (const auto& c : settings_.deny) {
     if (c.contains(source)) {
       ++refused_;
       return Verdict::Denied;
     }
   }
-  if (!settings_.allow.empty() &&
-      std::none_of(settings_.allow.begin(), settings_.allow.end(),
-                   [&](const Cidr& c) { return c.contains(source); })) {
+  if (!settings_.allow.empty() && std::none_of(settings_.allow.begin(), settings_.allow.end(),
+                                               [&](const Cidr& c) { return c.contains(source); })) {
     ++refused_;
     return Verdict::Denied;
   }
@@ -112,7 +110,8 @@ void AdmissionControl::trim(Clock::time_point now) {
   auto full = std::chrono::duration<double>(settings_.burst / settings_.ratePerSecond);
   std::erase_if(buckets_, [&](const auto& e) { return now - e.second.last > full; });
   if (buckets_.size() >= settings_.maxTrackedSources) buckets_.clear();  // bounded memory
-  std::erase_if(lastLogged_, [&](const auto& e) { return now - e.second > std::chrono::minutes(1); });
+  std::erase_if(lastLogged_,
+                [&](const auto& e) { return now - e.second > std::chrono::minutes(1); });
 }
 
 bool AdmissionControl::shouldLog(const IpAddress& source, Clock::time_point now) {

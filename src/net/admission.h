@@ -8,6 +8,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -22,6 +23,8 @@ struct IpAddress {
   std::array<uint8_t, 16> bytes{};
   static IpAddress v4(const std::array<uint8_t, 4>& b);
   static IpAddress v6(const std::array<uint8_t, 16>& b);
+  // "192.0.2.7", "2001:db8::1"; nullopt for anything else.
+  static std::optional<IpAddress> parse(std::string_view text);
   bool operator==(const IpAddress&) const = default;
 };
 
@@ -39,10 +42,10 @@ class Cidr {
 };
 
 struct AdmissionSettings {
-  std::vector<Cidr> allow;        // empty: every address may connect (unless denied)
-  std::vector<Cidr> deny;         // a match is refused, whatever `allow` says
-  double ratePerSecond = 0;       // new connections per source address; 0 = no limit
-  double burst = 0;               // bucket size; 0 = twice the rate (at least 1)
+  std::vector<Cidr> allow;   // empty: every address may connect (unless denied)
+  std::vector<Cidr> deny;    // a match is refused, whatever `allow` says
+  double ratePerSecond = 0;  // new connections per source address; 0 = no limit
+  double burst = 0;          // bucket size; 0 = twice the rate (at least 1)
   size_t maxTrackedSources = 65536;
 };
 

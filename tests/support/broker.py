@@ -83,8 +83,9 @@ ListenerSpec = Mapping[str, Any]
 
 
 def render_listener(spec: ListenerSpec) -> List[str]:
-    """The [[listener]] table (and [listener.tls] when given) for one ListenerSpec."""
-    table = {k: v for k, v in spec.items() if k != "tls"}
+    """The [[listener]] table (and [listener.tls], [listener.websocket] when given) for one
+    ListenerSpec."""
+    table = {k: v for k, v in spec.items() if k not in ("tls", "websocket")}
     table.setdefault("bind", f"{HOST}:0")
     table.setdefault("allow_anonymous", True)
     lines = ["[[listener]]"]
@@ -92,6 +93,9 @@ def render_listener(spec: ListenerSpec) -> List[str]:
     if spec.get("tls") is not None:
         lines.append("[listener.tls]")
         lines += [f"{key} = {_toml_value(value)}" for key, value in spec["tls"].items()]
+    if spec.get("websocket") is not None:
+        lines.append("[listener.websocket]")
+        lines += [f"{key} = {_toml_value(value)}" for key, value in spec["websocket"].items()]
     lines.append("")
     return lines
 

@@ -58,9 +58,12 @@ class PahoClient:
     def __init__(self, host: str, port: int, client_id: str, version: int = mb.V311,
                  clean: bool = True, session_expiry: Optional[int] = None, keepalive: int = 60,
                  connect_props: Optional[Dict[str, object]] = None,
-                 tls: Optional[Dict[str, object]] = None):
+                 tls: Optional[Dict[str, object]] = None, websocket_path: Optional[str] = None,
+                 websocket_headers: Optional[Dict[str, str]] = None):
         """`tls`, when given, is passed to paho's tls_set() (ca_certs, certfile, keyfile,
-        tls_version, ...): the connection is then TLS, and paho checks the server's name."""
+        tls_version, ...): the connection is then TLS, and paho checks the server's name.
+        `websocket_path`, when given, makes it MQTT over WebSocket (with `tls`: WSS) to that
+        path, with `websocket_headers` added to the upgrade request."""
         self.host, self.port, self.version = host, port, version
         self.client_id = client_id
         self.keepalive = keepalive
@@ -71,7 +74,10 @@ class PahoClient:
         protocol = mqtt.MQTTv5 if version == mb.V5 else mqtt.MQTTv311
         self.client = mqtt.Client(client_id=client_id,
                                   clean_session=None if version == mb.V5 else clean,
-                                  protocol=protocol, reconnect_on_failure=False)
+                                  protocol=protocol, reconnect_on_failure=False,
+                                  transport="websockets" if websocket_path else "tcp")
+        if websocket_path:
+            self.client.ws_set_options(path=websocket_path, headers=websocket_headers)
         if tls is not None:
             self.client.tls_set(**tls)
         self.messages: "queue.Queue[mqtt.MQTTMessage]" = queue.Queue()
