@@ -1,4 +1,7 @@
 // `moat serve` and `moat check-config`.
+#include <unistd.h>
+
+#include <climits>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +16,7 @@
 #include "base/log.h"
 #include "broker/broker.h"
 #include "config/config.h"
+#include "pki/server_identity.h"
 
 namespace moat::app {
 
@@ -23,6 +27,47 @@ void setupLogging(const std::string& level) {
   log::Level l = log::Level::Info;
   log::parseLevel(level, l);
   log::setLevel(l);
+}
+
+std::string localHostName() {
+  char name[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(name, sizeof name - 1) != 0) return "localhost";
+  return name;
+}
+
+// The embedded default's TLS listener on 127.0.0.1:8883. Its certificate comes from a private
+// CA that is made in DATA_DIR/pki on first run and re-used after, so a client that trusted
+// DATA_DIR/pki/ca.crt once keeps working across restarts and certificate renewals.
+bool addEmbeddedTlsListener(config::Config& cfg, const std::filesystem::path& dataDir) {
+  std::filesystem::path dir = std::filesystem::absolute(dataDir / "pki");
+  auto files = pki::ensureServerIdentity(dir, localHostName());
+  if (!files) {
+    log::error("embedded default: cannot set up the TLS listener's certificate: {}",
+               files.error().message);
+    return false;
+  }
+  if (files->createdCa) log::info("embedded default: created a private CA in {}", dir.string());
+  if (!files->issuedBecause.empty()) {
+    log::info("embedded default: issued server certificate {} (serial {}) because {}",
+              files->cert.string(), files->serial, files->issuedBecause);
+  }
+  config::Listener tls;
+  tls.name = "tls";
+  tls.bind = "127.0.0.1:8883";
+  tls.host = "127.0.0.1";
+  tls.port = 8883;
+  tls.transport = config::Transport::Tls;
+  tls.allowAnonymous = !cfg.listeners.empty() && cfg.listeners.front().allowAnonymous;
+  tls.tls = config::TlsSection{};
+  tls.tls->cert = files->cert.string();
+  tls.tls->key = files->key.string();
+  tls.tls->clientCert = "none";
+  cfg.listeners.push_back(std::move(tls));
+  log::info(
+      "embedded default: TLS on 127.0.0.1:8883 with a certificate from the CA {}; clients "
+      "trust it with e.g. mosquitto_pub --cafile {} -h localhost -p 8883 -t test -m hello",
+      files->caCert.string(), files->caCert.string());
+  return true;
 }
 
 }  // namespace
@@ -57,6 +102,7 @@ int serveMain(int argc, char** argv) {
                                  std::filesystem::perm_options::replace, ec);
   }
   log::info("data directory {}", std::filesystem::absolute(dataDir, ec).string());
+  if (configPath.empty() && !addEmbeddedTlsListener(*cfg, dataDir)) return 1;
 
   // Catch SIGINT/SIGTERM before anything is announced, so a signal right after the
   // "listening" line stops the broker cleanly instead of killing it.

@@ -8,5 +8,6 @@ int serveMain(int argc, char** argv);        // cmd_serve.cc
 int checkConfigMain(int argc, char** argv);  // cmd_serve.cc
 int pubMain(int argc, char** argv);          // cmd_pub.cc
 int subMain(int argc, char** argv);          // cmd_sub.cc
+int pkiMain(int argc, char** argv);          // cmd_pki.cc
 
 }  // namespace moat::app

@@ -20,6 +20,8 @@ constexpr Command kCommands[] = {
     {"check-config", moat::app::checkConfigMain, "validate a configuration file and exit"},
     {"pub", moat::app::pubMain, "publish messages (flags of mosquitto_pub)"},
     {"sub", moat::app::subMain, "subscribe and print messages (flags of mosquitto_sub)"},
+    {"pki", moat::app::pkiMain,
+     "a small certificate authority: init-ca, issue-server, issue-client, revoke, crl, list"},
 };
 
 void usage(FILE* out) {
