@@ -30,8 +30,15 @@ Result<BrokerUrl> parseBrokerUrl(std::string_view url) {
   } else if (startsWithNoCase(url, "mqtts://")) {
     rest = url.substr(8);
     out.tls = true;
+  } else if (startsWithNoCase(url, "ws://")) {
+    rest = url.substr(5);
+    out.websocket = true;
+  } else if (startsWithNoCase(url, "wss://")) {
+    rest = url.substr(6);
+    out.websocket = true;
+    out.tls = true;
   } else {
-    return bad(url, "the scheme must be mqtt:// or mqtts://");
+    return bad(url, "the scheme must be mqtt://, mqtts://, ws:// or wss://");
   }
 
   size_t slash = rest.find('/');

@@ -25,6 +25,20 @@ TEST(BrokerUrl, MqttsMeansTlsAndLeavesThePortToTheDefault) {
   EXPECT_EQ(u->topic, "a");
 }
 
+TEST(BrokerUrl, WebSocketSchemes) {
+  auto ws = parseBrokerUrl("ws://h:9001/a/b");
+  ASSERT_TRUE(ws) << ws.error().message;
+  EXPECT_TRUE(ws->websocket);
+  EXPECT_FALSE(ws->tls);
+  EXPECT_EQ(ws->port, 9001);
+  EXPECT_EQ(ws->topic, "a/b");
+  auto wss = parseBrokerUrl("WSS://h/t");
+  ASSERT_TRUE(wss) << wss.error().message;
+  EXPECT_TRUE(wss->websocket);
+  EXPECT_TRUE(wss->tls);
+  EXPECT_FALSE(wss->port);
+}
+
 TEST(BrokerUrl, CredentialsEndAtTheLastAt) {
   auto u = parseBrokerUrl("mqtt://alice:p@ss:word@10.0.0.1:1883/t");
   ASSERT_TRUE(u) << u.error().message;

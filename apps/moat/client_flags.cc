@@ -175,7 +175,10 @@ void addClientFlags(CLI::App& app, ClientFlags& f) {
   app.add_option("-p,--port", f.port, "port to connect to (default 1883, 8883 with TLS)")
       ->check(CLI::Range(1, 65535));
   app.add_option("-L,--url", f.url,
-                 "mqtt(s)://[user[:password]@]host[:port]/topic instead of -h, -p and -t");
+                 "mqtt(s)://[user[:password]@]host[:port]/topic instead of -h, -p and -t; ws:// "
+                 "and wss:// for MQTT over WebSocket");
+  app.add_option("--ws-path", f.wsPath,
+                 "MQTT over WebSocket to this path (default /mqtt with a ws:// or wss:// URL)");
   app.add_option("-V,--protocol-version", f.version,
                  "protocol version: mqttv31, mqttv311 (default) or mqttv5");
   app.add_option("-i,--id", f.clientId, "client id (default: a random one)");
@@ -229,7 +232,7 @@ Result<std::optional<net::TlsClientSettings>> tlsSettingsFrom(const ClientFlags&
       if (given) {
         return fail(0x80, std::string(name) +
                               " needs TLS: give --cafile, --capath, --cert or --psk, or an "
-                              "mqtts:// URL");
+                              "mqtts:// or wss:// URL");
       }
     }
     return std::nullopt;
@@ -269,7 +272,12 @@ Result<client::ConnectOptions> buildConnectOptions(
   auto tls = tlsSettingsFrom(f, url && url->tls);
   if (!tls) return tl::unexpected(tls.error());
   o.host = url ? url->host : f.host.value_or("localhost");
-  uint16_t defaultPort = *tls ? 8883 : 1883;
+  if (f.wsPath && (f.wsPath->empty() || f.wsPath->front() != '/')) {
+    return fail(0x80, "--ws-path must start with '/'");
+  }
+  const bool websocket = (url && url->websocket) || f.wsPath;
+  if (websocket) o.websocketPath = f.wsPath.value_or("/mqtt");
+  uint16_t defaultPort = websocket ? (*tls ? 443 : 80) : (*tls ? 8883 : 1883);
   o.port =
       url ? url->port.value_or(defaultPort) : static_cast<uint16_t>(f.port.value_or(defaultPort));
   if (*tls) {

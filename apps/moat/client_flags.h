@@ -41,10 +41,11 @@ struct PropertySets {
 };
 
 struct ClientFlags {
-  std::string tool;                 // "moat pub" / "moat sub", for messages
-  std::optional<std::string> host;  // -h; default localhost
-  std::optional<int> port;          // -p; default 1883, or 8883 with TLS
-  std::optional<std::string> url;   // -L mqtt(s)://[user[:password]@]host[:port]/topic
+  std::string tool;                   // "moat pub" / "moat sub", for messages
+  std::optional<std::string> host;    // -h; default localhost
+  std::optional<int> port;            // -p; default 1883, or 8883 with TLS
+  std::optional<std::string> url;     // -L mqtt(s)|ws(s)://[user[:password]@]host[:port]/topic
+  std::optional<std::string> wsPath;  // --ws-path: MQTT over WebSocket to this path
   std::string version = "mqttv311";
   std::string clientId;
   std::string idPrefix;

@@ -95,6 +95,30 @@ TEST(ClientFlags, MqttsUrlTurnsTlsOnWithoutOtherFlags) {
   EXPECT_FALSE(*s);
 }
 
+TEST(ClientFlags, WebSocketUrlsPickTheWebSocketPathAndTheirDefaultPorts) {
+  auto ws = build({"-L", "ws://broker.example/meters/1"});
+  ASSERT_TRUE(ws) << ws.error().message;
+  EXPECT_EQ(ws->websocketPath, "/mqtt");
+  EXPECT_EQ(ws->port, 80);
+  EXPECT_FALSE(ws->tls);
+  auto wss = build({"-L", "wss://broker.example:9443/meters/1", "--ws-path", "/broker"});
+  ASSERT_TRUE(wss) << wss.error().message;
+  EXPECT_EQ(wss->websocketPath, "/broker");
+  EXPECT_EQ(wss->port, 9443);
+  EXPECT_TRUE(wss->tls);
+  auto plain = build({"-L", "mqtt://broker.example/meters/1"});
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->websocketPath);
+}
+
+TEST(ClientFlags, WsPathAloneMeansWebSocketToHostAndPort) {
+  auto o = build({"-h", "127.0.0.1", "-p", "9001", "--ws-path", "/mqtt"});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->websocketPath, "/mqtt");
+  EXPECT_EQ(o->port, 9001);
+  EXPECT_EQ(errorOf({"--ws-path", "mqtt"}), "--ws-path must start with '/'");
+}
+
 TEST(ClientFlags, KeyWithoutCertIsAnError) {
   EXPECT_EQ(errorOf({"--cafile", "ca.pem", "--key", "c.key"}), "--key needs --cert");
   EXPECT_EQ(errorOf({"--cafile", "ca.pem", "--cert", "c.pem"}), "--cert needs --key");

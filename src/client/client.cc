@@ -125,10 +125,13 @@ awaitable<Result<ConnectResult>> Client::connect(ConnectOptions options) {
     auto c = weak.lock();
     if (ec || !c || c->state_ != State::Connecting) return;
     bool inHandshake = c->tls_ && !c->tls_->handshakeDone();
-    c->closeWith(Error{code(ReasonCode::UnspecifiedError),
-                       "timed out connecting to " + c->options_.host + ":" +
-                           std::to_string(c->options_.port) +
-                           (inHandshake ? " (in the TLS handshake)" : "")});
+    bool inUpgrade = c->ws_ && !c->ws_->handshakeDone();
+    c->closeWith(
+        Error{code(ReasonCode::UnspecifiedError), "timed out connecting to " + c->options_.host +
+                                                      ":" + std::to_string(c->options_.port) +
+                                                      (inHandshake ? " (in the TLS handshake)"
+                                                       : inUpgrade ? " (in the WebSocket upgrade)"
+                                                                   : "")});
   });
 
   auto [rec, endpoints] =
@@ -149,6 +152,9 @@ awaitable<Result<ConnectResult>> Client::connect(ConnectOptions options) {
   socket_.set_option(tcp::no_delay(true), ignored);
   std::string early;
   if (options_.tls && !co_await handshakeTls(early)) co_return tl::unexpected(notOpenError());
+  if (options_.websocketPath && !co_await upgradeWebSocket(early)) {
+    co_return tl::unexpected(notOpenError());
+  }
 
   const mqtt::Properties& props = options_.properties;
   bool v5 = options_.version == Version::V5;
@@ -379,9 +385,12 @@ awaitable<Result<void>> Client::disconnect(ReasonCode reason, mqtt::Properties p
   d.reasonCode = reason;
   if (options_.version == Version::V5) d.properties = std::move(properties);
   send(d);
-  if (tls_ && sealOutput()) {
-    // close_notify right behind the DISCONNECT: the server sees the stream end cleanly.
-    tls_->close(tlsOut_);
+  if ((tls_ || ws_) && sealOutput()) {
+    // A WebSocket close frame and close_notify right behind the DISCONNECT: the server sees
+    // the stream end cleanly.
+    std::string closeFrame;
+    if (ws_) ws_->close(1000, closeFrame);
+    if (queueWsWire(closeFrame) && tls_) tls_->close(tlsOut_);
     startWriter();
   }
   auto drainBy = Clock::now() + kDisconnectDrainTime;
@@ -430,6 +439,12 @@ void Client::startWriter() {
 
 bool Client::sealOutput() {
   if (outBuf_.empty()) return true;
+  if (ws_) {
+    std::string framed;
+    ws_->send(outBuf_, framed);
+    outBuf_.clear();
+    return queueWsWire(framed);
+  }
   auto r = tls_->send(outBuf_, tlsOut_);
   outBuf_.clear();
   if (!r) {
@@ -443,7 +458,7 @@ bool Client::sealOutput() {
 awaitable<void> Client::writeLoop(std::shared_ptr<Client> self) {
   while (socket_.is_open()) {
     writeBuf_.clear();
-    if (tls_) {
+    if (tls_ || ws_) {
       // Records the engine produced while reading come first: they were made first.
       if (!sealOutput()) break;
       writeBuf_.swap(tlsOut_);
@@ -473,9 +488,10 @@ awaitable<void> Client::readLoop(std::shared_ptr<Client> self, std::string early
   size_t begin = 0;
   size_t end = buf.size();
   buf.resize(std::max(buf.size(), kReadChunk));
-  std::string raw(tls_ ? kReadChunk : 0, '\0');  // TLS: records as read, before decryption
-  // The engine's failure, acted on once the packets that came before it are handled.
-  std::optional<Error> tlsEnd;
+  // TLS/WebSocket: bytes as read, before decryption and unframing.
+  std::string raw(tls_ || ws_ ? kReadChunk : 0, '\0');
+  // An engine's failure, acted on once the packets that came before it are handled.
+  std::optional<TransportEnd> tlsEnd;
   uint32_t maxPacket =
       options_.version == Version::V5 ? options_.properties.maximumPacketSize.value_or(0) : 0;
   for (;;) {
@@ -509,7 +525,11 @@ awaitable<void> Client::readLoop(std::shared_ptr<Client> self, std::string early
       if (state_ == State::Closed) co_return;
     }
     if (tlsEnd) {
-      closeOnTlsError(*tlsEnd);
+      if (tlsEnd->webSocket) {
+        closeOnWsError(tlsEnd->error);
+      } else {
+        closeOnTlsError(tlsEnd->error);
+      }
       co_return;
     }
     if (begin == end) {
@@ -522,7 +542,7 @@ awaitable<void> Client::readLoop(std::shared_ptr<Client> self, std::string early
     }
     if (buf.size() - end < kReadChunk / 4) buf.resize(end + kReadChunk);
 
-    if (!tls_) {
+    if (!tls_ && !ws_) {
       auto [ec, n] = co_await socket_.async_read_some(
           asio::buffer(buf.data() + end, buf.size() - end), kUseAwaitable);
       if (state_ == State::Closed) co_return;
@@ -541,10 +561,9 @@ awaitable<void> Client::readLoop(std::shared_ptr<Client> self, std::string early
     }
     // Decrypted bytes are appended behind the undecoded ones; the buffer keeps its capacity.
     buf.resize(end);
-    auto r = tls_->receive(std::string_view(raw.data(), n), buf, tlsOut_);
+    tlsEnd = receiveTransport(std::string_view(raw.data(), n), buf);
     end = buf.size();
-    if (!tlsOut_.empty()) startWriter();  // e.g. an answer to a key update
-    if (!r) tlsEnd = r.error();
+    if (!tlsOut_.empty()) startWriter();  // e.g. an answer to a key update, a pong
   }
 }
 

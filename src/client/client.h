@@ -15,6 +15,11 @@
 // packets are encrypted when the writer takes them (so coalesced packets share TLS records) and
 // decrypted as they are read; disconnect() ends with a close_notify.
 //
+// WebSocket (options.websocketPath) runs through net::WsEngine the same way, above TLS when
+// both are set: after the TCP connect (and TLS handshake) the client sends the upgrade request
+// for that path with sub-protocol "mqtt" and checks the answer; packets then travel in masked
+// binary frames.
+//
 // Every operation returns Result; no exception leaves the class. Error codes are MQTT 5.0 reason
 // codes: the server's (a refused CONNACK, a failed PUBACK/SUBACK is still a value, see below, a
 // DISCONNECT from the server), or the client's own for a local check (0x9B QoS not supported,
@@ -60,6 +65,7 @@
 #include "mqtt/packet.h"
 #include "net/tls_context.h"
 #include "net/tls_engine.h"
+#include "net/ws_engine.h"
 
 namespace moat::client {
 
@@ -88,6 +94,7 @@ struct ConnectOptions {
   // incoming aliases accepted), maximum packet size, user properties, ...
   mqtt::Properties properties;
   std::optional<TlsOptions> tls;                     // nullopt: plain TCP
+  std::optional<std::string> websocketPath;          // MQTT over WebSocket to this path
   std::chrono::milliseconds connectTimeout{10'000};  // TCP connect, TLS handshake, CONNACK
   size_t maxQueuedMessages = 10'000;                 // received messages buffered for receive()
   size_t writeHighWaterBytes = 1 << 20;  // publish() waits while more is queued for writing
@@ -216,11 +223,24 @@ class Client : public std::enable_shared_from_this<Client> {
   // TLS: runs the handshake on the connected socket. Application bytes that came with its last
   // flight go to `early`. On failure closes with the reason and returns false.
   boost::asio::awaitable<bool> handshakeTls(std::string& early);
+  // WebSocket: the upgrade, after TCP (and TLS). Bytes after the 101 answer go to `early`.
+  boost::asio::awaitable<bool> upgradeWebSocket(std::string& early);
+  // Queues bytes the transport itself must send (TLS records, WebSocket control frames):
+  // WebSocket bytes are encrypted first on TLS.
+  bool queueWsWire(std::string_view wsWire);
+  // Runs bytes read from the socket through TLS and WebSocket, appending MQTT bytes to `buf`.
+  // An engine's failure is returned (after `buf` got what came before it).
+  struct TransportEnd {
+    Error error;
+    bool webSocket;  // from the WebSocket engine (else TLS)
+  };
+  std::optional<TransportEnd> receiveTransport(std::string_view raw, std::string& buf);
 
   // Encodes `p` onto the write queue and starts the writer if idle.
   void send(const mqtt::Packet& p);
   void startWriter();
-  // TLS: encrypts outBuf_ onto tlsOut_. Closes and returns false when the engine fails.
+  // TLS/WebSocket: frames and encrypts outBuf_ onto tlsOut_. Closes and returns false when an
+  // engine fails.
   bool sealOutput();
   // Bytes queued and not yet handed to the socket (plain and, with TLS, encrypted).
   size_t queuedBytes() const { return outBuf_.size() + tlsOut_.size(); }
@@ -231,6 +251,7 @@ class Client : public std::enable_shared_from_this<Client> {
   // Closes for an error reading the socket, or one from the TLS engine.
   void closeOnReadError(const boost::system::error_code& ec);
   void closeOnTlsError(const Error& error);
+  void closeOnWsError(const Error& error);
   boost::asio::awaitable<void> keepAliveLoop(std::shared_ptr<Client> self);
 
   // Handles one received packet; may suspend while the message queue is full.
@@ -263,10 +284,13 @@ class Client : public std::enable_shared_from_this<Client> {
   MessageHandler handler_;
 
   std::unique_ptr<net::TlsEngine> tls_;  // with options.tls, from the start of the handshake
+  std::unique_ptr<net::WsEngine> ws_;    // with options.websocketPath, from the upgrade
 
   // Writing.
-  std::string outBuf_;    // queued packets, not yet handed to the socket (nor to TLS)
-  std::string tlsOut_;    // TLS records queued: sealed packets, and what the engine must send
+  std::string outBuf_;  // queued packets, not yet handed to the socket (nor to TLS)
+  // Transport bytes queued: sealed packets (TLS records, WebSocket frames), and what the
+  // engines must send themselves.
+  std::string tlsOut_;
   std::string writeBuf_;  // being written
   bool writing_ = false;
   bool closeAfterWrite_ = false;

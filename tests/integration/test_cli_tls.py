@@ -376,7 +376,7 @@ def test_psk_with_a_wrong_key_or_identity_is_a_clear_error(mosquitto_server, tmp
     (["--cafile", "/nonexistent/ca.pem"], '--cafile "/nonexistent/ca.pem"'),
     (["-L", "mqtt://localhost:1883/t", "-p", "1884"], "-L cannot be used with -h or -p"),
     (["-L", "ftp://localhost/t"],
-     "invalid URL 'ftp://localhost/t' for -L: the scheme must be mqtt:// or mqtts://"),
+     "invalid URL 'ftp://localhost/t' for -L: the scheme must be mqtt://, mqtts://, ws:// or wss://"),
 ])
 def test_bad_tls_flag_combinations_are_refused_before_connecting(command, args, message):
     result = moat_run(command, "-t", "t", "-m", "x", *args) if command == "pub" else \

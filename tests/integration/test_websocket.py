@@ -21,6 +21,7 @@ import pytest
 from support import mqtt_bytes as mb
 from support.broker import HOST
 from support.fixtures import both_versions
+from support.moat_cli import MoatSub, moat_run
 from support.mosquitto_clients import MosquittoSub
 from support.paho_client import PahoClient
 
@@ -351,3 +352,33 @@ def test_frame_over_max_frame_size_closes_with_1009(broker_factory):
     assert close_code(raw.read_frame()) == 1009
     raw.close()
     log_line(broker, r"WebSocket frame of 2000 bytes \(max_frame_size is 1024\); closing")
+
+
+# -- moat pub / moat sub with ws:// and wss:// URLs -------------------------------------------
+
+def test_moat_sub_and_pub_over_ws_and_wss_urls(broker_factory, pki):
+    broker = broker_factory(listeners=[ws_listener("ws"), wss_listener(pki, "wss")])
+    ws_url = f"ws://127.0.0.1:{broker.ports['ws']}/meters/+/reading"
+    with MoatSub(None, None, ["-L", ws_url, "-V", "mqttv5", "-C", "2", "-v"]) as sub:
+        sub.wait_subscribed()
+        plain = moat_run("pub", "-L", f"ws://127.0.0.1:{broker.ports['ws']}/meters/1/reading",
+                         "-m", "over-ws", "-q", "1")
+        assert plain.returncode == 0, plain.stderr
+        secure = moat_run("pub", "-L", f"wss://localhost:{broker.ports['wss']}/meters/2/reading",
+                          "--cafile", str(pki.root.cert), "-m", "over-wss", "-q", "1")
+        assert secure.returncode == 0, secure.stderr
+        assert sub.lines(2) == ["meters/1/reading over-ws", "meters/2/reading over-wss"]
+        assert sub.wait_exit() == 0
+    log_line(broker, r'connected from 127\.0\.0\.1:\d+ on listener "wss" \(MQTT 3\.1\.1 over '
+                     r'WebSocket \(mqtt\), TLSv1\.3')
+
+
+def test_moat_pub_says_why_a_websocket_upgrade_failed(broker_factory):
+    broker = broker_factory(listeners=[ws_listener()])
+    result = moat_run("pub", "-L", f"ws://127.0.0.1:{broker.ports[WS]}/t", "--ws-path", "/nope",
+                      "-m", "x")
+    assert result.returncode != 0
+    assert "the server refused the WebSocket upgrade: 404 Not Found" in result.stderr.decode()
+    result = moat_run("pub", "-L", f"ws://127.0.0.1:{broker.port}/t", "-m", "x")
+    assert result.returncode != 0
+    assert "WebSocket upgrade failed" in result.stderr.decode()
