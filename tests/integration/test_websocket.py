@@ -382,3 +382,73 @@ def test_moat_pub_says_why_a_websocket_upgrade_failed(broker_factory):
     result = moat_run("pub", "-L", f"ws://127.0.0.1:{broker.port}/t", "-m", "x")
     assert result.returncode != 0
     assert "WebSocket upgrade failed" in result.stderr.decode()
+
+
+# -- connections that move to their session's worker ------------------------------------------
+
+def read_packets(raw: RawWs, count: int) -> list:
+    """The next `count` MQTT packets from binary frames (a frame may hold several)."""
+    data = b""
+    packets = []
+    while len(packets) < count:
+        frame = raw.read_frame()
+        assert frame is not None, f"connection closed after {len(packets)} packets"
+        assert frame[0] in (0x0, 0x2), f"unexpected opcode {frame[0]}"
+        data += frame[1]
+        while len(data) >= 2:
+            length, used = mb.decode_varint(data, 1)
+            if len(data) < used + length:
+                break
+            packets.append(data[:used + length])
+            data = data[used + length:]
+    return packets
+
+
+def test_packets_behind_connect_in_a_fragmented_message_survive_the_move_between_workers(
+        broker_factory):
+    # CONNECT, SUBSCRIBE and PUBLISH arrive in one write, in one WebSocket message cut into two
+    # frames in the middle of the SUBSCRIBE: the WebSocket engine moves to the session's worker
+    # half-way through a message, and nothing may be lost.
+    broker = broker_factory(listeners=[ws_listener()], workers=2)
+    connections = []
+    try:
+        for i in range(10):
+            raw = RawWs(broker.ports[WS])
+            connections.append(raw)
+            assert raw.upgrade(upgrade_request()).startswith("HTTP/1.1 101 ")
+            topic = f"pipelined/{i}"
+            stream = (mb.connect(f"ws-pipelined-{i}") + mb.subscribe(1, [(topic, 1)])
+                      + mb.publish(topic, f"payload {i}", qos=1, packet_id=2))
+            cut = len(mb.connect(f"ws-pipelined-{i}")) + 4
+            raw.sock.sendall(masked_frame(0x2, stream[:cut], fin=False)
+                             + masked_frame(0x0, stream[cut:]))
+        for i, raw in enumerate(connections):
+            packets = read_packets(raw, 4)
+            assert packets[0] == bytes([0x20, 0x02, 0x00, 0x00])  # CONNACK, accepted
+            assert packets[1] == bytes([0x90, 0x03, 0x00, 0x01, 0x01])  # SUBACK, QoS 1
+            publish, puback = sorted(packets[2:], key=lambda p: p[0])  # in either order
+            assert puback == mb.puback(2)
+            assert publish[0] & 0xF0 == 0x30 and publish.endswith(f"payload {i}".encode())
+    finally:
+        for raw in connections:
+            raw.close()
+
+
+def test_twenty_wss_clients_across_two_workers_each_get_their_own_message(broker_factory, pki):
+    broker = broker_factory(listeners=[wss_listener(pki)], workers=2)
+    ids = [f"wss-fleet-{i:02d}" for i in range(20)]
+    clients = [PahoClient("localhost", broker.ports[WS], cid, websocket_path="/mqtt",
+                          tls=paho_tls(pki)) for cid in ids]
+    try:
+        for client in clients:
+            client.connect(timeout=10)
+            assert client.subscribe(f"fleet/{client.client_id}/inbox", 1) == [1]
+        for i, client in enumerate(clients):
+            client.publish(f"fleet/{ids[(i + 1) % len(ids)]}/inbox", client.client_id.encode(),
+                           qos=1)
+        for i, client in enumerate(clients):
+            [message] = client.receive(1)
+            assert message.payload == ids[i - 1].encode()
+    finally:
+        for client in clients:
+            client.close()
