@@ -272,8 +272,11 @@ Result<client::ConnectOptions> buildConnectOptions(
   auto tls = tlsSettingsFrom(f, url && url->tls);
   if (!tls) return tl::unexpected(tls.error());
   o.host = url ? url->host : f.host.value_or("localhost");
-  if (f.wsPath && (f.wsPath->empty() || f.wsPath->front() != '/')) {
-    return fail(0x80, "--ws-path must start with '/'");
+  if (f.wsPath && (f.wsPath->empty() || f.wsPath->front() != '/' ||
+                   std::any_of(f.wsPath->begin(), f.wsPath->end(), [](char c) {
+                     return static_cast<unsigned char>(c) <= ' ' || c == 0x7f;
+                   }))) {
+    return fail(0x80, "--ws-path must start with '/' and have no spaces or control characters");
   }
   const bool websocket = (url && url->websocket) || f.wsPath;
   if (websocket) o.websocketPath = f.wsPath.value_or("/mqtt");

@@ -116,7 +116,9 @@ TEST(ClientFlags, WsPathAloneMeansWebSocketToHostAndPort) {
   ASSERT_TRUE(o) << o.error().message;
   EXPECT_EQ(o->websocketPath, "/mqtt");
   EXPECT_EQ(o->port, 9001);
-  EXPECT_EQ(errorOf({"--ws-path", "mqtt"}), "--ws-path must start with '/'");
+  EXPECT_EQ(errorOf({"--ws-path", "mqtt"}),
+            "--ws-path must start with '/' and have no spaces or control characters");
+  EXPECT_NE(errorOf({"--ws-path", "/a b"}), "");
 }
 
 TEST(ClientFlags, KeyWithoutCertIsAnError) {

@@ -128,7 +128,19 @@ asio::awaitable<void> Connection::readLoop() {
     // (before a WebSocket close frame) is.
     if (read == Read::Refused) break;
     ok = processBuffer();
-    if (read == Read::Ended) break;
+    if (read == Read::Ended) {
+      if (ws_ && ws_->peerClosed()) {
+        // The client is gone: no handover to its session's worker.
+        migration_.reset();
+        if (!closing_ && state_ == State::Connected) {
+          log::info(
+              "client \"{}\" {}: connection lost (WebSocket closed by the client, code "
+              "{}, without DISCONNECT)",
+              clientId_, peer_, ws_->peerCloseCode());
+        }
+      }
+      break;
+    }
   }
   if (migration_ && !closing_) {
     // Hand over only between writes, so no byte of a TLS record is lost in the move.
@@ -255,7 +267,10 @@ void Connection::queueWsWire(std::string& wsWire) {
   if (wsWire.empty()) return;
   if (tls_) {
     if (!tls_->send(wsWire, rawPending_)) {
-      log::warn("client \"{}\" {}: TLS encryption failed", clientId_, peer_);
+      log::warn("client \"{}\" {}: TLS encryption failed; closing", clientId_, peer_);
+      boost::system::error_code ignored;
+      socket_.close(ignored);
+      return;
     }
   } else {
     rawPending_ += wsWire;
@@ -556,6 +571,9 @@ void Connection::flush() {
         writingWire_.append(bytes);
       }
     };
+    // Nothing may follow a close frame already sent (after a protocol error): the packets
+    // are dropped.
+    if (ws_ && ws_->closeSent()) writing_.clear();
     if (ws_ && !writing_.empty()) {
       uint64_t total = 0;
       for (const auto& chunk : writing_) {
@@ -571,7 +589,7 @@ void Connection::flush() {
     }
     if (wsClose) {
       std::string frame;
-      ws_->close(1000, frame);
+      ws_->close(ws_->peerClosed() ? ws_->peerCloseCode() : 1000, frame);
       emit(frame);
     }
     if (!ok) {
@@ -605,7 +623,9 @@ void Connection::flush() {
                         self->socket_.close(ignored);
                         return;
                       }
-                      bool more = !self->pending_.empty() || !self->rawPending_.empty();
+                      // A close frame or close_notify may still be due after the packets.
+                      bool more = !self->pending_.empty() || !self->rawPending_.empty() ||
+                                  (self->closeAfterWrite_ && self->transportCloseDue());
                       if (self->closeAfterWrite_ && !more) {
                         self->socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
                         self->socket_.close(ignored);
@@ -613,6 +633,11 @@ void Connection::flush() {
                       }
                       self->flush();
                     });
+}
+
+bool Connection::transportCloseDue() const {
+  return (tls_ && tls_->handshakeDone() && !closeNotifySent_) ||
+         (ws_ && ws_->handshakeDone() && !ws_->closeSent());
 }
 
 void Connection::close(ReasonCode reason, std::string_view why) {
@@ -626,9 +651,7 @@ void Connection::close(ReasonCode reason, std::string_view why) {
     // [MQTT-4.13.2-1] tell a 5.0 client why, then close.
     send(mqtt::Disconnect{reason, {}});
   }
-  const bool transportOpen = (tls_ && tls_->handshakeDone() && !closeNotifySent_) ||
-                             (ws_ && ws_->handshakeDone() && !ws_->closeSent());
-  if (writeInFlight_ || !pending_.empty() || !rawPending_.empty() || transportOpen) {
+  if (writeInFlight_ || !pending_.empty() || !rawPending_.empty() || transportCloseDue()) {
     closeAfterWrite_ = true;
     flush();
     armTimer(kCloseGrace);

@@ -66,7 +66,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // How many QoS 1/2 deliveries may be unacknowledged: min(client's Receive Maximum, limit).
   uint16_t sendWindow() const { return sendWindow_; }
   // Bytes queued for the socket and not yet written.
-  size_t writeBacklog() const { return pendingBytes_ + writingBytes_; }
+  // (Transport bytes included: pongs for a client that pings and never reads count too.)
+  size_t writeBacklog() const { return pendingBytes_ + writingBytes_ + rawPending_.size(); }
   bool closing() const { return closing_; }
   mqtt::Version version() const { return version_; }
   const std::string& peer() const { return peer_; }
@@ -92,6 +93,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void webSocketUpgraded();
   // Queues bytes the WebSocket engine must send (encrypted on WSS).
   void queueWsWire(std::string& wsWire);
+  // Whether a WebSocket close frame or a TLS close_notify is still to be sent.
+  bool transportCloseDue() const;
   void compactReadBuffer();
   // Stops counting this connection among its listener's handshakes in progress.
   void handshakeFinished();

@@ -80,10 +80,14 @@ awaitable<bool> Client::upgradeWebSocket(std::string& early) {
     }
     if (!pending.empty()) {
       std::string wire;
+      const bool wasOpen = ws_->handshakeDone();
       auto r = ws_->receive(pending, early, wire);
       pending.clear();
+      if (!queueWsWire(wire)) co_return false;  // e.g. a pong for a ping right behind the 101
       if (!r) {
-        closeWith(failure("WebSocket upgrade failed: " + r.error().message));
+        closeWith(failure(
+            (wasOpen || ws_->handshakeDone() ? "WebSocket error: " : "WebSocket upgrade failed: ") +
+            r.error().message));
         co_return false;
       }
     }

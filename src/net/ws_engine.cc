@@ -89,6 +89,27 @@ std::string printable(std::string_view s) {
   return out;
 }
 
+// An address in X-Forwarded-For as proxies write it: "192.0.2.7", "192.0.2.7:5678",
+// "2001:db8::1", "[2001:db8::1]" or "[2001:db8::1]:443" -> the address alone.
+std::string_view withoutPort(std::string_view hop) {
+  if (!hop.empty() && hop.front() == '[') {
+    size_t close = hop.find(']');
+    return close == std::string_view::npos ? hop : hop.substr(1, close - 1);
+  }
+  if (size_t colon = hop.find(':');
+      colon != std::string_view::npos && hop.find(':', colon + 1) == std::string_view::npos) {
+    return hop.substr(0, colon);  // IPv4 with a port (an IPv6 address has several colons)
+  }
+  return hop;
+}
+
+// Close codes a peer may send (RFC 6455 7.4): the defined ones that may appear on the wire,
+// and the ranges for libraries and applications.
+bool validCloseCode(uint16_t code) {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+         (code >= 3000 && code <= 4999);
+}
+
 std::string_view statusText(int status) {
   switch (status) {
     case 400:
@@ -106,6 +127,14 @@ std::string_view statusText(int status) {
     default:
       return "Error";
   }
+}
+
+// The client side streams frames like the server, so it needs no frame limit: the server's
+// batches of packets may be large.
+std::shared_ptr<const WsSettings> clientSettings() {
+  auto s = std::make_shared<WsSettings>();
+  s->maxFrameSize = UINT64_MAX >> 1;
+  return s;
 }
 
 }  // namespace
@@ -161,13 +190,28 @@ Result<void> WsEngine::refuse(int status, std::string_view reason, std::string& 
 }
 
 Result<void> WsEngine::receiveRequest(std::string& app, std::string& wire) {
+  // Parse only once the header is complete, so a request sent a byte at a time is parsed once.
+  if (handshake_.find("\r\n\r\n") == std::string::npos) {
+    // Something that does not even start like a request line (raw MQTT sent to a WebSocket
+    // port, say) is refused at once rather than when the connect timeout runs out.
+    size_t method = 0;
+    while (method < handshake_.size() && handshake_[method] >= 'A' && handshake_[method] <= 'Z') {
+      ++method;
+    }
+    if (method < handshake_.size() && (method == 0 || handshake_[method] != ' ')) {
+      return refuse(400, "malformed HTTP request (no request line)", wire);
+    }
+    if (handshake_.size() <= settings_->maxRequestSize) return {};
+    return refuse(
+        431, fmt::format("upgrade request header over {} bytes", settings_->maxRequestSize), wire);
+  }
   http::request_parser<http::empty_body> parser;
   parser.header_limit(static_cast<std::uint32_t>(settings_->maxRequestSize));
   parser.eager(true);
   boost::beast::error_code ec;
   size_t used = parser.put(boost::asio::buffer(handshake_), ec);
-  if (ec == http::error::need_more && handshake_.size() <= settings_->maxRequestSize) {
-    return {};  // the whole header is not here yet
+  if (ec == http::error::need_more && parser.is_header_done()) {
+    return refuse(400, "an upgrade request has no body", wire);
   }
   if (ec == http::error::header_limit || ec == http::error::need_more) {
     return refuse(
@@ -235,7 +279,13 @@ Result<void> WsEngine::receiveRequest(std::string& app, std::string& wire) {
 
   // X-Forwarded-For, only from a trusted proxy: the client is the rightmost address that is
   // not itself a trusted proxy (addresses further left were written by the client).
-  std::string_view xff = req["X-Forwarded-For"];
+  // A proxy may add its own header line rather than extend the client's: all lines count, in
+  // order.
+  std::string xff;
+  for (auto [it, end] = req.equal_range("X-Forwarded-For"); it != end; ++it) {
+    if (!xff.empty()) xff += ',';
+    xff += std::string(it->value());
+  }
   if (!xff.empty()) {
     auto trusted = [&](const IpAddress& a) {
       return std::any_of(settings_->trustedProxies.begin(), settings_->trustedProxies.end(),
@@ -246,11 +296,12 @@ Result<void> WsEngine::receiveRequest(std::string& app, std::string& wire) {
     } else {
       auto hops = commaList(xff);
       for (auto it = hops.rbegin(); it != hops.rend(); ++it) {
-        auto a = IpAddress::parse(*it);
+        std::string_view hop = withoutPort(*it);
+        auto a = IpAddress::parse(hop);
         if (!a) {
           return refuse(400, fmt::format("malformed X-Forwarded-For \"{}\"", printable(xff)), wire);
         }
-        facts_.forwardedFor = std::string(*it);
+        facts_.forwardedFor = std::string(hop);
         if (!trusted(*a)) break;
       }
       auto client = IpAddress::parse(facts_.forwardedFor);
@@ -300,7 +351,17 @@ Result<void> WsEngine::receiveResponse(std::string& app, std::string& wire) {
     state_ = State::Failed;
     return fail(0x80, "the server's Sec-WebSocket-Accept does not match the key sent");
   }
+  if (!boost::beast::http::token_list(res[http::field::upgrade]).exists("websocket") ||
+      !boost::beast::http::token_list(res[http::field::connection]).exists("upgrade")) {
+    state_ = State::Failed;
+    return fail(0x80, "the server's 101 answer lacks Upgrade: websocket / Connection: upgrade");
+  }
   facts_.subprotocol = std::string(res[http::field::sec_websocket_protocol]);
+  if (!facts_.subprotocol.empty() && facts_.subprotocol != "mqtt") {
+    state_ = State::Failed;
+    return fail(0x80, fmt::format("the server chose the sub-protocol \"{}\" (mqtt was offered)",
+                                  printable(facts_.subprotocol)));
+  }
   state_ = State::Open;
   std::string rest = handshake_.substr(used);
   std::string().swap(handshake_);
@@ -387,6 +448,9 @@ Result<void> WsEngine::receiveFrames(std::string_view in, std::string& app, std:
         return protocolError(kProtocolError,
                              fmt::format("WebSocket frame with unknown opcode {}", opcode_), wire);
       }
+      if (len >> 63) {
+        return protocolError(kProtocolError, "WebSocket frame length with the top bit set", wire);
+      }
       if (opcode_ < 8 && len > settings_->maxFrameSize) {
         return protocolError(kTooBig,
                              fmt::format("WebSocket frame of {} bytes (max_frame_size is {})", len,
@@ -421,16 +485,25 @@ Result<void> WsEngine::receiveFrames(std::string_view in, std::string& app, std:
 Result<void> WsEngine::controlFrame(std::string& wire) {
   switch (opcode_) {
     case kPing:
-      appendFrame(kPong, control_, wire);
+      if (!closeSent_) appendFrame(kPong, control_, wire);
       return {};
     case kPong:
       return {};
     case kClose: {
+      if (control_.size() == 1) {
+        return protocolError(kProtocolError, "WebSocket close frame with a 1-byte body", wire);
+      }
       uint16_t code = control_.size() >= 2
                           ? static_cast<uint16_t>((static_cast<uint8_t>(control_[0]) << 8) |
                                                   static_cast<uint8_t>(control_[1]))
-                          : kNormal;
-      if (!closeSent_) close(code == 1005 || code < 1000 ? kNormal : code, wire);
+                          : 1005;  // "no status code present"
+      if (control_.size() >= 2 && !validCloseCode(code)) {
+        return protocolError(kProtocolError,
+                             fmt::format("WebSocket close frame with code {}", code), wire);
+      }
+      // The answering close frame is the caller's to send (close()), after whatever it still
+      // has to write: nothing may follow a close frame.
+      peerCloseCode_ = code == 1005 ? kNormal : code;
       state_ = State::Closed;
       return fail(0x00, fmt::format("WebSocket closed by the peer (code {})", code));
     }

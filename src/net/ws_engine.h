@@ -63,7 +63,8 @@ class WsEngine {
   // Feeds bytes from the peer. Appends the payload of binary frames to `app` and bytes to send
   // to `wire`. Fails with the exact reason on a refused upgrade (server: `wire` then holds the
   // HTTP error response) or a protocol error (`wire` holds a close frame); fails with code 0
-  // when the peer sent a close frame (`wire` holds the answering close frame).
+  // when the peer sent a close frame (the caller answers with close(peerCloseCode()) after
+  // what it still has to send).
   [[nodiscard]] Result<void> receive(std::string_view in, std::string& app, std::string& wire);
 
   // Appends the header of one binary frame carrying `payloadSize` bytes (server side: the
@@ -76,6 +77,9 @@ class WsEngine {
 
   bool handshakeDone() const { return state_ == State::Open || state_ == State::Closed; }
   bool closeSent() const { return closeSent_; }
+  bool peerClosed() const { return state_ == State::Closed; }
+  // The code to answer the peer's close frame with (its own, or 1000 when it gave none).
+  uint16_t peerCloseCode() const { return peerCloseCode_; }
   const WsFacts& facts() const { return facts_; }
 
  private:
@@ -98,6 +102,7 @@ class WsEngine {
   std::string host_;
   WsFacts facts_;
   bool closeSent_ = false;
+  uint16_t peerCloseCode_ = 1000;
 
   // Frame decoding.
   uint8_t header_[14];

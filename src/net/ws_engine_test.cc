@@ -210,14 +210,69 @@ TEST(WsEngine, FrameOverTheLimitIsRefusedBeforeItsPayloadArrives) {
   EXPECT_TRUE(app.empty());
 }
 
-TEST(WsEngine, CloseFromThePeerIsAnsweredAndEndsTheStream) {
+TEST(WsEngine, CloseFromThePeerEndsTheStreamAndLeavesTheAnswerToTheCaller) {
   Upgraded u;
-  auto r = u.engine.receive(clientFrame(0x82, "ab") + clientFrame(0x88, "\x03\xe8"), u.app, u.wire);
+  auto r = u.engine.receive(clientFrame(0x82, "ab") + clientFrame(0x88, "\x03\xe9"), u.app, u.wire);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, 0);
   EXPECT_EQ(u.app, "ab");
-  EXPECT_EQ(u.wire, std::string("\x88\x02\x03\xe8", 4));
-  EXPECT_TRUE(u.engine.closeSent());
+  // Nothing may follow a close frame, so the answer waits for the caller's last packets.
+  EXPECT_TRUE(u.wire.empty());
+  EXPECT_TRUE(u.engine.peerClosed());
+  EXPECT_EQ(u.engine.peerCloseCode(), 1001);
+  u.engine.close(u.engine.peerCloseCode(), u.wire);
+  EXPECT_EQ(u.wire, std::string("\x88\x02\x03\xe9", 4));
+}
+
+TEST(WsEngine, InvalidCloseFramesAreProtocolErrors) {
+  for (std::string body :
+       {std::string("\x03", 1), std::string("\x03\xee", 2), std::string("\x00\x01", 2)}) {
+    Upgraded u;
+    auto r = u.engine.receive(clientFrame(0x88, body), u.app, u.wire);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().code, 0) << r.error().message;
+    ASSERT_EQ(u.wire.size(), 4u);
+    EXPECT_EQ(static_cast<uint8_t>(u.wire[3]), 1002 & 0xff);
+  }
+}
+
+TEST(WsEngine, LengthWithTheTopBitSetIsAProtocolError) {
+  Upgraded u;
+  std::string frame =
+      std::string("\x82\xff\x80\x00\x00\x00\x00\x00\x00\x01", 10) + std::string(4, '\x11');
+  auto r = u.engine.receive(frame, u.app, u.wire);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(static_cast<uint8_t>(u.wire[3]), 1002 & 0xff);
+}
+
+TEST(WsEngine, ForwardedForTakesEveryHeaderLineAndStripsPorts) {
+  auto s = settings();
+  s->trustedProxies = {*Cidr::parse("127.0.0.0/8")};
+  // The client's own line comes first; the proxy added its own line with the real address.
+  std::string headers = "X-Forwarded-For: 10.1.2.3\r\nX-Forwarded-For: 203.0.113.9:5678\r\n";
+  WsEngine ws(s, loopback());
+  std::string app, wire;
+  ASSERT_TRUE(ws.receive(request(headers), app, wire)) << wire;
+  EXPECT_EQ(ws.facts().forwardedFor, "203.0.113.9");
+  WsEngine v6(s, loopback());
+  ASSERT_TRUE(v6.receive(request("X-Forwarded-For: [2001:db8::7]:443\r\n"), app, wire));
+  EXPECT_EQ(v6.facts().forwardedFor, "2001:db8::7");
+}
+
+TEST(WsEngine, RequestWithABodyIsRefused) {
+  WsEngine ws(settings(), loopback());
+  std::string app, wire;
+  auto r = ws.receive(request("Content-Length: 5\r\n"), app, wire);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(wire.substr(0, 12), "HTTP/1.1 400");
+}
+
+TEST(WsEngine, NoPongAfterOurClose) {
+  Upgraded u;
+  u.engine.close(1000, u.wire);
+  u.wire.clear();
+  ASSERT_TRUE(u.engine.receive(clientFrame(0x89, "x"), u.app, u.wire));
+  EXPECT_TRUE(u.wire.empty());
 }
 
 TEST(WsEngine, ClientAndServerTalk) {

@@ -452,3 +452,20 @@ def test_twenty_wss_clients_across_two_workers_each_get_their_own_message(broker
     finally:
         for client in clients:
             client.close()
+
+
+def test_packets_before_a_close_frame_are_answered_before_the_closing_handshake(broker_factory):
+    broker = broker_factory(listeners=[ws_listener()])
+    raw = RawWs(broker.ports[WS])
+    assert raw.upgrade(upgrade_request()).startswith("HTTP/1.1 101 ")
+    raw.sock.sendall(masked_frame(0x2, mb.connect("tab", version=mb.V311)))
+    assert raw.read_frame() == (0x2, bytes([0x20, 0x02, 0x00, 0x00]))
+    # A browser tab that publishes and closes at once (code 1001, going away).
+    raw.sock.sendall(masked_frame(0x2, mb.publish("tabs/closed", b"bye", qos=1, packet_id=7))
+                     + masked_frame(0x8, struct.pack("!H", 1001)))
+    assert raw.read_frame() == (0x2, mb.puback(7))
+    assert close_code(raw.read_frame()) == 1001  # the answer comes last
+    assert raw.closed()
+    raw.close()
+    log_line(broker, r'client "tab" 127\.0\.0\.1:\d+: connection lost \(WebSocket closed by the '
+                     r'client, code 1001, without DISCONNECT\)')
