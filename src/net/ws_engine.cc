@@ -144,7 +144,7 @@ WsEngine::WsEngine(std::shared_ptr<const WsSettings> settings, const IpAddress& 
 
 WsEngine::WsEngine(std::string host, std::string path)
     : server_(false),
-      settings_(std::make_shared<WsSettings>()),
+      settings_(clientSettings()),
       state_(State::Response),
       host_(std::move(host)) {
   facts_.path = std::move(path);

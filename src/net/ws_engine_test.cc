@@ -282,7 +282,8 @@ TEST(WsEngine, ClientAndServerTalk) {
   client.start(toServer);
   ASSERT_TRUE(server.receive(toServer, app, toClient));
   toServer.clear();
-  std::string big(70000, 'z');
+  // Larger than the server side's default max_frame_size: the client side has no frame limit.
+  std::string big(3 * 1024 * 1024, 'z');
   server.frameHeader(big.size(), toClient);
   toClient += big;
   std::string got;
