@@ -44,6 +44,11 @@ net::TlsSettings tlsSettings(const config::TlsSection& t) {
   s.crlStale = t.crlStale;
   s.pskFile = t.pskFile;
   s.pskHint = t.pskHint;
+  s.ocspResponse = t.ocspResponse;
+  for (const auto& e : t.sni) {
+    s.sni.push_back(net::TlsSniSettings{e.names, e.cert, e.key, e.ocspResponse});
+  }
+  s.sniStrict = t.sniStrict;
   return s;
 }
 
@@ -139,15 +144,18 @@ Result<void> Broker::start() {
       if (!ctx) return tl::unexpected(ctx.error());
       rt->info->tls.store(*ctx);
       rt->tlsFiles = fileSignature((*ctx)->files());
-      tlsPosture =
-          fmt::format("TLS {}-{}, client certificates {}{}{}, certificate {}", l.tls->minVersion,
-                      l.tls->maxVersion,
-                      l.tls->clientCert == "require"    ? "required"
-                      : l.tls->clientCert == "optional" ? "optional"
-                                                        : "not requested",
-                      l.tls->crl.empty() ? "" : fmt::format(", {} CRL file(s)", l.tls->crl.size()),
-                      l.tls->pskFile.empty() ? "" : ", PSK",
-                      l.tls->cert.empty() ? "none (PSK only)" : (*ctx)->certificateSummary());
+      tlsPosture = fmt::format(
+          "TLS {}-{}, client certificates {}{}{}{}, certificate {}", l.tls->minVersion,
+          l.tls->maxVersion,
+          l.tls->clientCert == "require"    ? "required"
+          : l.tls->clientCert == "optional" ? "optional"
+                                            : "not requested",
+          l.tls->crl.empty() ? "" : fmt::format(", {} CRL file(s)", l.tls->crl.size()),
+          l.tls->pskFile.empty() ? "" : ", PSK",
+          l.tls->sni.empty() ? ""
+                             : fmt::format(", {} SNI certificate(s){}", l.tls->sni.size(),
+                                           l.tls->sniStrict ? " (strict)" : ""),
+          l.tls->cert.empty() ? "none (PSK only)" : (*ctx)->certificateSummary());
     }
     boost::system::error_code ec;
     auto address = asio::ip::make_address(l.host, ec);
@@ -217,9 +225,7 @@ void Broker::reloadListener(ListenerRuntime& rt) {
     return;
   }
   rt.info->tls.store(*ctx);
-  log::info("listener \"{}\": TLS reloaded (certificate {} serial {}, expires in {} days)",
-            rt.cfg.name, (*ctx)->certificateSubject(), (*ctx)->certificateSerial(),
-            (*ctx)->secondsToExpiry() / 86400);
+  log::info("listener \"{}\": TLS reloaded ({})", rt.cfg.name, (*ctx)->certificateDetails());
   if (rt.cfg.tls->crl.empty()) return;
   // A new CRL applies to live sessions too: each worker drops its revoked connections.
   for (auto& w : workers_) {

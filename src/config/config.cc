@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "net/admission.h"
+#include "net/server_name.h"
 
 namespace moat::config {
 namespace {
@@ -202,6 +203,69 @@ std::string resolvePath(std::string_view source, const std::string& file) {
   return base.empty() ? file : (base / file).string();
 }
 
+// [[listener.tls.sni]]: each entry needs names, cert and key; a name may appear only once
+// across the entries (which certificate would it choose?).
+Result<void> readSni(std::string_view src, const toml::node& node, std::vector<TlsSniEntry>& out) {
+  const toml::array* entries = node.as_array();
+  if (!entries || !node.is_array_of_tables()) {
+    return tl::unexpected(at(src, node, "listener.tls.sni is written [[listener.tls.sni]]"));
+  }
+  for (const auto& item : *entries) {
+    const toml::table& t = *item.as_table();
+    TableReader r(src, t, "listener.tls.sni");
+    TlsSniEntry e;
+    MOAT_TRY(r.strings("names", e.names));
+    MOAT_TRY(r.string("cert", e.cert));
+    MOAT_TRY(r.string("key", e.key));
+    MOAT_TRY(r.string("ocsp_response", e.ocspResponse));
+    MOAT_TRY(r.finish());
+    for (const char* key : {"names", "cert", "key"}) {
+      if (!t.contains(key)) {
+        return tl::unexpected(
+            at(src, t,
+               fmt::format("listener.tls.sni entry without {} (each entry needs names, "
+                           "cert and key)",
+                           key)));
+      }
+    }
+    const toml::node& names = *t.get("names");
+    if (e.names.empty()) {
+      return tl::unexpected(at(src, names, "listener.tls.sni.names must list at least one name"));
+    }
+    for (auto& name : e.names) {
+      auto normal = net::normalizeServerName(name);
+      if (!normal) {
+        return tl::unexpected(
+            at(src, names, fmt::format("listener.tls.sni.names: {}", normal.error().message)));
+      }
+      name = *normal;
+      for (const auto& other : out) {
+        if (std::find(other.names.begin(), other.names.end(), name) != other.names.end()) {
+          return tl::unexpected(at(src, names,
+                                   fmt::format("listener.tls.sni.names: \"{}\" is already in "
+                                               "another entry; a name may choose one certificate "
+                                               "only",
+                                               name)));
+        }
+      }
+    }
+    for (size_t i = 0; i < e.names.size(); ++i) {
+      if (std::find(e.names.begin(), e.names.begin() + i, e.names[i]) != e.names.begin() + i) {
+        return tl::unexpected(at(
+            src, names, fmt::format("listener.tls.sni.names: \"{}\" is listed twice", e.names[i])));
+      }
+    }
+    for (auto [key, value] : {std::pair{"cert", &e.cert}, std::pair{"key", &e.key}}) {
+      if (value->empty()) {
+        return tl::unexpected(
+            at(src, *t.get(key), fmt::format("listener.tls.sni.{} must not be empty", key)));
+      }
+    }
+    out.push_back(std::move(e));
+  }
+  return {};
+}
+
 Result<void> readTls(std::string_view src, const toml::table& t, TlsSection& tls,
                      const std::string& listener) {
   TableReader r(src, t, "listener.tls");
@@ -237,6 +301,12 @@ Result<void> readTls(std::string_view src, const toml::table& t, TlsSection& tls
   MOAT_TRY(r.string("identity", tls.identity));
   MOAT_TRY(r.string("identity_as", tls.identityAs));
   MOAT_TRY(r.strings("pin_spki", tls.pinSpki));
+  MOAT_TRY(r.string("ocsp_response", tls.ocspResponse));
+  MOAT_TRY(r.boolean("sni_strict", tls.sniStrict));
+  if (r.has("sni")) {
+    MOAT_TRY(readSni(src, *t.get("sni"), tls.sni));
+    r.accept("sni");
+  }
   MOAT_TRY(r.finish());
   static constexpr std::string_view kIdentities[] = {"none",    "cn",      "subject",
                                                      "san_dns", "san_uri", "san_email"};
@@ -286,6 +356,17 @@ Result<void> readTls(std::string_view src, const toml::table& t, TlsSection& tls
                                          "psk_file for a PSK-only listener)",
                                          listener)));
   }
+  // Certificates by name, and what is stapled to the default one, need a default certificate.
+  for (auto [key, used] :
+       {std::pair{"sni", !tls.sni.empty()}, std::pair{"sni_strict", tls.sniStrict},
+        std::pair{"ocsp_response", !tls.ocspResponse.empty()}}) {
+    if (used && (tls.cert.empty() || tls.key.empty())) {
+      return tl::unexpected(at(src, where(key),
+                               fmt::format("listener \"{}\": listener.tls.{} needs cert and key "
+                                           "(the default certificate)",
+                                           listener, key)));
+    }
+  }
   if (tls.clientCert != "none" && tls.ca.empty()) {
     return tl::unexpected(at(src, where("client_cert"),
                              fmt::format("listener \"{}\": listener.tls.client_cert needs ca (the "
@@ -297,6 +378,12 @@ Result<void> readTls(std::string_view src, const toml::table& t, TlsSection& tls
   tls.ca = resolvePath(src, tls.ca);
   tls.pskFile = resolvePath(src, tls.pskFile);
   for (auto& f : tls.crl) f = resolvePath(src, f);
+  tls.ocspResponse = resolvePath(src, tls.ocspResponse);
+  for (auto& e : tls.sni) {
+    e.cert = resolvePath(src, e.cert);
+    e.key = resolvePath(src, e.key);
+    e.ocspResponse = resolvePath(src, e.ocspResponse);
+  }
   return {};
 }
 

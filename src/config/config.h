@@ -36,6 +36,14 @@ struct LimitsSection {
 
 enum class Transport { Tcp, Tls, Ws, Wss };
 
+// [[listener.tls.sni]]: one more certificate, for the server names listed.
+struct TlsSniEntry {
+  std::vector<std::string> names;  // lower case; exact, or "*." + a name (one label)
+  std::string cert;
+  std::string key;
+  std::string ocspResponse;
+};
+
 // [listener.tls]: see docs/tls.md. Defaults are the safe ones; net::TlsSettings mirrors them.
 struct TlsSection {
   std::string cert;
@@ -59,6 +67,9 @@ struct TlsSection {
   std::string identity = "none";
   std::string identityAs = "username";
   std::vector<std::string> pinSpki;  // hex SHA-256 of allowed client public keys; empty = any
+  std::string ocspResponse;          // DER OCSP response for cert, stapled
+  std::vector<TlsSniEntry> sni;      // certificates chosen by the client's server name
+  bool sniStrict = false;            // refuse a server name no certificate is for
 };
 
 // [listener.websocket]: for transport "ws" and "wss"; see docs/websocket.md.

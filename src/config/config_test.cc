@@ -198,6 +198,87 @@ TEST(Config, AdmissionListsAreCheckedCidrs) {
   EXPECT_NE(bad.error().message.find("m.toml:4"), std::string::npos) << bad.error().message;
 }
 
+TEST(Config, SniEntriesAndOcspResponsesAreReadWithPathsBesideTheConfig) {
+  auto cfg = parse(R"([[listener]]
+name = "secure"
+bind = "0.0.0.0:8883"
+transport = "tls"
+[listener.tls]
+cert = "default.crt"
+key = "default.key"
+ocsp_response = "default.ocsp.der"
+sni_strict = true
+[[listener.tls.sni]]
+names = ["Broker.Example.com", "*.devices.example.com"]
+cert = "example.crt"
+key = "/keys/example.key"
+ocsp_response = "example.ocsp.der"
+[[listener.tls.sni]]
+names = "other.example.net"
+cert = "other.crt"
+key = "other.key"
+)",
+                   "/etc/moat/moat.toml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  const auto& tls = *cfg->listeners[0].tls;
+  EXPECT_TRUE(tls.sniStrict);
+  EXPECT_EQ(tls.ocspResponse, "/etc/moat/default.ocsp.der");
+  ASSERT_EQ(tls.sni.size(), 2u);
+  EXPECT_EQ(tls.sni[0].names,
+            (std::vector<std::string>{"broker.example.com", "*.devices.example.com"}));
+  EXPECT_EQ(tls.sni[0].cert, "/etc/moat/example.crt");
+  EXPECT_EQ(tls.sni[0].key, "/keys/example.key");
+  EXPECT_EQ(tls.sni[0].ocspResponse, "/etc/moat/example.ocsp.der");
+  EXPECT_EQ(tls.sni[1].names, std::vector<std::string>{"other.example.net"});
+  EXPECT_EQ(tls.sni[1].ocspResponse, "");
+}
+
+TEST(Config, SniMistakesNameFileAndLine) {
+  auto expectError = [](std::string text, std::string_view needle) {
+    auto cfg = parse(text, "m.toml");
+    ASSERT_FALSE(cfg) << text;
+    EXPECT_NE(cfg.error().message.find(needle), std::string::npos) << cfg.error().message;
+  };
+  const std::string head =
+      "[[listener]]\nname=\"s\"\nbind=\"h:1\"\ntransport=\"tls\"\n"
+      "[listener.tls]\ncert=\"c\"\nkey=\"k\"\n[[listener.tls.sni]]\n";  // the entry: line 8
+  const std::string files = "cert=\"e.crt\"\nkey=\"e.key\"\n";
+  expectError(head + files, "m.toml:8: listener.tls.sni entry without names");
+  expectError(head + "names=[\"a.example\"]\nkey=\"e.key\"\n", "entry without cert");
+  expectError(head + "names=[\"a.example\"]\ncert=\"e.crt\"\n", "entry without key");
+  expectError(head + "names=[]\n" + files, "m.toml:9: listener.tls.sni.names must list");
+  expectError(head + "names=[\"a example\"]\n" + files,
+              "m.toml:9: listener.tls.sni.names: \"a example\" is not a server name: it contains "
+              "a space");
+  expectError(head + "names=[\"a.*.example\"]\n" + files, "whole first label");
+  expectError(head + "names=[\"*\"]\n" + files, "whole first label");
+  expectError(head + "names=[\"a.example\", \"A.example\"]\n" + files,
+              "\"a.example\" is listed twice");
+  expectError(head + "names=[\"a.example\"]\n" + files + "[[listener.tls.sni]]\n" +
+                  "names=[\"b.example\", \"A.Example\"]\n" + files,
+              "m.toml:13: listener.tls.sni.names: \"a.example\" is already in another entry");
+  expectError(head + "names=[\"a.example\"]\n" + files + "colour=\"blue\"\n",
+              "unknown key 'colour' in [listener.tls.sni]");
+  expectError(head + "names=[\"a.example\"]\ncert=\"\"\nkey=\"e.key\"\n",
+              "m.toml:10: listener.tls.sni.cert must not be empty");
+  expectError(
+      "[[listener]]\nname=\"s\"\nbind=\"h:1\"\ntransport=\"tls\"\n[listener.tls]\n"
+      "psk_file=\"p\"\nocsp_response=\"r.der\"\n",
+      "m.toml:7: listener \"s\": listener.tls.ocsp_response needs cert and key");
+  expectError(
+      "[[listener]]\nname=\"s\"\nbind=\"h:1\"\ntransport=\"tls\"\n[listener.tls]\n"
+      "psk_file=\"p\"\nsni_strict=true\n",
+      "m.toml:7: listener \"s\": listener.tls.sni_strict needs cert and key");
+  EXPECT_TRUE(
+      parse("[[listener]]\nname=\"s\"\nbind=\"h:1\"\ntransport=\"tls\"\n[listener.tls]\n"
+            "psk_file=\"p\"\nsni_strict=false\n",
+            "m.toml"));
+  expectError(
+      "[[listener]]\nname=\"s\"\nbind=\"h:1\"\ntransport=\"tls\"\n[listener.tls]\n"
+      "cert=\"c\"\nkey=\"k\"\nsni=\"x\"\n",
+      "is written [[listener.tls.sni]]");
+}
+
 TEST(Config, AListenerIsRequired) { EXPECT_FALSE(parse("[broker]\nworkers = 1\n", "m.toml")); }
 
 }  // namespace

@@ -1,16 +1,22 @@
 #include "net/tls_context.h"
 
+#include <algorithm>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <map>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include "base/log.h"
+#include "net/ocsp_staple.h"
+#include "net/server_name.h"
 
 namespace moat::net {
 
@@ -25,6 +31,16 @@ struct TlsContext::SecretMap {
 namespace {
 int identityIndex();
 }
+
+namespace {
+// Per connection: set when sni_strict refused the client's server name.
+int refusedNameIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+}  // namespace
+
+bool serverNameRefused(SSL* ssl) { return SSL_get_ex_data(ssl, refusedNameIndex()) != nullptr; }
 
 std::string pskIdentityOf(SSL* ssl) {
   if (const char* id = SSL_get_psk_identity(ssl)) return id;
@@ -80,14 +96,27 @@ int selectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const uns
   return SSL_TLSEXT_ERR_NOACK;
 }
 
-std::string describeCertificate(SSL_CTX* ctx) {
-  X509* cert = SSL_CTX_get0_certificate(ctx);
-  if (!cert) return "no certificate";
+std::string subjectOf(X509* cert) {
   char subject[256];
   X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof subject);
+  return subject;
+}
+
+std::string serialOf(X509* cert) {
+  std::string out;
+  if (BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr)) {
+    char* hex = BN_bn2hex(bn);
+    out = hex ? hex : "";
+    OPENSSL_free(hex);
+    BN_free(bn);
+  }
+  return out;
+}
+
+int64_t secondsLeft(X509* cert) {
   int days = 0, secs = 0;
-  ASN1_TIME_diff(&days, &secs, nullptr, X509_get0_notAfter(cert));
-  return fmt::format("{} (expires in {} days)", subject, days);
+  if (!ASN1_TIME_diff(&days, &secs, nullptr, X509_get0_notAfter(cert))) return 0;
+  return int64_t{days} * 86400 + secs;
 }
 
 int contextIndex() {
@@ -212,26 +241,74 @@ Result<std::unique_ptr<TlsContext::SecretMap>> loadPskFile(const std::string& fi
 
 }  // namespace
 
-Result<std::shared_ptr<const TlsContext>> TlsContext::create(const TlsSettings& s,
-                                                             const std::string& listener) {
-  ERR_clear_error();
-  auto minV = parseVersion(s.minVersion, listener, "min_version");
-  if (!minV) return tl::unexpected(minV.error());
-  auto maxV = parseVersion(s.maxVersion, listener, "max_version");
-  if (!maxV) return tl::unexpected(maxV.error());
-  if (*minV > *maxV) {
-    return fail(0x80, fmt::format("listener \"{}\": tls.min_version is above tls.max_version",
-                                  listener));
+// One certificate a listener serves, with the SSL_CTX that carries it.
+struct TlsContext::Certificate {
+  SSL_CTX* ctx = nullptr;
+  bool ownsCtx = false;            // false for the default certificate: that is ctx_
+  std::vector<std::string> names;  // the SNI names it is chosen for; empty for the default
+  std::string cert, key, ocspFile;
+  std::string prefix;  // how messages name its settings: "tls." or "tls.sni[\"name\"]."
+  std::unique_ptr<OcspStaple> ocsp;
+
+  ~Certificate() {
+    if (ownsCtx) SSL_CTX_free(ctx);
   }
-  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
-  if (!ctx) return fail(0x80, "SSL_CTX_new: " + lastOpensslError());
-  std::shared_ptr<TlsContext> self(new TlsContext(ctx, s));
+  std::string setting(const char* key, const std::string& file) const {
+    return fmt::format("{}{} \"{}\"", prefix, key, file);
+  }
+  X509* leaf() const { return SSL_CTX_get0_certificate(ctx); }
+};
+
+namespace {
+
+int stapleIndex() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+// status_request: a client that asks gets the certificate's OCSP response while it is current.
+int stapleOcsp(SSL* ssl, void*) {
+  auto* staple =
+      static_cast<const OcspStaple*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), stapleIndex()));
+  const std::string* der = staple ? staple->responseAt(std::time(nullptr)) : nullptr;
+  if (!der) return SSL_TLSEXT_ERR_NOACK;
+  // OpenSSL takes ownership of the copy.
+  auto* copy = static_cast<unsigned char*>(OPENSSL_malloc(der->size()));
+  if (!copy) return SSL_TLSEXT_ERR_NOACK;
+  std::memcpy(copy, der->data(), der->size());
+  SSL_set_tlsext_status_ocsp_resp(ssl, copy, static_cast<long>(der->size()));
+  return SSL_TLSEXT_ERR_OK;
+}
+
+// SNI: switch the handshake to the certificate for the name the client asked for. Called once
+// the ClientHello's extensions are read, before the certificate is chosen.
+int selectServerName(SSL* ssl, int* alert, void*) {
+  const TlsContext* context = contextOf(ssl);
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (!context || !name) return SSL_TLSEXT_ERR_OK;  // no SNI: the default certificate
+  SSL_CTX* chosen = context->contextForServerName(name);
+  if (!chosen) {
+    SSL_set_ex_data(ssl, refusedNameIndex(), reinterpret_cast<void*>(1));
+    *alert = SSL_AD_UNRECOGNIZED_NAME;
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+  }
+  if (chosen != SSL_get_SSL_CTX(ssl) && !SSL_set_SSL_CTX(ssl, chosen)) {
+    *alert = SSL_AD_INTERNAL_ERROR;
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+  }
+  return SSL_TLSEXT_ERR_OK;
+}
+
+// Everything of a server SSL_CTX but its certificate, alike for the default one and each SNI
+// one. `store` is the default SSL_CTX's trust store (CA and CRLs) for the SNI ones to share, or
+// nullptr for the default one, which loads it.
+Result<void> configureServer(SSL_CTX* ctx, const TlsSettings& s, int minV, int maxV,
+                             TlsContext* owner, X509_STORE* store, const std::string& listener) {
   auto bad = [&](std::string what) -> tl::unexpected<Error> {
     return fail(0x80, fmt::format("listener \"{}\": {}: {}", listener, what, lastOpensslError()));
   };
-
-  SSL_CTX_set_min_proto_version(ctx, *minV);
-  SSL_CTX_set_max_proto_version(ctx, *maxV);
+  SSL_CTX_set_min_proto_version(ctx, minV);
+  SSL_CTX_set_max_proto_version(ctx, maxV);
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                SSL_OP_NO_COMPRESSION);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
@@ -244,28 +321,8 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::create(const TlsSettings& 
   if (SSL_CTX_set1_groups_list(ctx, s.groups.c_str()) != 1) {
     return bad(fmt::format("tls.groups \"{}\"", s.groups));
   }
-  SSL_CTX_set_ex_data(ctx, contextIndex(), self.get());
-  if ((s.cert.empty() || s.key.empty()) && s.pskFile.empty()) {
-    return fail(0x80, fmt::format("listener \"{}\": tls.cert and tls.key are required "
-                                  "(or tls.psk_file for a PSK-only listener)",
-                                  listener));
-  }
-  if (!s.cert.empty() && SSL_CTX_use_certificate_chain_file(ctx, s.cert.c_str()) != 1) {
-    return bad(fmt::format("tls.cert \"{}\"", s.cert));
-  }
-  if (!s.key.empty() && SSL_CTX_use_PrivateKey_file(ctx, s.key.c_str(), SSL_FILETYPE_PEM) != 1) {
-    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
-      return bad(fmt::format("tls.key \"{}\" does not match tls.cert \"{}\"", s.key, s.cert));
-    }
-    return bad(fmt::format("tls.key \"{}\"", s.key));
-  }
-  if (!s.cert.empty() && SSL_CTX_check_private_key(ctx) != 1) {
-    return bad(fmt::format("tls.key \"{}\" does not match tls.cert \"{}\"", s.key, s.cert));
-  }
+  SSL_CTX_set_ex_data(ctx, contextIndex(), owner);
   if (!s.pskFile.empty()) {
-    auto psks = loadPskFile(s.pskFile, listener);
-    if (!psks) return tl::unexpected(psks.error());
-    self->psks_ = std::move(*psks);
     SSL_CTX_set_psk_server_callback(ctx, serverPsk);
     if (!s.pskHint.empty() && SSL_CTX_use_psk_identity_hint(ctx, s.pskHint.c_str()) != 1) {
       return bad(fmt::format("tls.psk_hint \"{}\"", s.pskHint));
@@ -277,39 +334,36 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::create(const TlsSettings& 
       return bad("tls.ciphers with the PSK suites");
     }
   }
-  if (X509* leaf = SSL_CTX_get0_certificate(ctx)) {
-    if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) {
-      return fail(0x80, fmt::format("listener \"{}\": tls.cert \"{}\" has expired", listener,
-                                    s.cert));
-    }
-  }
-
   if (s.clientCert != ClientCertMode::None) {
     if (s.ca.empty()) {
       return fail(0x80, fmt::format("listener \"{}\": tls.client_cert needs tls.ca", listener));
     }
-    if (SSL_CTX_load_verify_locations(ctx, s.ca.c_str(), nullptr) != 1) {
-      return bad(fmt::format("tls.ca \"{}\"", s.ca));
+    if (store) {
+      // The client's chain is verified against the SSL_CTX the handshake ends up on.
+      SSL_CTX_set1_cert_store(ctx, store);
+    } else {
+      if (SSL_CTX_load_verify_locations(ctx, s.ca.c_str(), nullptr) != 1) {
+        return bad(fmt::format("tls.ca \"{}\"", s.ca));
+      }
+      if (!s.crl.empty()) {
+        X509_STORE* own = SSL_CTX_get_cert_store(ctx);
+        for (const auto& file : s.crl) {
+          auto n = loadCrls(own, file, listener, s.crlStale);
+          if (!n) return tl::unexpected(n.error());
+        }
+        // Every certificate of the chain is checked, so each CA needs its CRL.
+        X509_STORE_set_flags(own, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+      }
     }
     int mode = SSL_VERIFY_PEER;
     if (s.clientCert == ClientCertMode::Require) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
     SSL_CTX_set_verify(ctx, mode, verifyCallback);
-    if (!s.crl.empty()) {
-      X509_STORE* store = SSL_CTX_get_cert_store(ctx);
-      for (const auto& file : s.crl) {
-        auto n = loadCrls(store, file, listener, s.crlStale);
-        if (!n) return tl::unexpected(n.error());
-      }
-      // Every certificate of the chain is checked, so each CA needs its CRL.
-      X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
-    }
     SSL_CTX_set_verify_depth(ctx, s.verifyDepth);
     // The CA names sent in CertificateRequest help clients pick the right certificate.
     if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(s.ca.c_str())) {
       SSL_CTX_set_client_CA_list(ctx, names);
     }
   }
-
   static const unsigned char kSessionContext[] = "moat";
   SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
   if (s.sessionResumption) {
@@ -320,31 +374,176 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::create(const TlsSettings& 
     SSL_CTX_set_num_tickets(ctx, 0);
   }
   SSL_CTX_set_alpn_select_cb(ctx, selectAlpn, nullptr);
-  self->summary_ = describeCertificate(ctx);
-  if (X509* leaf = SSL_CTX_get0_certificate(ctx)) {
-    char subject[256];
-    X509_NAME_oneline(X509_get_subject_name(leaf), subject, sizeof subject);
-    self->subject_ = subject;
-    if (BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), nullptr)) {
-      char* hex = BN_bn2hex(bn);
-      self->serial_ = hex ? hex : "";
-      OPENSSL_free(hex);
-      BN_free(bn);
-    }
+  SSL_CTX_set_tlsext_status_cb(ctx, stapleOcsp);
+  return {};
+}
+
+}  // namespace
+
+Result<void> TlsContext::loadCertificate(const std::string& listener) {
+  Certificate& c = *certs_.back();
+  auto bad = [&](std::string what) -> tl::unexpected<Error> {
+    return fail(0x80, fmt::format("listener \"{}\": {}: {}", listener, what, lastOpensslError()));
+  };
+  auto mismatch = [&] {
+    return bad(
+        fmt::format("{} does not match {}", c.setting("key", c.key), c.setting("cert", c.cert)));
+  };
+  if (SSL_CTX_use_certificate_chain_file(c.ctx, c.cert.c_str()) != 1) {
+    return bad(c.setting("cert", c.cert));
   }
-  if (int64_t left = self->secondsToExpiry(); !s.cert.empty() && left < 14 * 86400) {
-    log::warn("listener \"{}\": tls.cert \"{}\" expires in {} hours; renew it", listener, s.cert,
-              left / 3600);
+  if (SSL_CTX_use_PrivateKey_file(c.ctx, c.key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) return mismatch();
+    return bad(c.setting("key", c.key));
+  }
+  if (SSL_CTX_check_private_key(c.ctx) != 1) return mismatch();
+  X509* leaf = c.leaf();
+  if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) {
+    return fail(
+        0x80, fmt::format("listener \"{}\": {} has expired", listener, c.setting("cert", c.cert)));
+  }
+  // The file must hold a chain a client can follow: leaf first, then each issuer in turn.
+  STACK_OF(X509)* chain = nullptr;
+  SSL_CTX_get0_chain_certs(c.ctx, &chain);
+  X509* child = leaf;
+  for (int i = 0; chain && i < sk_X509_num(chain); ++i) {
+    X509* parent = sk_X509_value(chain, i);
+    if (X509_check_issued(parent, child) != X509_V_OK) {
+      return fail(0x80, fmt::format("listener \"{}\": {}: the chain is broken: {} did not issue "
+                                    "{} (put the server certificate first, then each issuer)",
+                                    listener, c.setting("cert", c.cert), subjectOf(parent),
+                                    subjectOf(child)));
+    }
+    child = parent;
+  }
+  if (!c.ocspFile.empty()) {
+    auto staple = OcspStaple::load(
+        c.ocspFile, leaf, chain, settings_.ca,
+        {listener, c.setting("ocsp_response", c.ocspFile), c.setting("cert", c.cert)});
+    if (!staple) return tl::unexpected(staple.error());
+    c.ocsp = std::move(*staple);
+    SSL_CTX_set_ex_data(c.ctx, stapleIndex(), c.ocsp.get());
+  }
+  if (int64_t left = secondsLeft(leaf); left < 14 * 86400) {
+    log::warn("listener \"{}\": {} expires in {} hours; renew it", listener,
+              c.setting("cert", c.cert), left / 3600);
+  }
+  return {};
+}
+
+Result<std::shared_ptr<const TlsContext>> TlsContext::create(const TlsSettings& s,
+                                                             const std::string& listener) {
+  ERR_clear_error();
+  auto minV = parseVersion(s.minVersion, listener, "min_version");
+  if (!minV) return tl::unexpected(minV.error());
+  auto maxV = parseVersion(s.maxVersion, listener, "max_version");
+  if (!maxV) return tl::unexpected(maxV.error());
+  if (*minV > *maxV) {
+    return fail(0x80,
+                fmt::format("listener \"{}\": tls.min_version is above tls.max_version", listener));
+  }
+  if ((s.cert.empty() || s.key.empty()) && s.pskFile.empty()) {
+    return fail(0x80, fmt::format("listener \"{}\": tls.cert and tls.key are required "
+                                  "(or tls.psk_file for a PSK-only listener)",
+                                  listener));
+  }
+  if ((!s.sni.empty() || !s.ocspResponse.empty()) && s.cert.empty()) {
+    return fail(0x80, fmt::format("listener \"{}\": tls.{} needs tls.cert and tls.key", listener,
+                                  s.sni.empty() ? "ocsp_response" : "sni"));
+  }
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (!ctx) return fail(0x80, "SSL_CTX_new: " + lastOpensslError());
+  std::shared_ptr<TlsContext> self(new TlsContext(ctx, s));
+  if (!s.pskFile.empty()) {
+    auto psks = loadPskFile(s.pskFile, listener);
+    if (!psks) return tl::unexpected(psks.error());
+    self->psks_ = std::move(*psks);
+  }
+  MOAT_TRY(configureServer(ctx, s, *minV, *maxV, self.get(), nullptr, listener));
+  auto main = std::make_unique<Certificate>();
+  main->ctx = ctx;
+  main->cert = s.cert;
+  main->key = s.key;
+  main->ocspFile = s.ocspResponse;
+  main->prefix = "tls.";
+  self->certs_.push_back(std::move(main));
+  if (!s.cert.empty()) MOAT_TRY(self->loadCertificate(listener));
+  for (const auto& entry : s.sni) {
+    auto c = std::make_unique<Certificate>();
+    c->ctx = SSL_CTX_new(TLS_server_method());
+    if (!c->ctx) return fail(0x80, "SSL_CTX_new: " + lastOpensslError());
+    c->ownsCtx = true;
+    c->names = entry.names;
+    c->cert = entry.cert;
+    c->key = entry.key;
+    c->ocspFile = entry.ocspResponse;
+    c->prefix = fmt::format("tls.sni[\"{}\"].", entry.names.empty() ? "" : entry.names[0]);
+    SSL_CTX* sniCtx = c->ctx;
+    self->certs_.push_back(std::move(c));
+    MOAT_TRY(configureServer(sniCtx, s, *minV, *maxV, self.get(), SSL_CTX_get_cert_store(ctx),
+                             listener));
+    MOAT_TRY(self->loadCertificate(listener));
+  }
+  if ((!s.sni.empty() || s.sniStrict) && !s.cert.empty()) {
+    SSL_CTX_set_tlsext_servername_callback(ctx, selectServerName);
+  }
+
+  if (X509* leaf = SSL_CTX_get0_certificate(ctx)) {
+    self->subject_ = subjectOf(leaf);
+    self->serial_ = serialOf(leaf);
+  }
+  // The reports: the default certificate as before, then each SNI one with its names.
+  for (const auto& c : self->certs_) {
+    X509* leaf = c->leaf();
+    if (!leaf) {
+      self->summary_ = "no certificate";
+      self->details_ = "certificate  serial , expires in 0 days";
+      continue;
+    }
+    std::string staple;
+    if (c->ocsp) {
+      auto next = c->ocsp->nextUpdate();
+      staple = next ? ", OCSP response stapled until " + utcText(*next)
+                    : std::string(", OCSP response stapled");
+    }
+    std::string names =
+        c->names.empty() ? "" : fmt::format("; for {}: ", fmt::join(c->names, ", "));
+    self->summary_ += fmt::format("{}{} (expires in {} days{})", names, subjectOf(leaf),
+                                  secondsLeft(leaf) / 86400, staple);
+    self->details_ +=
+        fmt::format("{}certificate {} serial {}, expires in {} days{}", names, subjectOf(leaf),
+                    serialOf(leaf), secondsLeft(leaf) / 86400, staple);
   }
   return std::shared_ptr<const TlsContext>(std::move(self));
 }
 
-int64_t TlsContext::secondsToExpiry() const {
+SSL_CTX* TlsContext::contextForServerName(std::string_view serverName) const {
+  for (bool wildcards : {false, true}) {  // an exact name wins over a wildcard
+    for (size_t i = 1; i < certs_.size(); ++i) {
+      for (const auto& pattern : certs_[i]->names) {
+        if (pattern.starts_with("*.") == wildcards && serverNameMatches(pattern, serverName)) {
+          return certs_[i]->ctx;
+        }
+      }
+    }
+  }
+  if (!settings_.sniStrict) return ctx_;
+  // Strict: the name must be one of an entry's or one the default certificate is for.
   X509* leaf = SSL_CTX_get0_certificate(ctx_);
-  if (!leaf) return 0;
-  int days = 0, secs = 0;
-  if (!ASN1_TIME_diff(&days, &secs, nullptr, X509_get0_notAfter(leaf))) return 0;
-  return int64_t{days} * 86400 + secs;
+  std::string name(serverName);
+  if (leaf && X509_check_host(leaf, name.c_str(), name.size(), 0, nullptr) == 1) return ctx_;
+  return nullptr;
+}
+
+int64_t TlsContext::secondsToExpiry() const {
+  std::optional<int64_t> soonest;
+  for (const auto& c : certs_) {
+    if (X509* leaf = c->leaf()) {
+      int64_t left = secondsLeft(leaf);
+      soonest = soonest ? std::min(*soonest, left) : left;
+    }
+  }
+  return soonest.value_or(0);
 }
 
 bool TlsContext::revokes(X509* cert) const {
@@ -369,6 +568,12 @@ std::vector<std::string> TlsContext::files() const {
     if (!f->empty()) out.push_back(*f);
   }
   for (const auto& f : settings_.crl) out.push_back(f);
+  if (!settings_.ocspResponse.empty()) out.push_back(settings_.ocspResponse);
+  for (const auto& entry : settings_.sni) {
+    for (const auto* f : {&entry.cert, &entry.key, &entry.ocspResponse}) {
+      if (!f->empty()) out.push_back(*f);
+    }
+  }
   return out;
 }
 

@@ -2,6 +2,12 @@
 // is built (key matches certificate, files readable, versions and cipher lists valid), so a bad
 // setting is an error at start rather than a failure at the first handshake.
 //
+// A listener may serve several certificates, chosen by the name the client asks for (SNI):
+// each [[listener.tls.sni]] entry gets an SSL_CTX of its own, built with the same settings as
+// the main one but its own certificate and key, and a handshake switches to it when the
+// client's server name matches. Every certificate may carry an OCSP response to staple. All of
+// it is built and checked as a whole: one bad file fails the whole context.
+//
 // Immutable once built and shared (shared_ptr<const TlsContext>) by every connection of the
 // listener; OpenSSL allows SSL_new() on one SSL_CTX from several threads.
 #pragma once
@@ -10,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <openssl/ssl.h>
@@ -19,6 +26,14 @@
 namespace moat::net {
 
 enum class ClientCertMode { None, Optional, Require };
+
+// One more certificate for a listener, served to clients whose SNI matches one of `names`.
+struct TlsSniSettings {
+  std::vector<std::string> names;  // lower case: "broker.example.com" or "*.example.com"
+  std::string cert;                // PEM chain, as TlsSettings::cert
+  std::string key;
+  std::string ocspResponse;  // DER OCSP response for `cert` to staple; optional
+};
 
 struct TlsSettings {
   std::string cert;  // PEM chain: leaf first, then intermediates
@@ -45,6 +60,13 @@ struct TlsSettings {
   // TLS-PSK from a Mosquitto-format file ("identity:hexkey" per line).
   std::string pskFile;
   std::string pskHint;
+  // DER OCSP response for `cert`, stapled to clients that ask; optional.
+  std::string ocspResponse;
+  // Certificates chosen by SNI. `cert` serves clients that send no SNI or a name no entry
+  // matches; with sniStrict such a name is refused (alert unrecognized_name) unless `cert`
+  // itself is for it.
+  std::vector<TlsSniSettings> sni;
+  bool sniStrict = false;
 };
 
 // The client side (moat pub/sub, bench, tests), with Mosquitto's option names in mind.
@@ -80,22 +102,36 @@ class TlsContext {
   const std::string* pskFor(const std::string& identity) const;
   const TlsClientSettings& clientSettings() const { return client_; }
   bool isClient() const { return isClient_; }
-  // The server certificate's subject and notAfter, for the start-up report.
+  // Every server certificate's subject and notAfter (and OCSP staple), for the start-up report.
   const std::string& certificateSummary() const { return summary_; }
-  // The server certificate's serial (hex) and seconds until it expires (0 without one).
+  // The same with serial numbers, for the reload report.
+  const std::string& certificateDetails() const { return details_; }
+  // The default server certificate's serial (hex) and subject.
   const std::string& certificateSerial() const { return serial_; }
   const std::string& certificateSubject() const { return subject_; }
+  // Seconds until the first of the server certificates expires (0 without one).
   int64_t secondsToExpiry() const;
+  // The SSL_CTX for a client that asked for `serverName`: an SNI entry's (exact names before
+  // wildcards), else the default one; nullptr when sni_strict refuses the name.
+  SSL_CTX* contextForServerName(std::string_view serverName) const;
   // Whether one of this context's CRLs revokes `cert` (a live client's certificate).
   bool revokes(X509* cert) const;
   // Every file this context was built from, for change detection.
   std::vector<std::string> files() const;
 
  private:
+  struct Certificate;  // one served certificate with its SSL_CTX and OCSP staple (opaque)
+
   TlsContext(SSL_CTX* ctx, TlsSettings settings);
+  // Loads and checks the certificate, key and OCSP response of certs_.back().
+  [[nodiscard]] Result<void> loadCertificate(const std::string& listener);
+
   SSL_CTX* ctx_;
   TlsSettings settings_;
+  // The default certificate first (its SSL_CTX is ctx_), then one per SNI entry in order.
+  std::vector<std::unique_ptr<Certificate>> certs_;
   std::string summary_;
+  std::string details_;
   std::string serial_;
   std::string subject_;
   std::unique_ptr<SecretMap> psks_;
@@ -105,6 +141,10 @@ class TlsContext {
 
 // The PSK identity a server-side connection was accepted with ("" if none).
 std::string pskIdentityOf(SSL* ssl);
+
+// Whether the handshake of a server-side connection was refused because sni_strict knows no
+// certificate for the name the client asked for.
+bool serverNameRefused(SSL* ssl);
 
 // The reason of the most recent OpenSSL error on this thread (and clears the queue).
 std::string lastOpensslError();

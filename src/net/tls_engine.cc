@@ -104,6 +104,9 @@ std::optional<std::string> clientFailure(int reason, bool psk) {
       return "the server requires a client certificate (--cert and --key)";
     case SSL_R_TLSV1_ALERT_UNKNOWN_PSK_IDENTITY:
       return "the server does not know our PSK identity (alert: unknown PSK identity)";
+    case SSL_R_TLSV1_UNRECOGNIZED_NAME:
+      return "the server has no certificate for the host name we asked for (alert: unrecognized "
+             "name)";
     case SSL_R_TLSV1_ALERT_DECRYPT_ERROR:
     case SSL_R_SSLV3_ALERT_BAD_RECORD_MAC:
     case SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC:
@@ -192,6 +195,10 @@ std::string TlsEngine::serverName() const {
 }
 
 std::string TlsEngine::failureReason(int sslError) {
+  if (!context_->isClient() && serverNameRefused(ssl_)) {
+    ERR_clear_error();
+    return fmt::format("no certificate for server name \"{}\"", serverName());
+  }
   long verify = SSL_get_verify_result(ssl_);
   if (verify != X509_V_OK) {
     ERR_clear_error();

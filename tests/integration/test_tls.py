@@ -16,12 +16,12 @@ import concurrent.futures
 import re
 import shutil
 import ssl
-import subprocess
 
 import pytest
 
 from support import mqtt_bytes as mb
-from support.broker import MOAT_BINARY, BrokerProcess, write_moat_config
+from support.broker import (MOAT_BINARY, BrokerProcess, check_config, serve_until_exit,
+                            write_moat_config)
 from support.fixtures import both_versions
 from support.mosquitto_clients import MosquittoSub, mosquitto_pub
 from support.paho_client import PahoClient
@@ -431,25 +431,6 @@ def test_connect_subscribe_and_publish_in_one_tls_write_survive_the_move_between
 
 
 # -- start-up errors --------------------------------------------------------------------------
-
-def serve_until_exit(config, timeout=10.0) -> subprocess.CompletedProcess:
-    """`moat serve` on a config that must not start: it has to exit by itself (a broker that
-    starts anyway is killed when the timeout passes, and the test fails)."""
-    try:
-        return subprocess.run([str(MOAT_BINARY), "serve", "--config", str(config)],
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired as expired:
-        out = expired.stdout or b""  # bytes here even with text=True
-        raise AssertionError(f"moat serve still running after {timeout}s:\n"
-                             f"{out.decode(errors='replace') if isinstance(out, bytes) else out}"
-                             ) from None
-
-
-def check_config(config) -> subprocess.CompletedProcess:
-    return subprocess.run([str(MOAT_BINARY), "check-config", str(config)],
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10)
-
 
 def line_of(path, needle) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)

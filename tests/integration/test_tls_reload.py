@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import ssl
@@ -38,6 +37,7 @@ import pytest
 
 from support import mqtt_bytes as mb
 from support.broker import BrokerProcess, write_moat_config
+from support.deploy import install, install_long_ago
 from support.paho_client import PahoClient
 from support.pki import Credential, Pki
 from support.tls_client import (Attempt, TlsConnection, attempt_connect, client_context,
@@ -50,28 +50,11 @@ LOG_TIMEOUT = 5.0
 # The broker looks at the files every 2 s: a change is picked up within one period and a
 # reload, with room for a slow machine.
 WATCH_TIMEOUT = 8.0
-INSTALLED_AGO = 3600.0
 
 NOT_AUTHORIZED = 0x87
 
 
 # -- the listener's files ---------------------------------------------------------------------
-
-def install(source: Path, target: Path) -> None:
-    """Puts a copy of `source` at `target` as a careful deploy does: a temporary file beside the
-    target, renamed over it, so a reader sees the old file or the new one, never half of one."""
-    temporary = target.with_name(f".{target.name}.new")
-    shutil.copyfile(source, temporary)
-    os.replace(temporary, target)
-
-
-def install_long_ago(source: Path, target: Path) -> Path:
-    """install(), then dated INSTALLED_AGO back: the file as the broker first finds it."""
-    install(source, target)
-    then = time.time() - INSTALLED_AGO
-    os.utime(target, (then, then))
-    return target
-
 
 class ListenerFiles:
     """The certificate and key a TLS listener serves, as copies in `directory`."""
@@ -240,7 +223,10 @@ class HeldHandshake:
         deadline = time.monotonic() + LOG_TIMEOUT
         for _ in range(1000):
             try:
-                received += self.tls.read(65536)
+                chunk = self.tls.read(65536)
+                if not chunk:  # the broker's close_notify: an SSLObject reads it as b""
+                    return received
+                received += chunk
                 continue
             except ssl.SSLWantReadError:
                 pass

@@ -78,8 +78,15 @@ def _toml_value(value) -> str:
 #   {"name": "secure", "transport": "tls", "tls": {"cert": path, "key": path}}
 # "bind" defaults to an ephemeral loopback port and "allow_anonymous" to true; a "tls" mapping
 # becomes the listener's [listener.tls] table. Values are written as TOML (Paths as strings,
-# lists as arrays, e.g. "crl": [path]).
+# lists as arrays, e.g. "crl": [path]); in "tls", a list of mappings becomes an array of
+# tables, e.g. "sni": [{"names": [...], "cert": path, "key": path}] gives
+# [[listener.tls.sni]] tables.
 ListenerSpec = Mapping[str, Any]
+
+
+def _is_table_list(value) -> bool:
+    return isinstance(value, (list, tuple)) and bool(value) and \
+        all(isinstance(item, Mapping) for item in value)
 
 
 def render_listener(spec: ListenerSpec) -> List[str]:
@@ -92,7 +99,13 @@ def render_listener(spec: ListenerSpec) -> List[str]:
     lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
     if spec.get("tls") is not None:
         lines.append("[listener.tls]")
-        lines += [f"{key} = {_toml_value(value)}" for key, value in spec["tls"].items()]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in spec["tls"].items()
+                  if not _is_table_list(value)]
+        for key, value in spec["tls"].items():
+            if _is_table_list(value):
+                for item in value:
+                    lines.append(f"[[listener.tls.{key}]]")
+                    lines += [f"{k} = {_toml_value(v)}" for k, v in item.items()]
     if spec.get("websocket") is not None:
         lines.append("[listener.websocket]")
         lines += [f"{key} = {_toml_value(value)}" for key, value in spec["websocket"].items()]
@@ -257,6 +270,26 @@ def write_moat_config(workdir: Path, limits: Optional[Dict[str, int]] = None,
     config.write_text(render_moat_config(data_dir, _merged_limits(limits), workers=workers,
                                          log_level=log_level, listeners=listeners))
     return config
+
+
+def serve_until_exit(config: Path, timeout: float = 10.0) -> subprocess.CompletedProcess:
+    """`moat serve` on a config that must not start: it has to exit by itself (a broker that
+    starts anyway is killed when the timeout passes, and the test fails)."""
+    try:
+        return subprocess.run([str(MOAT_BINARY), "serve", "--config", str(config)],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired as expired:
+        out = expired.stdout or b""  # bytes here even with text=True
+        raise AssertionError(f"moat serve still running after {timeout}s:\n"
+                             f"{out.decode(errors='replace') if isinstance(out, bytes) else out}"
+                             ) from None
+
+
+def check_config(config: Path) -> subprocess.CompletedProcess:
+    """`moat check-config` on `config`."""
+    return subprocess.run([str(MOAT_BINARY), "check-config", str(config)],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10)
 
 
 def _listening_pattern(name: str) -> str:

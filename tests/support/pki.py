@@ -1,7 +1,9 @@
 """A throwaway public-key infrastructure for TLS tests, made with the `openssl` command line in a
 temporary directory at test time (no key or certificate is ever kept in the repository).
 
-    root CA ──┬── intermediate CA ── server certificates (localhost, 127.0.0.1)
+    root CA ──┬── intermediate CA ──┬── server certificates (localhost, 127.0.0.1)
+              │                     ├── server certificates for other names (SNI)
+              │                     └── the OCSP responder's certificate
               └── client certificates (CN = device id), valid or expired
     rogue root CA ── client certificates nobody trusts
     self-signed client certificates
@@ -18,6 +20,12 @@ validity now.
 A CRL is made the way an operator makes one, `openssl ca -revoke` for each certificate and then
 `openssl ca -gencrl`, over a CA database made afresh for that CRL: each CRL lists exactly the
 certificates its call names, and CRL numbers grow through the run.
+
+An OCSP response (DER, what a broker staples) is made the same way: a fresh CA database that
+lists the certificate as valid (`openssl ca -valid`) or revoked (`openssl ca -revoke`), then
+`openssl ocsp` answering for it as the intermediate's delegated responder. `openssl ocsp`
+starts a response's validity now, so the one response already past its nextUpdate is made
+with the `cryptography` package instead.
 
 Everything is made on first use and cached, so a session-wide Pki costs only what a run asks
 for. Not thread-safe: one test thread uses it.
@@ -73,6 +81,13 @@ extendedKeyUsage = clientAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 
+[v3_ocsp_responder]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = critical,OCSPSigning
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+
 [v3_self_signed_client]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
@@ -105,6 +120,24 @@ crl_extensions = crl_extensions
 authorityKeyIdentifier = keyid:always
 """
 
+# A server certificate for the names an SNI test needs ({names}: "DNS:a,DNS:b").
+_NAMED_SERVER_EXTENSIONS = """\
+[v3_named_server]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = {names}
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+"""
+
+# `openssl ca` for the database one OCSP response is made from.
+_OCSP_DB_CONFIG = """\
+[ocsp_ca]
+database = {db}/index.txt
+default_md = sha256
+"""
+
 
 class PkiError(RuntimeError):
     pass
@@ -125,7 +158,9 @@ class Pki:
         self._config = self.dir / "openssl.cnf"
         self._config.write_text(_CONFIG.format(dir=self.dir))
         self._clients: Dict[str, Credential] = {}
+        self._named_servers: Dict[str, Credential] = {}
         self._crls_made = 0
+        self._ocsp_made = 0
 
     # -- running openssl ----------------------------------------------------------------------
 
@@ -166,14 +201,17 @@ class Pki:
         return key, csr
 
     def _issue(self, name: str, subject: str, issuer: Credential, extensions: str,
-               algorithm: str = "ec", chain: Optional[List[Credential]] = None) -> Credential:
+               algorithm: str = "ec", chain: Optional[List[Credential]] = None,
+               extfile: Optional[Path] = None) -> Credential:
         """A certificate valid from now for VALID_DAYS, signed by `issuer`; the file holds the
-        leaf followed by the certificates in `chain`."""
+        leaf followed by the certificates in `chain`. The `extensions` section is read from
+        `extfile`, or from the PKI's own configuration."""
         key, csr = self._request(name, subject, algorithm)
         leaf = self.dir / f"{name}.leaf.crt"
         self._openssl("x509", "-req", "-in", str(csr), "-CA", str(issuer.cert),
                       "-CAkey", str(issuer.key), "-set_serial", _random_serial(),
-                      "-days", str(VALID_DAYS), "-sha256", "-extfile", str(self._config),
+                      "-days", str(VALID_DAYS), "-sha256",
+                      "-extfile", str(extfile or self._config),
                       "-extensions", extensions, "-out", str(leaf))
         return Credential(self._bundle(name, leaf, chain or []), key, subject)
 
@@ -242,6 +280,90 @@ class Pki:
         return self._issue_in_the_past("server-expired", "/O=Moat Tests/CN=localhost (expired)",
                                        self.intermediate, "v3_server",
                                        chain=[self.intermediate])
+
+    def named_server(self, label: str, names: Sequence[str]) -> Credential:
+        """A server certificate from the intermediate (chain included) whose subject is
+        "/O=Moat Tests/CN=<first name>" and whose subjectAltName holds every DNS name in
+        `names` (wildcards as written). `label` tells apart certificates for the same names
+        (a renewal); cached by label."""
+        if label not in self._named_servers:
+            safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in label)
+            extfile = self.dir / f"named-server-{safe}.ext"
+            extfile.write_text(_NAMED_SERVER_EXTENSIONS.format(
+                names=",".join(f"DNS:{name}" for name in names)))
+            self._named_servers[label] = self._issue(
+                f"named-server-{safe}", f"/O=Moat Tests/CN={names[0]}", self.intermediate,
+                "v3_named_server", chain=[self.intermediate], extfile=extfile)
+        return self._named_servers[label]
+
+    # -- OCSP ------------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def ocsp_responder(self) -> Credential:
+        """The intermediate's delegated OCSP responder (extendedKeyUsage OCSPSigning)."""
+        return self._issue("ocsp-responder", "/O=Moat Tests/CN=Moat Test OCSP Responder",
+                           self.intermediate, "v3_ocsp_responder")
+
+    def ocsp_response(self, server: Credential, status: str = "good", days: int = 7,
+                      minutes: Optional[int] = None) -> Path:
+        """A new DER OCSP response about `server` (a certificate the intermediate issued):
+        `status` "good" or "revoked", valid from now for `days` days, or for `minutes` minutes
+        when given, signed by ocsp_responder. Not cached: every call makes a new file."""
+        if status not in ("good", "revoked"):
+            raise ValueError(f"unknown OCSP status {status!r}")
+        self._ocsp_made += 1
+        number = self._ocsp_made
+        db = self.dir / f"ocsp-db-{number}"
+        db.mkdir()
+        (db / "index.txt").write_text("")
+        config = db / "openssl.cnf"
+        config.write_text(_OCSP_DB_CONFIG.format(db=db))
+        ca = ["ca", "-batch", "-config", str(config), "-name", "ocsp_ca",
+              "-cert", str(self.intermediate.cert), "-keyfile", str(self.intermediate.key)]
+        if status == "good":
+            self._openssl(*ca, "-valid", str(server.cert))
+        else:
+            self._openssl(*ca, "-revoke", str(server.cert), "-crl_reason", "keyCompromise")
+        response = self.dir / f"ocsp-{number}-{status}.der"
+        validity = ["-nmin", str(minutes)] if minutes is not None else ["-ndays", str(days)]
+        self._openssl("ocsp", "-index", str(db / "index.txt"),
+                      "-rsigner", str(self.ocsp_responder.cert),
+                      "-rkey", str(self.ocsp_responder.key),
+                      "-CA", str(self.intermediate.cert), "-issuer", str(self.intermediate.cert),
+                      "-cert", str(server.cert), "-no_nonce", *validity,
+                      "-respout", str(response))
+        return response
+
+    def expired_ocsp_response(self, server: Credential) -> Path:
+        """A "good" response about `server` whose validity ran from two days ago until
+        yesterday. Needs the `cryptography` package (ImportError without it)."""
+        from datetime import datetime, timedelta, timezone
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.x509 import ocsp
+
+        def certificate(path: Path) -> "x509.Certificate":
+            return x509.load_pem_x509_certificate(path.read_bytes())  # the file's first
+
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        responder = certificate(self.ocsp_responder.cert)
+        builder = (ocsp.OCSPResponseBuilder()
+                   .add_response(cert=certificate(server.cert),
+                                 issuer=certificate(self.intermediate.cert),
+                                 algorithm=hashes.SHA1(), cert_status=ocsp.OCSPCertStatus.GOOD,
+                                 this_update=now - timedelta(days=2),
+                                 next_update=now - timedelta(days=1),
+                                 revocation_time=None, revocation_reason=None)
+                   .responder_id(ocsp.OCSPResponderEncoding.HASH, responder)
+                   .certificates([responder]))
+        key = serialization.load_pem_private_key(self.ocsp_responder.key.read_bytes(),
+                                                 password=None)
+        self._ocsp_made += 1
+        response = self.dir / f"ocsp-{self._ocsp_made}-expired.der"
+        response.write_bytes(builder.sign(key, hashes.SHA256()).public_bytes(
+            serialization.Encoding.DER))
+        return response
 
     # -- clients -------------------------------------------------------------------------------
 
