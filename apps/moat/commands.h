@@ -9,5 +9,6 @@ int checkConfigMain(int argc, char** argv);  // cmd_serve.cc
 int pubMain(int argc, char** argv);          // cmd_pub.cc
 int subMain(int argc, char** argv);          // cmd_sub.cc
 int pkiMain(int argc, char** argv);          // cmd_pki.cc
+int passwdMain(int argc, char** argv);       // cmd_passwd.cc
 
 }  // namespace moat::app

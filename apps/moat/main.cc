@@ -22,6 +22,8 @@ constexpr Command kCommands[] = {
     {"sub", moat::app::subMain, "subscribe and print messages (flags of mosquitto_sub)"},
     {"pki", moat::app::pkiMain,
      "a small certificate authority: init-ca, issue-server, issue-client, revoke, crl, list"},
+    {"passwd", moat::app::passwdMain,
+     "create and edit password files (the usage of mosquitto_passwd)"},
 };
 
 void usage(FILE* out) {

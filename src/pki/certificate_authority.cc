@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "pki/atomic_file.h"
+#include "base/atomic_file.h"
 #include "pki/pem.h"
 #include "pki/x509_builder.h"
 

@@ -9,7 +9,7 @@
 //   DIR/.lock                         see DirectoryLock
 //
 // Leaf serial numbers are random (see x509_builder.h), so the only counter the CA keeps is the
-// CRL number. Every file is replaced atomically (see atomic_file.h); keys are 0600 from the
+// CRL number. Every file is replaced atomically (see base/atomic_file.h); keys are 0600 from the
 // moment they exist. The directory is created 0700.
 //
 // An object holds the directory's lock from create()/open() until it is destroyed, so one

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "pki/atomic_file.h"
+#include "base/atomic_file.h"
 #include "pki/cert_index.h"
 #include "pki/certificate_authority.h"
 #include "pki/keys.h"

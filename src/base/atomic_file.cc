@@ -1,4 +1,4 @@
-#include "pki/atomic_file.h"
+#include "base/atomic_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,7 +11,7 @@
 
 #include <fmt/format.h>
 
-namespace moat::pki {
+namespace moat {
 
 namespace {
 
@@ -97,4 +97,4 @@ Result<void> ensurePrivateDirectory(const std::filesystem::path& dir) {
   return {};
 }
 
-}  // namespace moat::pki
+}  // namespace moat
