@@ -5,6 +5,9 @@ JOBS ?= $(shell nproc)
 BUILD_TYPE ?= Release
 PYTHON := /usr/bin/python3
 FUZZ_SECONDS ?= 30
+# ccache hits whatever directory the checkout is in (CI builds a fresh clone each time).
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
 
 all: build
 
