@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
@@ -100,14 +101,61 @@ Broker::Broker(config::Config config)
 
 Broker::~Broker() { stop(); }
 
+namespace {
+
+// The listener's authentication chain: as configured, or derived from the older keys.
+std::vector<std::string> authChain(const config::Listener& l, const config::Config& cfg) {
+  if (!l.auth.empty()) return l.auth;
+  std::vector<std::string> chain;
+  if (l.tls && l.tls->identity != "none") chain = {"certificate", "psk"};
+  if (cfg.authPassword) chain.push_back("password");
+  if (l.allowAnonymous) chain.push_back("anonymous");
+  return chain;
+}
+
+}  // namespace
+
+namespace {
+
+// "authentication by password, then anonymous clients allowed", for the start-up line.
+std::string authPosture(const std::vector<std::string>& chain) {
+  std::vector<std::string> methods;
+  bool anonymous = false;
+  for (const auto& m : chain) {
+    if (m == "anonymous") {
+      anonymous = true;
+    } else {
+      methods.push_back(m);
+    }
+  }
+  if (methods.empty()) {
+    return anonymous ? "anonymous clients allowed"
+                     : "anonymous clients refused (no authentication method is configured, so "
+                       "every client is refused)";
+  }
+  return fmt::format("authentication by {}, anonymous clients {}", fmt::join(methods, " then "),
+                     anonymous ? "allowed" : "refused");
+}
+
+}  // namespace
+
 Result<void> Broker::start() {
+  if (config_.authPassword) {
+    auto checker = PasswordChecker::create(*config_.authPassword);
+    if (!checker) return tl::unexpected(checker.error());
+    passwords_ = std::move(*checker);
+    log::info("password file {} ({} user{})", passwords_->path(), passwords_->users(),
+              passwords_->users() == 1 ? "" : "s");
+  }
   // Acceptors live on worker 0 and hand sockets round-robin to every worker.
   for (const auto& l : config_.listeners) {
     auto rt = std::make_unique<ListenerRuntime>(workers_[0]->context());
     rt->cfg = l;
     rt->info = std::make_shared<ListenerInfo>();
     rt->info->name = l.name;
-    rt->info->allowAnonymous = l.allowAnonymous;
+    rt->info->auth = authChain(l, config_);
+    rt->info->allowAnonymous = std::find(rt->info->auth.begin(), rt->info->auth.end(),
+                                         "anonymous") != rt->info->auth.end();
     rt->info->maxHandshakes = l.maxHandshakes;
     if (l.tls) {
       rt->info->identity = l.tls->identity;
@@ -186,14 +234,10 @@ Result<void> Broker::start() {
                                          : "certificate " + l.tls->identity,
           l.tls->identityAs == "both" ? "as username and client id" : "as " + l.tls->identityAs);
     }
-    std::string posture = fmt::format(
-        "{}{}{}, {}{}", config::transportName(l.transport),
-        wsPosture.empty() ? "" : " (" + wsPosture + ")",
-        tlsPosture.empty() ? "" : " (" + tlsPosture + ")", who,
-        l.allowAnonymous ? "anonymous clients allowed"
-        : who.empty()    ? "anonymous clients refused (no authentication method is configured, "
-                           "so every client is refused)"
-                         : "anonymous clients refused");
+    std::string posture = fmt::format("{}{}{}, {}{}", config::transportName(l.transport),
+                                      wsPosture.empty() ? "" : " (" + wsPosture + ")",
+                                      tlsPosture.empty() ? "" : " (" + tlsPosture + ")", who,
+                                      authPosture(rt->info->auth));
     bound_.push_back(BoundListener{l.name, address_s, posture});
     runtimes_.push_back(std::move(rt));
   }
@@ -331,6 +375,7 @@ void Broker::stop() {
   closed.get_future().wait();
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
+  if (passwords_) passwords_->stop();
 }
 
 }  // namespace moat::broker

@@ -5,15 +5,15 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-
 #include "base/result.h"
+#include "broker/password_checker.h"
 #include "broker/retained_store.h"
 #include "broker/session_registry.h"
 #include "broker/subscription_index.h"
@@ -53,6 +53,8 @@ class Broker {
   SubscriptionIndex& index() { return index_; }
   RetainedStore& retained() { return retained_; }
   SessionRegistry& registry() { return registry_; }
+  // Null unless [auth.password] is configured.
+  PasswordChecker* passwords() { return passwords_.get(); }
   Worker& worker(unsigned i) { return *workers_[i]; }
   unsigned workerCount() const { return static_cast<unsigned>(workers_.size()); }
   uint64_t nextSessionUid() { return nextUid_.fetch_add(1, std::memory_order_relaxed); }
@@ -76,6 +78,7 @@ class Broker {
   RetainedStore retained_;
   SessionRegistry registry_;
   std::vector<BoundListener> bound_;
+  std::unique_ptr<PasswordChecker> passwords_;
   std::atomic<uint64_t> nextUid_{1};
   std::atomic<uint64_t> retainedRefused_{0};
   std::atomic<unsigned> nextWorker_{0};

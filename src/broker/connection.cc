@@ -142,6 +142,22 @@ asio::awaitable<void> Connection::readLoop() {
       break;
     }
   }
+  if (pendingConnect_ && !closing_) {
+    // A password check is under way: nothing more is read until it answers (the connect
+    // timeout still runs); then the CONNECT continues where it stopped.
+    while (authPending_ && !closing_) {
+      drained_.expires_at(std::chrono::steady_clock::time_point::max());
+      co_await drained_.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    if (!closing_ && pendingConnect_) {
+      mqtt::Connect connect = std::move(*pendingConnect_);
+      pendingConnect_.reset();
+      if (handleConnect(connect) && processBuffer()) {
+        asio::co_spawn(worker_.context(), readLoop(), asio::detached);
+        co_return;
+      }
+    }
+  }
   if (migration_ && !closing_) {
     // Hand over only between writes, so no byte of a TLS record is lost in the move.
     co_await waitForWrites(/*overLimit=*/false);

@@ -30,6 +30,7 @@
 #include "mqtt/packet.h"
 #include "net/tls_engine.h"
 #include "net/ws_engine.h"
+#include "security/password_file.h"
 
 namespace moat::broker {
 
@@ -108,6 +109,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // handle_connect.cc
   bool handleConnect(mqtt::Connect& connect);
+  // Runs the listener's authentication chain from where it stands. True when a method
+  // accepted; false when the client was refused or a password check is under way (then
+  // pendingConnect_ holds the CONNECT).
+  bool authenticate(mqtt::Connect& connect);
+  void passwordChecked(security::VerifyResult result);
+  void refuseAuthentication(mqtt::ReasonCode reason, std::string_view why);
   void refuseConnect(mqtt::ReasonCode reason, std::string_view why);
   bool migrateTo(unsigned workerIndex, mqtt::Connect& connect);
   // The identity the TLS handshake gives ([listener.tls] identity); `source` says from where.
@@ -154,6 +161,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string clientId_;
   std::string tlsIdentity_;            // identity mapped from the handshake, if any
   bool clientIdFromIdentity_ = false;  // the client sent no id; the identity became it
+  bool clientIdAssigned_ = false;      // the client sent no id; the broker made one up
+  // Authentication (authenticate()).
+  bool authenticated_ = false;
+  bool authPending_ = false;  // a password check is under way
+  size_t authStep_ = 0;       // the method of listener_->auth being tried
+  std::string authMethod_;    // the method that accepted
+  std::string authUser_;      // the identity it gave (user name, certificate identity)
+  std::optional<mqtt::Connect> pendingConnect_;  // the CONNECT waiting for a password check
   std::shared_ptr<Session> session_;
   std::optional<mqtt::Will> will_;
   std::chrono::steady_clock::duration keepAlive_{};

@@ -1,6 +1,8 @@
 // CONNECT: validation, session lookup, takeover, CONNACK (spec 3.1 and 3.2 of both versions).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <random>
 
@@ -122,6 +124,77 @@ std::string Connection::handshakeIdentity(std::string& source) const {
   return {};
 }
 
+bool Connection::authenticate(mqtt::Connect& c) {
+  const auto& chain = listener_->auth;
+  for (; authStep_ < chain.size(); ++authStep_) {
+    const auto& method = chain[authStep_];
+    if (method == "certificate" || method == "psk") {
+      const bool psk = tls_ && !tls_->facts().pskIdentity.empty();
+      if (!tlsIdentity_.empty() && psk == (method == "psk")) {
+        authenticated_ = true;
+        authMethod_ = method;
+        authUser_ = tlsIdentity_;
+        return true;
+      }
+    } else if (method == "password") {
+      PasswordChecker* passwords = worker_.broker().passwords();
+      if (passwords && c.username && c.password) {
+        authPending_ = true;
+        std::string username = *c.username;
+        security::SecretString password(*c.password);
+        pendingConnect_ = std::move(c);
+        passwords->check(
+            std::move(username), std::move(password), worker_.context().get_executor(),
+            [self = shared_from_this()](security::VerifyResult r) { self->passwordChecked(r); });
+        return false;
+      }
+    } else if (method == "anonymous" &&
+               (!c.username || std::find(chain.begin(), chain.end(), "password") == chain.end())) {
+      // A client that names a user is not anonymous where passwords are checked: its name
+      // must be proven. (Without a password method, as with Mosquitto's allow_anonymous and no
+      // password file, the name is taken as given and proves nothing.)
+      authenticated_ = true;
+      authMethod_ = method;
+      return true;
+    }
+  }
+  refuseAuthentication(
+      ReasonCode::NotAuthorized,
+      chain.empty() ? std::string("no authentication method is configured on this listener")
+      : c.username  ? fmt::format("user \"{}\" was not authenticated by any method (tried {})",
+                                  *c.username, fmt::join(chain, ", "))
+                    : fmt::format("no authentication method accepted the client (tried {})",
+                                  fmt::join(chain, ", ")));
+  return false;
+}
+
+void Connection::passwordChecked(security::VerifyResult result) {
+  authPending_ = false;
+  drained_.cancel();  // wakes readLoop, which continues the CONNECT
+  if (closing_ || !pendingConnect_) return;
+  const std::string user = pendingConnect_->username.value_or("");
+  if (result == security::VerifyResult::Ok) {
+    authenticated_ = true;
+    authMethod_ = "password";
+    authUser_ = user;
+    return;
+  }
+  pendingConnect_.reset();
+  refuseAuthentication(ReasonCode::BadUserNameOrPassword,
+                       result == security::VerifyResult::UnknownUser
+                           ? fmt::format("user \"{}\" is not in the password file", user)
+                           : fmt::format("wrong password for user \"{}\"", user));
+}
+
+void Connection::refuseAuthentication(ReasonCode reason, std::string_view why) {
+  // The client id was claimed for this worker before authentication; an unauthenticated
+  // client must not keep that claim (nor grow the registry with made-up ids).
+  if (!worker_.findSession(clientId_)) {
+    worker_.broker().registry().release(clientId_, worker_.index());
+  }
+  refuseConnect(reason, why);
+}
+
 bool Connection::handleConnect(mqtt::Connect& c) {
   const auto& limits = worker_.broker().limits();
   version_ = c.version;
@@ -132,12 +205,19 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   std::string identitySource;
   if (tls_ && listener_->identity != "none") {
     auto id = handshakeIdentity(identitySource);
-    if (id.empty()) {
+    const auto& chain = listener_->auth;
+    const bool onlyHandshake = std::all_of(chain.begin(), chain.end(), [](const std::string& m) {
+      return m == "certificate" || m == "psk";
+    });
+    if (id.empty() && onlyHandshake) {
       refuseConnect(
           ReasonCode::NotAuthorized,
           fmt::format("the handshake gave no identity ({} required)", listener_->identity));
       return false;
     }
+  }
+  if (tls_ && listener_->identity != "none" && !handshakeIdentity(identitySource).empty()) {
+    auto id = handshakeIdentity(identitySource);
     const auto& as = listener_->identityAs;
     if (as == "username" || as == "both") c.username = id;
     if (as == "client_id" || as == "both") {
@@ -154,7 +234,7 @@ bool Connection::handleConnect(mqtt::Connect& c) {
     tlsIdentity_ = id;
   }
 
-  bool assigned = clientIdFromIdentity_ && v5;
+  bool assigned = (clientIdFromIdentity_ || clientIdAssigned_) && v5;
   if (c.clientId.empty()) {
     if (!v5 && !c.cleanStart) {
       // [MQTT-3.1.3-8] a 3.1.1 client without id must ask for a clean session.
@@ -168,16 +248,9 @@ bool Connection::handleConnect(mqtt::Connect& c) {
     c.clientId = assignClientId();  // [MQTT-3.1.3-6]
     clientId_ = c.clientId;
     assigned = true;
+    clientIdAssigned_ = true;
   }
 
-  // Authentication methods arrive with a later version; until then a listener either admits
-  // anonymous clients or refuses everyone.
-  if (!listener_->allowAnonymous && tlsIdentity_.empty()) {
-    refuseConnect(ReasonCode::NotAuthorized,
-                  "anonymous clients are not allowed on this listener and no authentication "
-                  "method is configured");
-    return false;
-  }
   if (v5 && c.properties.authenticationMethod) {
     refuseConnect(ReasonCode::BadAuthenticationMethod,
                   fmt::format("authentication method \"{}\" is not supported",
@@ -218,6 +291,9 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   // The session's owner worker handles everything from here; move there if it is not us.
   unsigned owner = worker_.broker().registry().claim(c.clientId, worker_.index());
   if (owner != worker_.index()) return migrateTo(owner, c);
+  // Authentication, on the session's worker: the chain of [[listener]] auth. A password check
+  // runs off this thread; handleConnect() is called again with the connect when it is done.
+  if (!authenticated_ && !authenticate(c)) return false;
   timer_.cancel();
 
   auto session = worker_.findSession(c.clientId);
@@ -282,14 +358,15 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   if (tls_) transport += fmt::format("{} {}", ws_ ? "," : " over", tls_->facts().version);
   log::info(
       "client \"{}\" connected from {} on listener \"{}\" (MQTT {}{}, {}, keep-alive {} s, "
-      "session expiry {}{}{})",
+      "session expiry {}{}{}{})",
       clientId_, peer_, listener_->name, mqtt::versionName(version_), transport,
       c.cleanStart ? "clean start" : "resume", keepAlive,
       expiry == 0xFFFFFFFF ? std::string("never") : fmt::format("{} s", expiry),
       sessionPresent ? ", session present" : "",
-      tlsIdentity_.empty()
-          ? std::string()
-          : fmt::format(", identity \"{}\" from {}", tlsIdentity_, identitySource));
+      tlsIdentity_.empty() ? std::string()
+                           : fmt::format(", identity \"{}\" from {}", tlsIdentity_, identitySource),
+      authMethod_ == "password" ? fmt::format(", user \"{}\" by password", authUser_)
+                                : std::string());
   session_->attach(this);
   return true;
 }

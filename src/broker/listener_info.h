@@ -14,6 +14,8 @@ namespace moat::broker {
 struct ListenerInfo {
   std::string name;
   bool allowAnonymous = false;
+  // Authentication methods in order: certificate, psk, password, anonymous (config::Listener).
+  std::vector<std::string> auth;
   // Null for plain TCP. Replaced as a whole by a TLS reload (any thread may load it; new
   // connections take the current one, live ones keep theirs).
   mutable std::atomic<std::shared_ptr<const net::TlsContext>> tls;

@@ -418,6 +418,73 @@ Result<void> readWebSocket(std::string_view src, const toml::table& t, WebSocket
   return {};
 }
 
+Result<void> readAuth(std::string_view src, const toml::table& t, Config& cfg) {
+  for (const auto& [key, node] : t) {
+    if (key.str() != "password") {
+      return tl::unexpected(at(src, node,
+                               fmt::format("unknown key 'auth.{}' (methods with settings: "
+                                           "password)",
+                                           key.str())));
+    }
+    if (!node.is_table()) return tl::unexpected(at(src, node, "[auth.password] must be a table"));
+    PasswordAuthSection p;
+    TableReader r(src, *node.as_table(), "auth.password");
+    MOAT_TRY(r.string("file", p.file));
+    MOAT_TRY(r.finish());
+    if (p.file.empty()) {
+      return tl::unexpected(at(src, node, "auth.password.file is required"));
+    }
+    p.file = resolvePath(src, p.file);
+    cfg.authPassword = std::move(p);
+  }
+  return {};
+}
+
+// The listener's `auth` list against what the configuration provides.
+Result<void> checkAuthChain(std::string_view src, const toml::table& t, const Listener& l,
+                            const Config& cfg) {
+  if (l.auth.empty()) return {};
+  const toml::node& where = *t.get("auth");
+  if (t.contains("allow_anonymous")) {
+    return tl::unexpected(at(src, where,
+                             fmt::format("listener \"{}\": allow_anonymous and auth together; "
+                                         "list \"anonymous\" in auth instead",
+                                         l.name)));
+  }
+  std::vector<std::string> seen;
+  for (const auto& m : l.auth) {
+    if (std::find(seen.begin(), seen.end(), m) != seen.end()) {
+      return tl::unexpected(at(src, where, fmt::format("listener.auth lists \"{}\" twice", m)));
+    }
+    seen.push_back(m);
+    if (m == "certificate" || m == "psk") {
+      if (!l.tls || l.tls->identity == "none") {
+        return tl::unexpected(
+            at(src, where,
+               fmt::format("listener \"{}\": auth \"{}\" needs [listener.tls] identity (which "
+                           "field of the handshake names the client)",
+                           l.name, m)));
+      }
+    } else if (m == "password") {
+      if (!cfg.authPassword) {
+        return tl::unexpected(at(src, where,
+                                 fmt::format("listener \"{}\": auth \"password\" needs an "
+                                             "[auth.password] table with the password file",
+                                             l.name)));
+      }
+    } else if (m == "jwt" || m == "scram") {
+      return tl::unexpected(
+          at(src, where, fmt::format("listener.auth \"{}\" is not supported yet", m)));
+    } else if (m != "anonymous") {
+      return tl::unexpected(at(src, where,
+                               fmt::format("listener.auth \"{}\": methods are certificate, psk, "
+                                           "password, anonymous",
+                                           m)));
+    }
+  }
+  return {};
+}
+
 Result<void> readListener(std::string_view src, const toml::table& t, Listener& l) {
   TableReader r(src, t, "listener");
   MOAT_TRY(r.string("name", l.name));
@@ -425,6 +492,7 @@ Result<void> readListener(std::string_view src, const toml::table& t, Listener& 
   std::string transport = "tcp";
   MOAT_TRY(r.string("transport", transport));
   MOAT_TRY(r.boolean("allow_anonymous", l.allowAnonymous));
+  MOAT_TRY(r.strings("auth", l.auth));
   MOAT_TRY(r.strings("allow", l.allow));
   MOAT_TRY(r.strings("deny", l.deny));
   MOAT_TRY(r.number("max_connection_rate", l.maxConnectionRate, 0, 1e6));
@@ -522,7 +590,12 @@ Result<Config> parse(std::string_view text, std::string_view sourceName) {
   cfg.source = std::string(sourceName);
   for (const auto& [key, node] : root) {
     std::string_view k = key.str();
-    if (k == "broker" || k == "limits") {
+    if (k == "auth") {
+      if (!node.is_table()) return tl::unexpected(at(sourceName, node, "[auth] must be a table"));
+      if (auto r = readAuth(sourceName, *node.as_table(), cfg); !r) {
+        return tl::unexpected(r.error());
+      }
+    } else if (k == "broker" || k == "limits") {
       if (!node.is_table()) {
         return tl::unexpected(at(sourceName, node, fmt::format("[{}] must be a table", k)));
       }
@@ -553,6 +626,13 @@ Result<Config> parse(std::string_view text, std::string_view sourceName) {
   }
   if (cfg.listeners.empty()) {
     return fail(0x80, fmt::format("{}: at least one [[listener]] is required", sourceName));
+  }
+  // Checked once everything is read: [auth.*] may come after the listeners that use it.
+  const auto& tables = *root.get("listener")->as_array();
+  for (size_t i = 0; i < cfg.listeners.size(); ++i) {
+    if (auto r = checkAuthChain(sourceName, *tables[i].as_table(), cfg.listeners[i], cfg); !r) {
+      return tl::unexpected(r.error());
+    }
   }
   return cfg;
 }

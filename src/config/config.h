@@ -87,6 +87,11 @@ struct Listener {
   uint16_t port = 0;
   Transport transport = Transport::Tcp;
   bool allowAnonymous = false;
+  // Authentication methods tried in order (docs/authentication.md): "certificate", "psk",
+  // "password", "anonymous". Empty when the listener has no `auth` key: then the chain is
+  // certificate/psk (when [listener.tls] identity maps one), password (when [auth.password]
+  // exists), and anonymous when allow_anonymous is true.
+  std::vector<std::string> auth;
   std::optional<TlsSection> tls;              // required for transport "tls" and "wss"
   std::optional<WebSocketSection> websocket;  // set (defaults or as written) for "ws" and "wss"
   // Admission before any protocol work.
@@ -96,9 +101,15 @@ struct Listener {
   uint32_t maxHandshakes = 0;      // TLS handshakes in progress; 0 = no limit
 };
 
+// [auth.password]
+struct PasswordAuthSection {
+  std::string file;  // Mosquitto-compatible password file
+};
+
 struct Config {
   BrokerSection broker;
   LimitsSection limits;
+  std::optional<PasswordAuthSection> authPassword;
   std::vector<Listener> listeners;
   std::string source;  // file name, or "<embedded default>"
 };

@@ -132,6 +132,31 @@ TEST(Config, WebSocketMistakesAreNamed) {
   expectError(head + "transport=\"quic\"\n", "one of tcp, tls, ws, wss");
 }
 
+TEST(Config, AuthChainAndPasswordFileAreRead) {
+  auto cfg = parse(
+      "[[listener]]\nname=\"a\"\nbind=\"h:1\"\nauth=[\"password\", \"anonymous\"]\n"
+      "[auth.password]\nfile=\"passwd\"\n",
+      "/etc/moat/m.toml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->listeners[0].auth, (std::vector<std::string>{"password", "anonymous"}));
+  ASSERT_TRUE(cfg->authPassword);
+  EXPECT_EQ(cfg->authPassword->file, "/etc/moat/passwd");  // relative to the config file
+}
+
+TEST(Config, AuthMistakesAreNamed) {
+  auto expectError = [](std::string text, std::string_view needle) {
+    auto cfg = parse(text, "m.toml");
+    ASSERT_FALSE(cfg) << text;
+    EXPECT_NE(cfg.error().message.find(needle), std::string::npos) << cfg.error().message;
+  };
+  const std::string head = "[[listener]]\nname=\"a\"\nbind=\"h:1\"\n";
+  expectError(head + "auth=[\"password\"]\n", "m.toml:4: listener \"a\": auth \"password\" needs");
+  expectError(head + "auth=[\"jwt\"]\n", "not supported yet");
+  expectError(head + "auth=[\"anonymous\"]\nallow_anonymous=true\n", "together");
+  expectError("[auth.passwd]\nfile=\"p\"\n" + head, "unknown key 'auth.passwd'");
+  expectError("[auth.password]\nfil=\"p\"\n" + head, "fil");
+}
+
 TEST(Config, SyntaxErrorNamesLine) {
   auto cfg = parse("[broker]\nworkers = = 2\n", "m.toml");
   ASSERT_FALSE(cfg);

@@ -94,7 +94,8 @@ def render_listener(spec: ListenerSpec) -> List[str]:
     ListenerSpec."""
     table = {k: v for k, v in spec.items() if k not in ("tls", "websocket")}
     table.setdefault("bind", f"{HOST}:0")
-    table.setdefault("allow_anonymous", True)
+    if "auth" not in table:  # the `auth` chain and allow_anonymous do not go together
+        table.setdefault("allow_anonymous", True)
     lines = ["[[listener]]"]
     lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
     if spec.get("tls") is not None:
@@ -115,9 +116,9 @@ def render_listener(spec: ListenerSpec) -> List[str]:
 
 def render_moat_config(data_dir: Path, limits: Dict[str, int], workers: int = 2,
                        log_level: str = "info",
-                       listeners: Sequence[ListenerSpec] = ()) -> str:
+                       listeners: Sequence[ListenerSpec] = (), extra_toml: str = "") -> str:
     """The config every test broker runs with: [broker], [limits], the plain listener "local",
-    then `listeners` in order."""
+    then `listeners` in order, then `extra_toml` (other tables, e.g. [auth.password])."""
     lines = ["[broker]",
              f"data_dir = {_toml_value(str(data_dir))}",
              f"workers = {workers}",
@@ -129,6 +130,8 @@ def render_moat_config(data_dir: Path, limits: Dict[str, int], workers: int = 2,
     lines += render_listener({"name": "local", "transport": "tcp"})
     for spec in listeners:
         lines += render_listener(spec)
+    if extra_toml:
+        lines += [extra_toml]
     return "\n".join(lines)
 
 
@@ -244,7 +247,7 @@ def _merged_limits(limits: Optional[Dict[str, Optional[int]]]) -> Dict[str, int]
 
 def start_broker(workdir: Path, limits: Optional[Dict[str, int]] = None,
                  log_level: str = "info", listeners: Sequence[ListenerSpec] = (),
-                 workers: int = 2) -> BrokerProcess:
+                 workers: int = 2, extra_toml: str = "") -> BrokerProcess:
     """Writes a config into `workdir` and starts the broker; returns once every listener
     listens. `limits` override DEFAULT_LIMITS key by key; a key set to None is left out of the
     file. `listeners` are added after "local" (Moat only)."""
@@ -255,12 +258,12 @@ def start_broker(workdir: Path, limits: Optional[Dict[str, int]] = None,
             raise BrokerStartError("extra listeners are only written for Moat; mark the test "
                                    "moat_only")
         return _start_mosquitto(workdir, merged)
-    return _start_moat(workdir, merged, log_level, listeners, workers)
+    return _start_moat(workdir, merged, log_level, listeners, workers, extra_toml)
 
 
 def write_moat_config(workdir: Path, limits: Optional[Dict[str, int]] = None,
                       log_level: str = "info", listeners: Sequence[ListenerSpec] = (),
-                      workers: int = 2) -> Path:
+                      workers: int = 2, extra_toml: str = "") -> Path:
     """Writes `workdir`/moat.toml as start_broker would and returns its path, for tests that
     run `moat serve` or `moat check-config` on it themselves."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -268,7 +271,8 @@ def write_moat_config(workdir: Path, limits: Optional[Dict[str, int]] = None,
     data_dir.mkdir(exist_ok=True)
     config = workdir / "moat.toml"
     config.write_text(render_moat_config(data_dir, _merged_limits(limits), workers=workers,
-                                         log_level=log_level, listeners=listeners))
+                                         log_level=log_level, listeners=listeners,
+                                         extra_toml=extra_toml))
     return config
 
 
@@ -298,11 +302,12 @@ def _listening_pattern(name: str) -> str:
 
 
 def _start_moat(workdir: Path, limits: Dict[str, int], log_level: str,
-                listeners: Sequence[ListenerSpec], workers: int) -> BrokerProcess:
+                listeners: Sequence[ListenerSpec], workers: int,
+                extra_toml: str = "") -> BrokerProcess:
     if not MOAT_BINARY.exists():
         raise BrokerStartError(f"{MOAT_BINARY} does not exist: build Moat first, or run with "
                                "MOAT_TEST_BROKER=mosquitto")
-    config = write_moat_config(workdir, limits, log_level, listeners, workers)
+    config = write_moat_config(workdir, limits, log_level, listeners, workers, extra_toml)
     broker = BrokerProcess([str(MOAT_BINARY), "serve", "--config", str(config)], workdir,
                            limits, "moat")
     for name in ["local"] + [spec["name"] for spec in listeners]:

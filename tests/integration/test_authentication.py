@@ -1,0 +1,179 @@
+"""Password authentication (issue 4): a listener's `auth` chain with [auth.password] reading a
+password file made by Debian's `mosquitto_passwd`, checked with outside clients
+(mosquitto_pub/sub -u -P, paho username_pw_set over TLS as in the seeds); the reason codes of
+each refusal (5.0: 0x86 bad user name or password, 0x87 not authorized; 3.1.1: 4 and 5); the
+chain order (certificate, then password); and the configuration errors.
+"""
+
+import re
+import subprocess
+
+import pytest
+
+from support import mqtt_bytes as mb
+from support.broker import check_config, serve_until_exit, write_moat_config
+from support.mosquitto_clients import MosquittoSub, mosquitto_pub
+from support.paho_client import PahoClient
+from support.raw_client import RawConnection
+
+from integration.test_tls import paho_tls
+
+pytestmark = pytest.mark.moat_only("Moat's auth chain and [auth.password]")
+
+SECURE = "secure"
+LOG_TIMEOUT = 5.0
+USERS = {"sensor_001": "s3nsor-pass", "dashboard": "dash board pass"}
+
+
+@pytest.fixture
+def password_file(tmp_path):
+    """A password file written by Debian's mosquitto_passwd (its $7$ PBKDF2-SHA512 lines)."""
+    path = tmp_path / "passwd"
+    first = True
+    for user, password in USERS.items():
+        args = ["mosquitto_passwd", "-b"] + (["-c"] if first else []) + [str(path), user, password]
+        subprocess.run(args, check=True, capture_output=True, timeout=30)
+        first = False
+    assert path.read_text().count("$7$") == len(USERS)
+    return path
+
+
+def auth_toml(path) -> str:
+    return f'[auth.password]\nfile = "{path}"\n'
+
+
+def password_listener(name=SECURE, auth=("password",), **extra) -> dict:
+    return {"name": name, "transport": "tcp", "auth": list(auth), **extra}
+
+
+def log_line(broker, pattern: str) -> str:
+    match = broker.wait_for_log(pattern, LOG_TIMEOUT)
+    assert match, f"no log line matching {pattern!r}; log:\n{broker.log()}"
+    return match.string
+
+
+def raw_connect(broker, port, client_id, version, username=None, password=None):
+    """CONNECT with exact bytes; returns the CONNACK's reason code."""
+    with RawConnection(broker.host, port) as conn:
+        conn.send(mb.connect(client_id, version=version, username=username, password=password))
+        return mb.parse_connack(conn.read_packet(), version).reason
+
+
+# -- end to end with outside clients ----------------------------------------------------------
+
+@pytest.mark.parametrize("version", [pytest.param(mb.V311, id="mqtt311"),
+                                     pytest.param(mb.V5, id="mqtt5")])
+def test_users_from_a_mosquitto_passwd_file_publish_and_subscribe(broker_factory,
+                                                                  password_file, version):
+    broker = broker_factory(listeners=[password_listener()], extra_toml=auth_toml(password_file))
+    port = broker.ports[SECURE]
+    line = broker.listening_lines[SECURE]
+    assert "authentication by password, anonymous clients refused" in line, line
+    dashboard = ["-u", "dashboard", "-P", USERS["dashboard"]]
+    with MosquittoSub(broker.host, port, ["sensors/#"], qos=1, version=version,
+                      client_id="dash-1", extra=dashboard) as sub:
+        sub.wait_subscribed()
+        mosquitto_pub(broker.host, port, "sensors/001/temperature", "21.5", qos=1,
+                      version=version, extra=["-u", "sensor_001", "-P", USERS["sensor_001"]])
+        assert [m.payload for m in sub.receive(1)] == [b"21.5"]
+    log_line(broker, r'client "dash-1" connected from 127\.0\.0\.1:\d+ on listener "secure" '
+                     r'\(.*, user "dashboard" by password\)')
+
+
+@pytest.mark.parametrize("version, wrong, unknown, missing", [
+    pytest.param(mb.V311, 4, 4, 5, id="mqtt311"),
+    pytest.param(mb.V5, 0x86, 0x86, 0x87, id="mqtt5"),
+])
+def test_wrong_unknown_and_missing_passwords_get_their_reason_codes(
+        broker_factory, password_file, version, wrong, unknown, missing):
+    broker = broker_factory(listeners=[password_listener()], extra_toml=auth_toml(password_file))
+    port = broker.ports[SECURE]
+    assert raw_connect(broker, port, "w", version, "sensor_001", b"guess") == wrong
+    log_line(broker, r'connection refused for client "w": .*\(wrong password for user '
+                     r'"sensor_001"\)')
+    assert raw_connect(broker, port, "u", version, "nobody", b"x") == unknown
+    log_line(broker, r'connection refused for client "u": .*\(user "nobody" is not in the '
+                     r'password file\)')
+    assert raw_connect(broker, port, "a", version) == missing
+    log_line(broker, r'connection refused for client "a": .*\(no authentication method accepted '
+                     r'the client \(tried password\)\)')
+    # The right password still works after the refusals.
+    assert raw_connect(broker, port, "ok", version, "sensor_001",
+                       USERS["sensor_001"].encode()) == 0
+
+
+def test_paho_username_and_password_over_tls_as_in_the_seeds(broker_factory, pki, password_file):
+    listener = {"name": SECURE, "transport": "tls", "auth": ["password"],
+                "tls": {"cert": pki.server.cert, "key": pki.server.key}}
+    broker = broker_factory(listeners=[listener], extra_toml=auth_toml(password_file))
+    with PahoClient("localhost", broker.ports[SECURE], "sensor_001", version=mb.V5,
+                    tls=paho_tls(pki)) as client:
+        client.client.username_pw_set("sensor_001", USERS["sensor_001"])
+        assert client.connect().reason == 0
+        client.subscribe("commands/001", qos=1)
+        client.publish("commands/001", b"open", qos=1)
+        assert client.next_message().payload == b"open"
+    with PahoClient("localhost", broker.ports[SECURE], "intruder", version=mb.V5,
+                    tls=paho_tls(pki)) as intruder:
+        intruder.client.username_pw_set("sensor_001", "wrong")
+        assert intruder.connect(expect_reason=0x86).reason == 0x86
+
+
+def test_certificate_first_then_password(broker_factory, pki, password_file):
+    listener = {"name": SECURE, "transport": "tls", "auth": ["certificate", "password"],
+                "tls": {"cert": pki.server.cert, "key": pki.server.key, "ca": pki.root.cert,
+                        "client_cert": "optional", "identity": "cn"}}
+    broker = broker_factory(listeners=[listener], extra_toml=auth_toml(password_file))
+    port = broker.ports[SECURE]
+    with PahoClient("localhost", port, "meter-cert", version=mb.V5,
+                    tls=paho_tls(pki, pki.client("meter-cert"))) as device:
+        assert device.connect().reason == 0
+    log_line(broker, r'client "meter-cert" connected .*identity "meter-cert" from certificate cn')
+    with PahoClient("localhost", port, "dash-pw", version=mb.V5, tls=paho_tls(pki)) as dash:
+        dash.client.username_pw_set("dashboard", USERS["dashboard"])
+        assert dash.connect().reason == 0
+    log_line(broker, r'client "dash-pw" connected .*user "dashboard" by password')
+    with PahoClient("localhost", port, "nobody", version=mb.V5, tls=paho_tls(pki)) as nobody:
+        assert nobody.connect(expect_reason=0x87).reason == 0x87
+
+
+def test_anonymous_in_the_chain_admits_clients_without_a_user_name_only(broker_factory,
+                                                                        password_file):
+    broker = broker_factory(listeners=[password_listener(auth=("password", "anonymous"))],
+                            extra_toml=auth_toml(password_file))
+    port = broker.ports[SECURE]
+    assert raw_connect(broker, port, "anon", mb.V5) == 0
+    # A user name must be proven where passwords are checked: no password, no entry.
+    assert raw_connect(broker, port, "claims", mb.V5, "dashboard") == 0x87
+    assert raw_connect(broker, port, "wrong", mb.V5, "dashboard", b"x") == 0x86
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+def test_configuration_mistakes_are_named(tmp_path, password_file):
+    cases = [
+        ([password_listener()], "", 'auth "password" needs an [auth.password] table'),
+        ([password_listener(auth=("password", "password"))], auth_toml(password_file),
+         'listener.auth lists "password" twice'),
+        ([password_listener(auth=("magic",))], "", 'listener.auth "magic": methods are'),
+        ([password_listener(auth=("certificate",))], "", 'auth "certificate" needs '
+                                                         '[listener.tls] identity'),
+        ([{**password_listener(), "allow_anonymous": True}], auth_toml(password_file),
+         "allow_anonymous and auth together"),
+    ]
+    for i, (listeners, extra, message) in enumerate(cases):
+        config = write_moat_config(tmp_path / f"c{i}", listeners=listeners, extra_toml=extra)
+        result = check_config(config)
+        assert result.returncode != 0 and message in result.stderr + result.stdout, \
+            (message, result.stderr)
+
+
+def test_a_broken_password_file_stops_the_start_with_its_line(tmp_path, password_file):
+    broken = tmp_path / "broken"
+    broken.write_text(password_file.read_text() + "no-colon-here\n")
+    config = write_moat_config(tmp_path / "b", listeners=[password_listener()],
+                               extra_toml=auth_toml(broken))
+    result = serve_until_exit(config)
+    assert result.returncode != 0
+    assert re.search(rf"auth\.password\.file: {re.escape(str(broken))}:3: ", result.stdout +
+                     result.stderr), result.stdout + result.stderr
