@@ -1,16 +1,15 @@
 // `moat serve` and `moat check-config`.
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <climits>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <string>
-
-#include <CLI/CLI.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 
 #include "apps/moat/commands.h"
 #include "base/log.h"
@@ -125,8 +124,11 @@ int serveMain(int argc, char** argv) {
       [&](const boost::system::error_code& ec, int sig) {
         if (ec) return;
         if (sig == SIGHUP) {
-          log::info("received SIGHUP: reloading TLS certificates, keys and CRLs");
+          log::info(
+              "received SIGHUP: reloading TLS certificates, keys and CRLs, and the "
+              "password file");
           broker.reloadTls();
+          broker.reloadCredentials();
           set.async_wait(onSignal);
           return;
         }

@@ -144,6 +144,7 @@ Result<void> Broker::start() {
     auto checker = PasswordChecker::create(*config_.authPassword);
     if (!checker) return tl::unexpected(checker.error());
     passwords_ = std::move(*checker);
+    passwordSignature_ = passwords_->signature();
     log::info("password file {} ({} user{})", passwords_->path(), passwords_->users(),
               passwords_->users() == 1 ? "" : "s");
   }
@@ -278,8 +279,31 @@ void Broker::reloadListener(ListenerRuntime& rt) {
   }
 }
 
+void Broker::reloadCredentials() {
+  asio::post(workers_[0]->context(), [this] {
+    if (passwords_) reloadPasswords();
+  });
+}
+
+void Broker::reloadPasswords() {
+  passwordSignature_ = passwords_->signature();
+  auto gone = passwords_->reload();
+  if (!gone) {
+    log::warn("password file reload failed, keeping the previous users: {}", gone.error().message);
+    return;
+  }
+  log::info("password file {} reloaded ({} user{}{})", passwords_->path(), passwords_->users(),
+            passwords_->users() == 1 ? "" : "s",
+            gone->empty() ? std::string() : fmt::format(", {} removed or changed", gone->size()));
+  if (gone->empty()) return;
+  auto users = std::make_shared<const std::vector<std::string>>(std::move(*gone));
+  for (auto& w : workers_) {
+    asio::post(w->context(), [worker = w.get(), users] { worker->dropUsers(*users); });
+  }
+}
+
 void Broker::watchTlsFiles() {
-  bool any = false;
+  bool any = passwords_ != nullptr;
   for (auto& rt : runtimes_) any = any || rt->cfg.tls.has_value();
   if (!any) return;
   watchTimer_ = std::make_unique<asio::steady_timer>(workers_[0]->context(), kWatchInterval);
@@ -292,6 +316,10 @@ void Broker::watchTlsFiles() {
         log::info("listener \"{}\": TLS files changed; reloading", rt->cfg.name);
         reloadListener(*rt);
       }
+    }
+    if (passwords_ && passwords_->signature() != passwordSignature_) {
+      log::info("password file {} changed; reloading", passwords_->path());
+      reloadPasswords();
     }
     watchTlsFiles();
   });

@@ -46,6 +46,9 @@ class Broker {
   // use it and live connections whose certificate a new CRL revokes are disconnected; on error
   // the previous context stays and the log says why. Any thread.
   void reloadTls();
+  // Reads the password file again (SIGHUP, file change): all or nothing; users removed or
+  // whose password changed are disconnected. Any thread.
+  void reloadCredentials();
 
   const std::vector<BoundListener>& listeners() const { return bound_; }
   const config::Config& config() const { return config_; }
@@ -68,6 +71,8 @@ class Broker {
   // Worker 0's thread only.
   void reloadListener(ListenerRuntime& l);
   void watchTlsFiles();
+  // Worker 0's thread only.
+  void reloadPasswords();
   static constexpr std::chrono::seconds kWatchInterval{2};
 
   config::Config config_;
@@ -79,6 +84,7 @@ class Broker {
   SessionRegistry registry_;
   std::vector<BoundListener> bound_;
   std::unique_ptr<PasswordChecker> passwords_;
+  std::string passwordSignature_;  // PasswordChecker::signature() at the last (re)load attempt
   std::atomic<uint64_t> nextUid_{1};
   std::atomic<uint64_t> retainedRefused_{0};
   std::atomic<unsigned> nextWorker_{0};

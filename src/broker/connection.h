@@ -75,6 +75,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const std::string& clientId() const { return clientId_; }
   const ListenerInfo* listener() const { return listener_.get(); }
   const net::TlsEngine* tls() const { return tls_.get(); }
+  // The authentication method that admitted the client, and the identity it gave.
+  const std::string& authMethod() const { return authMethod_; }
+  const std::string& authUser() const { return authUser_; }
 
  private:
   boost::asio::awaitable<void> readLoop();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <filesystem>
 #include <thread>
 
 namespace moat::broker {
@@ -30,6 +31,28 @@ PasswordChecker::~PasswordChecker() { stop(); }
 void PasswordChecker::stop() {
   pool_.stop();
   pool_.join();
+}
+
+Result<std::vector<std::string>> PasswordChecker::reload() {
+  auto loaded = security::PasswordFile::load(path_);
+  if (!loaded) return tl::unexpected(loaded.error());
+  auto fresh = std::make_shared<const security::PasswordFile>(std::move(*loaded));
+  auto old = file_.load();
+  std::vector<std::string> gone;
+  for (const auto& user : old->usernames()) {
+    const auto* now = fresh->find(user);
+    if (!now || now->encoded() != old->find(user)->encoded()) gone.push_back(user);
+  }
+  file_.store(std::move(fresh));
+  return gone;
+}
+
+std::string PasswordChecker::signature() const {
+  std::error_code ec;
+  auto size = std::filesystem::file_size(path_, ec);
+  auto mtime = std::filesystem::last_write_time(path_, ec);
+  return ec ? std::string("missing")
+            : std::to_string(size) + ":" + std::to_string(mtime.time_since_epoch().count());
 }
 
 void PasswordChecker::check(std::string username, security::SecretString password,

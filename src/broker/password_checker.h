@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "config/config.h"
@@ -32,6 +33,12 @@ class PasswordChecker {
              boost::asio::any_io_executor executor,
              std::function<void(security::VerifyResult)> done);
   size_t users() const { return file_.load()->size(); }
+  // Reads the file again and, if it is whole, swaps it in (checks under way finish with the
+  // old one). Returns the users that were removed or whose password changed: their live
+  // sessions must go. On error the old file stays; the error says why.
+  [[nodiscard]] Result<std::vector<std::string>> reload();
+  // Size and modification time, to notice a change (compared by the broker's file watch).
+  std::string signature() const;
   const std::string& path() const { return path_; }
   // Waits for checks under way, drops the rest.
   void stop();

@@ -1,10 +1,9 @@
 #include "broker/worker.h"
 
 #include <algorithm>
-#include <future>
-
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <future>
 
 #include "base/log.h"
 #include "broker/broker.h"
@@ -14,8 +13,7 @@ namespace moat::broker {
 
 namespace asio = boost::asio;
 
-Worker::Worker(Broker& broker, unsigned index)
-    : broker_(broker), index_(index), context_(1) {}
+Worker::Worker(Broker& broker, unsigned index) : broker_(broker), index_(index), context_(1) {}
 
 Worker::~Worker() { join(); }
 
@@ -85,10 +83,26 @@ void Worker::dropRevoked(const ListenerInfo* listener, const net::TlsContext& tl
     if (c->tls()->handshakeDone() && c->tls()->revokedBy(tls)) revoked.push_back(c);
   }
   for (auto& c : revoked) {
-    log::warn("client \"{}\" {}: client certificate serial {} revoked by the reloaded CRL; "
-              "disconnecting",
-              c->clientId(), c->peer(), c->tls()->facts().peerSerial);
+    log::warn(
+        "client \"{}\" {}: client certificate serial {} revoked by the reloaded CRL; "
+        "disconnecting",
+        c->clientId(), c->peer(), c->tls()->facts().peerSerial);
     c->close(mqtt::ReasonCode::NotAuthorized, "client certificate revoked");
+  }
+}
+
+void Worker::dropUsers(const std::vector<std::string>& users) {
+  std::vector<std::shared_ptr<Connection>> gone;
+  for (auto& [_, c] : connections_) {
+    if (c->closing() || c->authMethod() != "password") continue;
+    if (std::find(users.begin(), users.end(), c->authUser()) != users.end()) gone.push_back(c);
+  }
+  for (auto& c : gone) {
+    log::warn(
+        "client \"{}\" {}: user \"{}\" was removed from the password file or its "
+        "password changed; disconnecting",
+        c->clientId(), c->peer(), c->authUser());
+    c->close(mqtt::ReasonCode::NotAuthorized, "user removed or password changed");
   }
 }
 
@@ -100,9 +114,10 @@ size_t Worker::publish(const MessagePtr& msg) {
   if (msg->retain && !broker_.retained().set(msg)) {
     uint64_t n = broker_.noteRetainedRefused();
     if (n == 1 || n % 1000 == 0) {
-      log::warn("retained message on \"{}\" not stored: limits.max_retained_messages ({}) "
-                "reached ({} refused so far); it is still delivered to current subscribers",
-                msg->topic(), broker_.limits().maxRetainedMessages, n);
+      log::warn(
+          "retained message on \"{}\" not stored: limits.max_retained_messages ({}) "
+          "reached ({} refused so far); it is still delivered to current subscribers",
+          msg->topic(), broker_.limits().maxRetainedMessages, n);
     }
   }
   matches_.clear();
@@ -164,9 +179,8 @@ void Worker::flushOutboxes() {
   for (unsigned w = 0; w < outboxes_.size(); ++w) {
     if (outboxes_[w].empty()) continue;
     Worker& dest = broker_.worker(w);
-    asio::post(dest.context_, [&dest, batch = std::move(outboxes_[w])]() mutable {
-      dest.receive(batch);
-    });
+    asio::post(dest.context_,
+               [&dest, batch = std::move(outboxes_[w])]() mutable { dest.receive(batch); });
     outboxes_[w] = {};
   }
 }

@@ -8,13 +8,12 @@
 // current handler (so every PUBLISH decoded from one socket read leaves in one batch).
 #pragma once
 
+#include <boost/asio/io_context.hpp>
 #include <memory>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
 
 #include "broker/message.h"
 #include "broker/session.h"
@@ -60,6 +59,8 @@ class Worker {
 
   // Disconnects this worker's connections on `listener` whose client certificate `tls` revokes.
   void dropRevoked(const ListenerInfo* listener, const net::TlsContext& tls);
+  // Disconnects this worker's connections admitted by password as one of `users`.
+  void dropUsers(const std::vector<std::string>& users);
 
   void addConnection(const std::shared_ptr<Connection>& c);
   void removeConnection(Connection* c);
@@ -82,8 +83,8 @@ class Worker {
   std::thread thread_;
   std::unordered_map<std::string, std::shared_ptr<Session>> sessions_;
   std::unordered_map<Connection*, std::shared_ptr<Connection>> connections_;
-  std::vector<MatchedSubscription> matches_;         // reused by publish()
-  std::vector<std::vector<Delivery>> outboxes_;      // one per worker
+  std::vector<MatchedSubscription> matches_;     // reused by publish()
+  std::vector<std::vector<Delivery>> outboxes_;  // one per worker
   bool flushScheduled_ = false;
   bool stopping_ = false;
 };

@@ -5,7 +5,9 @@ each refusal (5.0: 0x86 bad user name or password, 0x87 not authorized; 3.1.1: 4
 chain order (certificate, then password); and the configuration errors.
 """
 
+import os
 import re
+import signal
 import subprocess
 
 import pytest
@@ -177,3 +179,58 @@ def test_a_broken_password_file_stops_the_start_with_its_line(tmp_path, password
     assert result.returncode != 0
     assert re.search(rf"auth\.password\.file: {re.escape(str(broken))}:3: ", result.stdout +
                      result.stderr), result.stdout + result.stderr
+
+
+# -- credential changes without a restart -----------------------------------------------------
+
+def rewrite(path, text: str) -> None:
+    """Replaces the file's content in one step (write a temporary file, rename), as editors
+    and `moat passwd` do, with a modification time the watch cannot mistake for the old one."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+
+
+@pytest.mark.parametrize("trigger", ["file-watch", "sighup"])
+def test_a_user_removed_from_the_file_is_disconnected_and_refused(broker_factory, password_file,
+                                                                  trigger):
+    broker = broker_factory(listeners=[password_listener()], extra_toml=auth_toml(password_file))
+    port = broker.ports[SECURE]
+    sensor = RawConnection(broker.host, port)
+    dashboard = PahoClient(broker.host, port, "dash-live", version=mb.V5)
+    dashboard.client.username_pw_set("dashboard", USERS["dashboard"])
+    try:
+        sensor.send(mb.connect("sensor-live", version=mb.V5, username="sensor_001",
+                               password=USERS["sensor_001"].encode()))
+        assert mb.parse_connack(sensor.read_packet(), mb.V5).reason == 0
+        assert dashboard.connect().reason == 0
+        kept = [line for line in password_file.read_text().splitlines()
+                if not line.startswith("sensor_001:")]
+        rewrite(password_file, "\n".join(kept) + "\n")
+        if trigger == "sighup":
+            os.kill(broker.pid, signal.SIGHUP)
+        log_line(broker, r"password file .* reloaded \(1 user, 1 removed or changed\)")
+        # A 5.0 DISCONNECT with reason 0x87 Not authorized, then the connection closes.
+        assert sensor.read_packet().raw() == bytes([0xE0, 0x01, 0x87])
+        sensor.expect_closed()
+        log_line(broker, r'client "sensor-live" .*: user "sensor_001" was removed from the '
+                         r'password file')
+        assert raw_connect(broker, port, "sensor-again", mb.V5, "sensor_001",
+                           USERS["sensor_001"].encode()) == 0x86
+        # The other user stays connected and can still publish.
+        dashboard.publish("dash/alive", b"yes", qos=1)
+    finally:
+        sensor.close()
+        dashboard.close()
+
+
+def test_a_broken_file_at_reload_changes_nothing(broker_factory, password_file):
+    broker = broker_factory(listeners=[password_listener()], extra_toml=auth_toml(password_file))
+    port = broker.ports[SECURE]
+    good = password_file.read_text()
+    rewrite(password_file, good + "sensor_002:$7$broken\n")
+    log_line(broker, r"password file reload failed, keeping the previous users: .*passwd:3: ")
+    assert raw_connect(broker, port, "still", mb.V5, "sensor_001",
+                       USERS["sensor_001"].encode()) == 0
