@@ -117,6 +117,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // pendingConnect_ holds the CONNECT).
   bool authenticate(mqtt::Connect& connect);
   void passwordChecked(security::VerifyResult result);
+  // "user \"alice\"", "certificate identity \"meter-7\"": who the client proved to be; empty
+  // when anonymous.
+  std::string authIdentity() const;
   void refuseAuthentication(mqtt::ReasonCode reason, std::string_view why);
   void refuseConnect(mqtt::ReasonCode reason, std::string_view why);
   bool migrateTo(unsigned workerIndex, mqtt::Connect& connect);

@@ -13,6 +13,7 @@
 #include "broker/session.h"
 #include "broker/worker.h"
 #include "mqtt/topic.h"
+#include "security/username.h"
 
 namespace moat::broker {
 
@@ -122,6 +123,12 @@ std::string Connection::handshakeIdentity(std::string& source) const {
   if (field == "san_uri") return f.sanUri;
   if (field == "san_email") return f.sanEmail;
   return {};
+}
+
+std::string Connection::authIdentity() const {
+  if (authMethod_.empty() || authMethod_ == "anonymous") return {};
+  return fmt::format("{} \"{}\"", authMethod_ == "password" ? "user" : authMethod_ + " identity",
+                     authUser_);
 }
 
 bool Connection::authenticate(mqtt::Connect& c) {
@@ -257,6 +264,20 @@ bool Connection::handleConnect(mqtt::Connect& c) {
                               *c.properties.authenticationMethod));
     return false;
   }
+  // Client ids and user names end up in topic patterns of access rules and in logs: no
+  // wildcards, no control characters.
+  if (auto ok = security::checkUsername(c.clientId); !ok) {
+    refuseConnect(ReasonCode::ClientIdentifierNotValid,
+                  fmt::format("client id: {}", ok.error().message));
+    return false;
+  }
+  if (c.username) {
+    if (auto ok = security::checkUsername(*c.username); !ok) {
+      refuseConnect(ReasonCode::BadUserNameOrPassword,
+                    fmt::format("user name: {}", ok.error().message));
+      return false;
+    }
+  }
   if (c.will) {
     if (auto ok = mqtt::validateTopicName(c.will->topic); !ok) {
       refuseConnect(v5 ? ReasonCode::TopicNameInvalid : ReasonCode::MalformedPacket,
@@ -294,9 +315,20 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   // Authentication, on the session's worker: the chain of [[listener]] auth. A password check
   // runs off this thread; handleConnect() is called again with the connect when it is done.
   if (!authenticated_ && !authenticate(c)) return false;
+
+  // A session belongs to the identity that created it: another identity can neither take it
+  // over nor clear it with clean start (anonymous sessions have no owner).
+  auto session = worker_.findSession(c.clientId);
+  const std::string identity = authIdentity();
+  if (session && !session->owner().empty() && session->owner() != identity) {
+    refuseConnect(
+        ReasonCode::NotAuthorized,
+        fmt::format("client id \"{}\" belongs to {}, not to {}", c.clientId, session->owner(),
+                    identity.empty() ? "an anonymous client" : identity));
+    return false;
+  }
   timer_.cancel();
 
-  auto session = worker_.findSession(c.clientId);
   bool takenOver = false;
   if (session && session->connection()) {
     session->connection()->takeOver();
@@ -313,6 +345,7 @@ bool Connection::handleConnect(mqtt::Connect& c) {
     sessionPresent = true;  // [MQTT-3.2.2-2]
   } else {
     session = worker_.createSession(c.clientId);
+    session->setOwner(identity);
   }
   session->setExpiryInterval(expiry);
   session_ = session;

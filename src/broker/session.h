@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -21,8 +22,6 @@
 #include <string>
 #include <unordered_set>
 #include <vector>
-
-#include <boost/asio/steady_timer.hpp>
 
 #include "broker/message.h"
 #include "mqtt/packet.h"
@@ -98,6 +97,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
   uint32_t expiryInterval() const { return expiryInterval_; }
   void setExpiryInterval(uint32_t seconds) { expiryInterval_ = seconds; }
+
+  // The authenticated identity that created the session ("password user \"alice\"", ...);
+  // empty for an anonymous one. Only that identity may resume, take over or clear it.
+  const std::string& owner() const { return owner_; }
+  void setOwner(std::string owner) { owner_ = std::move(owner); }
   void setLimits(uint32_t maxQueuedMessages, uint64_t maxQueuedBytes);
 
   // The will of the last connection, waiting for its delay or for the session's end. Its
@@ -149,6 +153,7 @@ class Session : public std::enable_shared_from_this<Session> {
   uint16_t lastPacketId_ = 0;
 
   uint32_t expiryInterval_ = 0;
+  std::string owner_;
   // Timers exist only while armed, so a session kept alive elsewhere at shutdown holds nothing
   // of its worker's io_context.
   std::unique_ptr<boost::asio::steady_timer> expiryTimer_;

@@ -234,3 +234,48 @@ def test_a_broken_file_at_reload_changes_nothing(broker_factory, password_file):
     log_line(broker, r"password file reload failed, keeping the previous users: .*passwd:3: ")
     assert raw_connect(broker, port, "still", mb.V5, "sensor_001",
                        USERS["sensor_001"].encode()) == 0
+
+
+# -- a client id belongs to the identity that created its session -----------------------------
+
+def test_another_identity_can_neither_take_over_nor_clear_a_session(broker_factory,
+                                                                     password_file):
+    broker = broker_factory(listeners=[password_listener()], extra_toml=auth_toml(password_file))
+    port = broker.ports[SECURE]
+    owner = RawConnection(broker.host, port)
+    try:
+        owner.send(mb.connect("meter-1", version=mb.V5, clean=False, username="sensor_001",
+                              password=USERS["sensor_001"].encode(),
+                              props=[(mb.Prop.SESSION_EXPIRY_INTERVAL, 3600)]))
+        assert mb.parse_connack(owner.read_packet(), mb.V5).reason == 0
+        # Another user with the same client id, live session: no takeover.
+        assert raw_connect(broker, port, "meter-1", mb.V5, "dashboard",
+                           USERS["dashboard"].encode()) == 0x87
+        log_line(broker, r'connection refused for client "meter-1": .*\(client id "meter-1" '
+                         r'belongs to user "sensor_001", not to user "dashboard"\)')
+        owner.send(mb.pingreq())
+        assert owner.read_packet().raw() == bytes([0xD0, 0x00])  # still connected
+        owner.send(mb.disconnect(mb.V5))
+        owner.expect_closed()
+    finally:
+        owner.close()
+    # Offline session: a clean start by another identity does not wipe it.
+    assert raw_connect(broker, port, "meter-1", mb.V5, "dashboard",
+                       USERS["dashboard"].encode()) == 0x87
+    with RawConnection(broker.host, port) as again:
+        again.send(mb.connect("meter-1", version=mb.V5, clean=False, username="sensor_001",
+                              password=USERS["sensor_001"].encode(),
+                              props=[(mb.Prop.SESSION_EXPIRY_INTERVAL, 3600)]))
+        connack = mb.parse_connack(again.read_packet(), mb.V5)
+        assert (connack.reason, connack.session_present) == (0, True)
+
+
+@pytest.mark.parametrize("client_id, username, reason", [
+    pytest.param("meters/+", "sensor_001", 0x85, id="wildcard-in-client-id"),
+    pytest.param("tab\there", "sensor_001", 0x85, id="control-character-in-client-id"),
+    pytest.param("ok-id", "sensor#1", 0x86, id="wildcard-in-user-name"),
+])
+def test_client_ids_and_user_names_with_wildcards_or_control_characters_are_refused(
+        broker_factory, password_file, client_id, username, reason):
+    broker = broker_factory(listeners=[password_listener()], extra_toml=auth_toml(password_file))
+    assert raw_connect(broker, broker.ports[SECURE], client_id, mb.V5, username, b"x") == reason
