@@ -92,8 +92,24 @@ struct ListenerRuntime {
   ListenerRuntime(asio::io_context& ctx) : acceptor(ctx), backoff(ctx) {}
 };
 
+namespace {
+
+LoginGuardSettings loginGuardSettings(const config::BruteForceSection& b) {
+  LoginGuardSettings s;
+  s.maxFailures = b.maxFailures;
+  s.window = std::chrono::seconds(b.window);
+  s.banTime = std::chrono::seconds(b.banTime);
+  s.firstDelay = std::chrono::milliseconds(b.firstDelayMs);
+  s.maxDelay = std::chrono::milliseconds(b.maxDelayMs);
+  return s;
+}
+
+}  // namespace
+
 Broker::Broker(config::Config config)
-    : config_(std::move(config)), retained_(config_.limits.maxRetainedMessages) {
+    : config_(std::move(config)),
+      retained_(config_.limits.maxRetainedMessages),
+      loginGuard_(loginGuardSettings(config_.bruteForce)) {
   unsigned n = config_.broker.workers;
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "broker/login_guard.h"
 #include "broker/password_checker.h"
 #include "broker/retained_store.h"
 #include "broker/session_registry.h"
@@ -58,6 +59,7 @@ class Broker {
   SessionRegistry& registry() { return registry_; }
   // Null unless [auth.password] is configured.
   PasswordChecker* passwords() { return passwords_.get(); }
+  LoginGuard& loginGuard() { return loginGuard_; }
   Worker& worker(unsigned i) { return *workers_[i]; }
   unsigned workerCount() const { return static_cast<unsigned>(workers_.size()); }
   uint64_t nextSessionUid() { return nextUid_.fetch_add(1, std::memory_order_relaxed); }
@@ -84,6 +86,7 @@ class Broker {
   SessionRegistry registry_;
   std::vector<BoundListener> bound_;
   std::unique_ptr<PasswordChecker> passwords_;
+  LoginGuard loginGuard_;
   std::string passwordSignature_;  // PasswordChecker::signature() at the last (re)load attempt
   std::atomic<uint64_t> nextUid_{1};
   std::atomic<uint64_t> retainedRefused_{0};

@@ -120,6 +120,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // "user \"alice\"", "certificate identity \"meter-7\"": who the client proved to be; empty
   // when anonymous.
   std::string authIdentity() const;
+  // The client's IP address (the forwarded one behind a trusted WebSocket proxy).
+  std::string clientAddress() const;
   void refuseAuthentication(mqtt::ReasonCode reason, std::string_view why);
   void refuseConnect(mqtt::ReasonCode reason, std::string_view why);
   bool migrateTo(unsigned workerIndex, mqtt::Connect& connect);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <random>
 
 #include "base/log.h"
@@ -131,8 +132,28 @@ std::string Connection::authIdentity() const {
                      authUser_);
 }
 
+std::string Connection::clientAddress() const {
+  if (ws_ && !ws_->facts().forwardedFor.empty()) return ws_->facts().forwardedFor;
+  boost::system::error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  return ec ? peer_ : ep.address().to_string();
+}
+
 bool Connection::authenticate(mqtt::Connect& c) {
   const auto& chain = listener_->auth;
+  if (authStep_ == 0) {
+    LoginGuard::Clock::time_point until;
+    if (worker_.broker().loginGuard().banned(clientAddress(), LoginGuard::Clock::now(), &until)) {
+      refuseAuthentication(
+          ReasonCode::Banned,
+          fmt::format(
+              "address {} is banned for {} s more after repeated failed logins", clientAddress(),
+              std::chrono::duration_cast<std::chrono::seconds>(until - LoginGuard::Clock::now())
+                      .count() +
+                  1));
+      return false;
+    }
+  }
   for (; authStep_ < chain.size(); ++authStep_) {
     const auto& method = chain[authStep_];
     if (method == "certificate" || method == "psk") {
@@ -176,21 +197,41 @@ bool Connection::authenticate(mqtt::Connect& c) {
 }
 
 void Connection::passwordChecked(security::VerifyResult result) {
-  authPending_ = false;
-  drained_.cancel();  // wakes readLoop, which continues the CONNECT
-  if (closing_ || !pendingConnect_) return;
+  if (closing_ || !pendingConnect_) {
+    authPending_ = false;
+    drained_.cancel();
+    return;
+  }
   const std::string user = pendingConnect_->username.value_or("");
   if (result == security::VerifyResult::Ok) {
     authenticated_ = true;
     authMethod_ = "password";
     authUser_ = user;
+    authPending_ = false;
+    drained_.cancel();  // wakes readLoop, which continues the CONNECT
     return;
   }
-  pendingConnect_.reset();
-  refuseAuthentication(ReasonCode::BadUserNameOrPassword,
-                       result == security::VerifyResult::UnknownUser
-                           ? fmt::format("user \"{}\" is not in the password file", user)
-                           : fmt::format("wrong password for user \"{}\"", user));
+  // A failure is counted; the refusal waits (longer with each failure of this address or
+  // user), and enough failures ban the address. The connection stays paused meanwhile.
+  auto verdict =
+      worker_.broker().loginGuard().failed(clientAddress(), user, LoginGuard::Clock::now());
+  std::string why = result == security::VerifyResult::UnknownUser
+                        ? fmt::format("user \"{}\" is not in the password file", user)
+                        : fmt::format("wrong password for user \"{}\"", user);
+  if (verdict.bannedNow) {
+    const auto& s = worker_.broker().loginGuard().settings();
+    log::warn(
+        "address {} banned for {} s after {} failed logins within {} s (last as user "
+        "\"{}\")",
+        clientAddress(), s.banTime.count(), s.maxFailures, s.window.count(), user);
+  }
+  auto wait = std::make_shared<asio::steady_timer>(worker_.context(), verdict.delay);
+  wait->async_wait([self = shared_from_this(), wait, why](boost::system::error_code) {
+    self->authPending_ = false;
+    self->pendingConnect_.reset();
+    if (!self->closing_) self->refuseAuthentication(ReasonCode::BadUserNameOrPassword, why);
+    self->drained_.cancel();
+  });
 }
 
 void Connection::refuseAuthentication(ReasonCode reason, std::string_view why) {

@@ -420,10 +420,24 @@ Result<void> readWebSocket(std::string_view src, const toml::table& t, WebSocket
 
 Result<void> readAuth(std::string_view src, const toml::table& t, Config& cfg) {
   for (const auto& [key, node] : t) {
+    if (key.str() == "brute_force") {
+      if (!node.is_table()) {
+        return tl::unexpected(at(src, node, "[auth.brute_force] must be a table"));
+      }
+      auto& b = cfg.bruteForce;
+      TableReader r(src, *node.as_table(), "auth.brute_force");
+      MOAT_TRY(r.integer("max_failures", b.maxFailures, 1, 1'000'000));
+      MOAT_TRY(r.integer("window", b.window, 1, 86400));
+      MOAT_TRY(r.integer("ban_time", b.banTime, 0, 30 * 86400));
+      MOAT_TRY(r.integer("first_delay_ms", b.firstDelayMs, 0, 60'000));
+      MOAT_TRY(r.integer("max_delay_ms", b.maxDelayMs, 0, 60'000));
+      MOAT_TRY(r.finish());
+      continue;
+    }
     if (key.str() != "password") {
       return tl::unexpected(at(src, node,
-                               fmt::format("unknown key 'auth.{}' (methods with settings: "
-                                           "password)",
+                               fmt::format("unknown key 'auth.{}' (auth.password, "
+                                           "auth.brute_force)",
                                            key.str())));
     }
     if (!node.is_table()) return tl::unexpected(at(src, node, "[auth.password] must be a table"));

@@ -101,6 +101,15 @@ struct Listener {
   uint32_t maxHandshakes = 0;      // TLS handshakes in progress; 0 = no limit
 };
 
+// [auth.brute_force]: failed logins slowed, then the address banned (docs/authentication.md).
+struct BruteForceSection {
+  uint32_t maxFailures = 10;  // failed logins from one address within `window`, then a ban
+  uint32_t window = 60;       // seconds
+  uint32_t banTime = 300;     // seconds
+  uint32_t firstDelayMs = 100;
+  uint32_t maxDelayMs = 2000;
+};
+
 // [auth.password]
 struct PasswordAuthSection {
   std::string file;  // Mosquitto-compatible password file
@@ -110,6 +119,7 @@ struct Config {
   BrokerSection broker;
   LimitsSection limits;
   std::optional<PasswordAuthSection> authPassword;
+  BruteForceSection bruteForce;
   std::vector<Listener> listeners;
   std::string source;  // file name, or "<embedded default>"
 };

@@ -143,6 +143,22 @@ TEST(Config, AuthChainAndPasswordFileAreRead) {
   EXPECT_EQ(cfg->authPassword->file, "/etc/moat/passwd");  // relative to the config file
 }
 
+TEST(Config, BruteForceSettingsAreRead) {
+  auto cfg = parse(
+      "[auth.brute_force]\nmax_failures=3\nban_time=0\nmax_delay_ms=50\n"
+      "[[listener]]\nname=\"a\"\nbind=\"h:1\"\n",
+      "m.toml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->bruteForce.maxFailures, 3u);
+  EXPECT_EQ(cfg->bruteForce.banTime, 0u);
+  EXPECT_EQ(cfg->bruteForce.maxDelayMs, 50u);
+  EXPECT_EQ(cfg->bruteForce.window, 60u);  // default
+  auto bad = parse("[auth.brute_force]\nmax_failures=0\n[[listener]]\nname=\"a\"\nbind=\"h:1\"\n",
+                   "m.toml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("m.toml:2"), std::string::npos) << bad.error().message;
+}
+
 TEST(Config, AuthMistakesAreNamed) {
   auto expectError = [](std::string text, std::string_view needle) {
     auto cfg = parse(text, "m.toml");

@@ -279,3 +279,39 @@ def test_client_ids_and_user_names_with_wildcards_or_control_characters_are_refu
         broker_factory, password_file, client_id, username, reason):
     broker = broker_factory(listeners=[password_listener()], extra_toml=auth_toml(password_file))
     assert raw_connect(broker, broker.ports[SECURE], client_id, mb.V5, username, b"x") == reason
+
+
+# -- password guessing ------------------------------------------------------------------------
+
+BRUTE_FORCE = ("[auth.brute_force]\nmax_failures = 5\nwindow = 60\nban_time = 60\n"
+               "first_delay_ms = 10\nmax_delay_ms = 50\n")
+
+
+def connect_from(broker, port, source, client_id, username, password) -> int:
+    with RawConnection(broker.host, port, source=source) as conn:
+        conn.send(mb.connect(client_id, version=mb.V5, username=username, password=password))
+        return mb.parse_connack(conn.read_packet(), mb.V5).reason
+
+
+def test_guessing_a_password_ends_in_a_ban_of_that_address_only(broker_factory, password_file):
+    broker = broker_factory(listeners=[password_listener()],
+                            extra_toml=auth_toml(password_file) + BRUTE_FORCE)
+    port = broker.ports[SECURE]
+    reasons = []
+    for i in range(50):
+        reasons.append(connect_from(broker, port, "127.0.0.1", f"guess-{i}", "sensor_001",
+                                    f"guess {i}".encode()))
+        if reasons[-1] == 0x8A:
+            break
+    # Five wrong passwords (0x86), then the address is banned (0x8A Banned).
+    assert reasons == [0x86] * 5 + [0x8A], reasons
+    log_line(broker, r"address 127\.0\.0\.1 banned for 60 s after 5 failed logins within 60 s "
+                     r'\(last as user "sensor_001"\)')
+    log_line(broker, r"connection refused for client \"guess-5\": Banned \(address 127\.0\.0\.1 "
+                     r"is banned for \d+ s more")
+    # The right password does not help from the banned address...
+    assert connect_from(broker, port, "127.0.0.1", "real", "sensor_001",
+                        USERS["sensor_001"].encode()) == 0x8A
+    # ...but works from another one, and the user is not locked out.
+    assert connect_from(broker, port, "127.0.0.2", "real", "sensor_001",
+                        USERS["sensor_001"].encode()) == 0

@@ -29,8 +29,12 @@ class ConnectionClosed(AssertionError):
 class RawConnection:
     """One client socket. Not thread-safe: one test thread drives it."""
 
-    def __init__(self, host: str, port: int, timeout: float = DEFAULT_TIMEOUT):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, host: str, port: int, timeout: float = DEFAULT_TIMEOUT,
+                 source: Optional[str] = None):
+        """`source`: the local address to connect from (e.g. "127.0.0.2", another loopback
+        address, to look like a second client machine)."""
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._pending = b""  # bytes received but not yet consumed
         self.closed_by_peer = False
