@@ -3,15 +3,23 @@
 // storm of logins with slow hashes (PBKDF2, argon2id) does not stall the workers that move
 // messages; the answer is posted back to the connection's worker.
 //
+// Successful checks are remembered for `cache_seconds` under an HMAC-SHA256 of user name and
+// password with a key made at start (never the password itself), so a reconnect storm of a
+// fleet costs a hash lookup per client instead of a slow hash. Failures are never remembered;
+// a reload forgets everything.
+//
 // Thread-safe: check() may be called from any worker.
 #pragma once
 
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "base/result.h"
@@ -26,6 +34,8 @@ class PasswordChecker {
   // Loads the file; fails with the file's error (file:line and what is wrong).
   [[nodiscard]] static Result<std::unique_ptr<PasswordChecker>> create(
       const config::PasswordAuthSection& settings);
+  // Checks answered from the cache so far.
+  uint64_t cacheHits() const { return cacheHits_.load(std::memory_order_relaxed); }
   ~PasswordChecker();
 
   // Checks `password` for `username` on the pool and posts `done(result)` to `executor`.
@@ -44,9 +54,18 @@ class PasswordChecker {
   void stop();
 
  private:
-  PasswordChecker(std::string path, security::PasswordFile file);
+  PasswordChecker(const config::PasswordAuthSection& settings, security::PasswordFile file);
+  using Clock = std::chrono::steady_clock;
+  std::string cacheKey(std::string_view username, std::string_view password) const;
+  bool cached(const std::string& key, Clock::time_point now);
+  void remember(std::string key, Clock::time_point now);
 
   std::string path_;
+  std::chrono::seconds cacheTime_;
+  unsigned char hmacKey_[32];
+  std::mutex cacheMutex_;
+  std::unordered_map<std::string, Clock::time_point> cache_;  // key -> expiry
+  std::atomic<uint64_t> cacheHits_{0};
   std::atomic<std::shared_ptr<const security::PasswordFile>> file_;
   boost::asio::thread_pool pool_;
 };

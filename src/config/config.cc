@@ -444,6 +444,7 @@ Result<void> readAuth(std::string_view src, const toml::table& t, Config& cfg) {
     PasswordAuthSection p;
     TableReader r(src, *node.as_table(), "auth.password");
     MOAT_TRY(r.string("file", p.file));
+    MOAT_TRY(r.integer("cache_seconds", p.cacheSeconds, 0, 86400));
     MOAT_TRY(r.finish());
     if (p.file.empty()) {
       return tl::unexpected(at(src, node, "auth.password.file is required"));

@@ -112,7 +112,8 @@ struct BruteForceSection {
 
 // [auth.password]
 struct PasswordAuthSection {
-  std::string file;  // Mosquitto-compatible password file
+  std::string file;            // Mosquitto-compatible password file
+  uint32_t cacheSeconds = 60;  // successful checks remembered (keyed hash only); 0 = off
 };
 
 struct Config {
