@@ -82,9 +82,9 @@ Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const List
       listener_(std::move(listener)),
       peer_(std::move(peer)),
       hops_(hops),
-      handedConnect_(std::move(connect)),
       tls_(std::move(tls)),
       ws_(std::move(ws)),
+      pendingConnect_(std::move(connect)),
       timer_(worker.context()),
       drained_(worker.context()) {
   readBuf_ = std::move(buffered);
@@ -103,7 +103,7 @@ void Connection::handshakeFinished() {
 }
 
 void Connection::start() {
-  if (!handedConnect_) {
+  if (!pendingConnect_) {
     armTimer(std::chrono::seconds(worker_.broker().limits().connectTimeout));
   }
   asio::co_spawn(worker_.context(), readLoop(), asio::detached);
@@ -112,51 +112,44 @@ void Connection::start() {
 asio::awaitable<void> Connection::readLoop() {
   auto self = shared_from_this();
   bool ok = true;
-  if (handedConnect_) {
-    mqtt::Connect connect = std::move(*handedConnect_);
-    handedConnect_.reset();
-    ok = handleConnect(connect) && processBuffer();
-  }
-  while (ok && !closing_) {
-    // Back-pressure: a client that sends but does not read its replies is not read from
-    // until its socket takes them, so replies cannot pile up without bound.
-    co_await waitForWrites(/*overLimit=*/true);
-    if (closing_) break;
-    Read read = (tls_ || ws_) ? co_await readFiltered() : co_await readPlain();
-    // Bytes that came with a refusal (a CONNECT in the same read as a revoked certificate's
-    // last handshake message, say) are never handled; what arrived before the stream ended
-    // (before a WebSocket close frame) is.
-    if (read == Read::Refused) break;
-    ok = processBuffer();
-    if (read == Read::Ended) {
-      if (ws_ && ws_->peerClosed()) {
-        // The client is gone: no handover to its session's worker.
-        migration_.reset();
-        if (!closing_ && state_ == State::Connected) {
-          log::info(
-              "client \"{}\" {}: connection lost (WebSocket closed by the client, code "
-              "{}, without DISCONNECT)",
-              clientId_, peer_, ws_->peerCloseCode());
-        }
-      }
-      break;
-    }
-  }
-  if (pendingConnect_ && !closing_) {
-    // A password check is under way: nothing more is read until it answers (the connect
-    // timeout still runs); then the CONNECT continues where it stopped.
+  for (;;) {
+    // A CONNECT handed over from another worker, or one back from a password check (nothing
+    // is read while the check runs; the connect timeout still does).
     while (authPending_ && !closing_) {
       drained_.expires_at(std::chrono::steady_clock::time_point::max());
       co_await drained_.async_wait(asio::as_tuple(asio::use_awaitable));
     }
-    if (!closing_ && pendingConnect_) {
+    if (pendingConnect_ && !closing_) {
       mqtt::Connect connect = std::move(*pendingConnect_);
       pendingConnect_.reset();
-      if (handleConnect(connect) && processBuffer()) {
-        asio::co_spawn(worker_.context(), readLoop(), asio::detached);
-        co_return;
+      ok = handleConnect(connect) && processBuffer();
+    }
+    while (ok && !closing_) {
+      // Back-pressure: a client that sends but does not read its replies is not read from
+      // until its socket takes them, so replies cannot pile up without bound.
+      co_await waitForWrites(/*overLimit=*/true);
+      if (closing_) break;
+      Read read = (tls_ || ws_) ? co_await readFiltered() : co_await readPlain();
+      // Bytes that came with a refusal (a CONNECT in the same read as a revoked certificate's
+      // last handshake message, say) are never handled; what arrived before the stream ended
+      // (before a WebSocket close frame) is.
+      if (read == Read::Refused) break;
+      ok = processBuffer();
+      if (read == Read::Ended) {
+        if (ws_ && ws_->peerClosed()) {
+          // The client is gone: no handover to its session's worker.
+          migration_.reset();
+          if (!closing_ && state_ == State::Connected) {
+            log::info(
+                "client \"{}\" {}: connection lost (WebSocket closed by the client, code "
+                "{}, without DISCONNECT)",
+                clientId_, peer_, ws_->peerCloseCode());
+          }
+        }
+        break;
       }
     }
+    if (!authPending_ || closing_) break;
   }
   if (migration_ && !closing_) {
     // Hand over only between writes, so no byte of a TLS record is lost in the move.

@@ -154,9 +154,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool countsHandshake_ = false;
   bool tlsStarted_ = false;  // bytes of a TLS handshake have arrived
   bool quotaLogged_ = false;
-  size_t neededBytes_ = 0;  // size of a partly received packet
-  int hops_ = 0;            // handovers so far, bounded
-  std::optional<mqtt::Connect> handedConnect_;
+  size_t neededBytes_ = 0;               // size of a partly received packet
+  int hops_ = 0;                         // handovers so far, bounded
   std::unique_ptr<net::TlsEngine> tls_;  // set on TLS and WSS listeners
   std::unique_ptr<net::WsEngine> ws_;    // set on WS and WSS listeners
   struct Migration {
@@ -176,7 +175,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t authStep_ = 0;       // the method of listener_->auth being tried
   std::string authMethod_;    // the method that accepted
   std::string authUser_;      // the identity it gave (user name, certificate identity)
-  std::optional<mqtt::Connect> pendingConnect_;  // the CONNECT waiting for a password check
+  // A CONNECT still to handle: handed over from another worker, or waiting for a password
+  // check.
+  std::optional<mqtt::Connect> pendingConnect_;
   std::shared_ptr<Session> session_;
   std::optional<mqtt::Will> will_;
   std::chrono::steady_clock::duration keepAlive_{};

@@ -251,21 +251,20 @@ bool Connection::handleConnect(mqtt::Connect& c) {
 
   // Identity from the TLS handshake, per [listener.tls] identity / identity_as.
   std::string identitySource;
-  if (tls_ && listener_->identity != "none") {
-    auto id = handshakeIdentity(identitySource);
+  const std::string id =
+      tls_ && listener_->identity != "none" ? handshakeIdentity(identitySource) : std::string();
+  if (tls_ && listener_->identity != "none" && id.empty()) {
+    // Refused here only when no other method of the chain could admit the client.
     const auto& chain = listener_->auth;
-    const bool onlyHandshake = std::all_of(chain.begin(), chain.end(), [](const std::string& m) {
-      return m == "certificate" || m == "psk";
-    });
-    if (id.empty() && onlyHandshake) {
+    if (std::all_of(chain.begin(), chain.end(),
+                    [](const std::string& m) { return m == "certificate" || m == "psk"; })) {
       refuseConnect(
           ReasonCode::NotAuthorized,
           fmt::format("the handshake gave no identity ({} required)", listener_->identity));
       return false;
     }
   }
-  if (tls_ && listener_->identity != "none" && !handshakeIdentity(identitySource).empty()) {
-    auto id = handshakeIdentity(identitySource);
+  if (!id.empty()) {
     const auto& as = listener_->identityAs;
     if (as == "username" || as == "both") c.username = id;
     if (as == "client_id" || as == "both") {

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <utility>
 
+#include "client/client_io.h"
 #include "mqtt/codec.h"
 #include "mqtt/topic.h"
 
@@ -27,15 +28,13 @@ using mqtt::Version;
 
 namespace {
 
-constexpr auto kUseAwaitable = asio::as_tuple(asio::use_awaitable);
+using detail::ioError;
+using detail::kReadChunk;
+using detail::kUseAwaitable;
+
 constexpr auto kDisconnectSettleTime = std::chrono::seconds(2);
 constexpr auto kDisconnectDrainTime = std::chrono::seconds(5);
 constexpr auto kDisconnectCloseWait = std::chrono::seconds(2);
-constexpr size_t kReadChunk = 16 * 1024;
-
-Error ioError(std::string_view what, const boost::system::error_code& ec) {
-  return Error{code(ReasonCode::UnspecifiedError), std::string(what) + ": " + ec.message()};
-}
 
 }  // namespace
 

@@ -5,6 +5,7 @@
 #include <boost/asio/write.hpp>
 
 #include "client/client.h"
+#include "client/client_io.h"
 
 namespace moat::client {
 
@@ -12,16 +13,9 @@ namespace asio = boost::asio;
 using asio::awaitable;
 using mqtt::ReasonCode;
 
-namespace {
-
-constexpr auto kUseAwaitable = asio::as_tuple(asio::use_awaitable);
-constexpr size_t kReadChunk = 16 * 1024;
-
-Error ioError(std::string_view what, const boost::system::error_code& ec) {
-  return Error{code(ReasonCode::UnspecifiedError), std::string(what) + ": " + ec.message()};
-}
-
-}  // namespace
+using detail::ioError;
+using detail::kReadChunk;
+using detail::kUseAwaitable;
 
 awaitable<bool> Client::handshakeTls(std::string& early) {
   if (!options_.tls->context || !options_.tls->context->isClient()) {

@@ -5,6 +5,7 @@
 #include <boost/asio/write.hpp>
 
 #include "client/client.h"
+#include "client/client_io.h"
 
 namespace moat::client {
 
@@ -12,16 +13,9 @@ namespace asio = boost::asio;
 using asio::awaitable;
 using mqtt::ReasonCode;
 
-namespace {
-
-constexpr auto kUseAwaitable = asio::as_tuple(asio::use_awaitable);
-constexpr size_t kReadChunk = 16 * 1024;
-
-Error failure(std::string message) {
-  return Error{code(ReasonCode::UnspecifiedError), std::move(message)};
-}
-
-}  // namespace
+using detail::failure;
+using detail::kReadChunk;
+using detail::kUseAwaitable;
 
 bool Client::queueWsWire(std::string_view wsWire) {
   if (wsWire.empty()) return true;
