@@ -171,8 +171,6 @@ Result<void> Broker::start() {
     rt->info = std::make_shared<ListenerInfo>();
     rt->info->name = l.name;
     rt->info->auth = authChain(l, config_);
-    rt->info->allowAnonymous = std::find(rt->info->auth.begin(), rt->info->auth.end(),
-                                         "anonymous") != rt->info->auth.end();
     rt->info->maxHandshakes = l.maxHandshakes;
     if (l.tls) {
       rt->info->identity = l.tls->identity;

@@ -13,7 +13,6 @@ namespace moat::broker {
 
 struct ListenerInfo {
   std::string name;
-  bool allowAnonymous = false;
   // Authentication methods in order: certificate, psk, password, anonymous (config::Listener).
   std::vector<std::string> auth;
   // Null for plain TCP. Replaced as a whole by a TLS reload (any thread may load it; new
