@@ -4,7 +4,9 @@
 JOBS ?= $(shell nproc)
 BUILD_TYPE ?= Release
 PYTHON := /usr/bin/python3
-FUZZ_SECONDS ?= 30
+FUZZ_SECONDS ?= 20
+# Every tests/fuzz/fuzz_NAME.cc, run over the seed corpus tests/fuzz/corpus/NAME.
+FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.cc)))
 # ccache hits whatever directory the checkout is in (CI builds a fresh clone each time).
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
@@ -49,12 +51,12 @@ build-fuzz/build.ninja:
 
 # A bounded libFuzzer run over the seed corpus (the corpus is copied: the run adds to the copy).
 fuzz-smoke: deps build-fuzz/build.ninja
-	ninja -C build-fuzz -j$(JOBS) fuzz_decode
-	rm -rf build-fuzz/corpus && mkdir -p build-fuzz/corpus && cp tests/fuzz/corpus/decode/* build-fuzz/corpus/
-	./build-fuzz/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus 2>&1 | tail -15
-	ninja -C build-fuzz -j$(JOBS) fuzz_websocket
-	rm -rf build-fuzz/corpus-ws && mkdir -p build-fuzz/corpus-ws && cp tests/fuzz/corpus/websocket/* build-fuzz/corpus-ws/
-	./build-fuzz/fuzz_websocket -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus-ws 2>&1 | tail -15
+	ninja -C build-fuzz -j$(JOBS) $(FUZZ_TARGETS)
+	@for t in $(FUZZ_TARGETS); do \
+	  c=build-fuzz/corpus-$${t#fuzz_}; rm -rf $$c && mkdir -p $$c && cp tests/fuzz/corpus/$${t#fuzz_}/* $$c/ && \
+	  echo "== $$t"; ./build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$c > build-fuzz/$$t.log 2>&1; \
+	  s=$$?; tail -6 build-fuzz/$$t.log; [ $$s -eq 0 ] || exit 1; \
+	done
 
 integration: build js-deps
 	$(PYTHON) -m pytest tests/integration tests/conformance -q
