@@ -125,8 +125,8 @@ int serveMain(int argc, char** argv) {
         if (ec) return;
         if (sig == SIGHUP) {
           log::info(
-              "received SIGHUP: reloading TLS certificates, keys and CRLs, and the "
-              "password file");
+              "received SIGHUP: reloading TLS certificates, keys and CRLs, the password file "
+              "and JWT keys; reopening the audit file");
           broker.reloadTls();
           broker.reloadCredentials();
           set.async_wait(onSignal);

@@ -156,6 +156,26 @@ std::string authPosture(const std::vector<std::string>& chain) {
 }  // namespace
 
 Result<void> Broker::start() {
+  std::vector<BanList::Entry> bans;
+  for (const auto& b : config_.bans) {
+    BanList::Entry e;
+    e.kind = !b.address.empty()    ? BanList::Kind::Address
+             : !b.username.empty() ? BanList::Kind::Username
+                                   : BanList::Kind::ClientId;
+    e.value = !b.address.empty() ? b.address : !b.username.empty() ? b.username : b.clientId;
+    if (b.until) e.until = BanList::Clock::from_time_t(b.until);
+    e.reason = b.reason;
+    bans.push_back(std::move(e));
+  }
+  MOAT_TRY(bans_.replace(std::move(bans)));
+  if (!config_.audit.file.empty()) {
+    auto audit = security::AuditLog::open(config_.audit.file);
+    if (!audit) return tl::unexpected(audit.error());
+    audit_ = std::move(*audit);
+    log::info("audit events to {}",
+              config_.audit.file == "-" ? "standard output" : config_.audit.file);
+  }
+  if (!config_.bans.empty()) log::info("ban list: {} entries", config_.bans.size());
   if (config_.authPassword) {
     auto checker = PasswordChecker::create(*config_.authPassword);
     if (!checker) return tl::unexpected(checker.error());
@@ -172,6 +192,7 @@ Result<void> Broker::start() {
     rt->info->name = l.name;
     rt->info->auth = authChain(l, config_);
     rt->info->maxHandshakes = l.maxHandshakes;
+    rt->info->clientIdMustEqual = l.clientIdMustEqual;
     if (l.tls) {
       rt->info->identity = l.tls->identity;
       rt->info->identityAs = l.tls->identityAs;
@@ -285,8 +306,9 @@ void Broker::reloadListener(ListenerRuntime& rt) {
   }
   rt.info->tls.store(*ctx);
   log::info("listener \"{}\": TLS reloaded ({})", rt.cfg.name, (*ctx)->certificateDetails());
-  if (rt.cfg.tls->crl.empty()) return;
-  // A new CRL applies to live sessions too: each worker drops its revoked connections.
+  if (rt.cfg.tls->crl.empty() && rt.cfg.tls->pskFile.empty()) return;
+  // A new CRL or PSK file applies to live sessions too: each worker drops the connections
+  // whose certificate it revokes or whose PSK it no longer holds.
   for (auto& w : workers_) {
     asio::post(w->context(),
                [w = w.get(), info = rt.info.get(), ctx = *ctx] { w->dropRevoked(info, *ctx); });
@@ -294,6 +316,11 @@ void Broker::reloadListener(ListenerRuntime& rt) {
 }
 
 void Broker::reloadCredentials() {
+  if (audit_) {
+    if (auto r = audit_->reopen(); !r) {
+      log::error("{}; still writing to the file opened before", r.error().message);
+    }
+  }
   asio::post(workers_[0]->context(), [this] {
     if (passwords_) reloadPasswords();
   });
@@ -396,6 +423,19 @@ bool Broker::admit(ListenerRuntime& l, const asio::ip::tcp::socket& socket) {
         "{}:{} on listener \"{}\": connection refused before any handshake: {} "
         "(further refusals of this address are counted, logged at most once a minute)",
         ep.address().to_string(), ep.port(), l.cfg.name, why);
+    if (audit_) {
+      // Throttled like the log line: a flood must not turn into a flood of disk writes.
+      security::ConnectionEvent e;
+      e.time = std::chrono::system_clock::now();
+      e.listener = l.cfg.name;
+      e.transport = std::string(config::transportName(l.cfg.transport));
+      e.remoteAddress = ep.address().to_string();
+      e.remotePort = ep.port();
+      e.stage = "admission";
+      e.reason = "Connection refused";
+      e.detail = why;
+      audit_->write(e);
+    }
   }
   return false;
 }

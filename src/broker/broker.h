@@ -13,12 +13,14 @@
 #include <vector>
 
 #include "base/result.h"
+#include "broker/ban_list.h"
 #include "broker/login_guard.h"
 #include "broker/password_checker.h"
 #include "broker/retained_store.h"
 #include "broker/session_registry.h"
 #include "broker/subscription_index.h"
 #include "config/config.h"
+#include "security/audit_log.h"
 
 namespace moat::broker {
 
@@ -60,6 +62,9 @@ class Broker {
   // Null unless [auth.password] is configured.
   PasswordChecker* passwords() { return passwords_.get(); }
   LoginGuard& loginGuard() { return loginGuard_; }
+  BanList& bans() { return bans_; }
+  // Null unless [audit] file is set.
+  security::AuditLog* audit() { return audit_.get(); }
   Worker& worker(unsigned i) { return *workers_[i]; }
   unsigned workerCount() const { return static_cast<unsigned>(workers_.size()); }
   uint64_t nextSessionUid() { return nextUid_.fetch_add(1, std::memory_order_relaxed); }
@@ -87,6 +92,8 @@ class Broker {
   std::vector<BoundListener> bound_;
   std::unique_ptr<PasswordChecker> passwords_;
   LoginGuard loginGuard_;
+  BanList bans_;
+  std::unique_ptr<security::AuditLog> audit_;
   std::string passwordSignature_;  // PasswordChecker::signature() at the last (re)load attempt
   std::atomic<uint64_t> nextUid_{1};
   std::atomic<uint64_t> retainedRefused_{0};

@@ -239,6 +239,7 @@ Connection::Read Connection::receiveFiltered(std::string_view in) {
             "{} on listener \"{}\": TLS handshake failed{}: {}", peer_, listener_->name,
             tls_->serverName().empty() ? "" : fmt::format(" (SNI \"{}\")", tls_->serverName()),
             r.error().message);
+        noteRefusal("tls", std::nullopt, "TLS handshake failed", r.error().message);
       } else {
         log::info("client \"{}\" {}: TLS error: {}; closing", clientId_, peer_, r.error().message);
       }
@@ -263,6 +264,7 @@ Connection::Read Connection::receiveFiltered(std::string_view in) {
     if (!wasUpgraded) {
       log::info("{} on listener \"{}\": WebSocket upgrade refused: {}", peer_, listener_->name,
                 r.error().message);
+      noteRefusal("websocket", std::nullopt, "WebSocket upgrade refused", r.error().message);
     } else {
       log::info("client \"{}\" {}: {}; closing", clientId_, peer_, r.error().message);
     }
@@ -294,19 +296,22 @@ bool Connection::tlsHandshakeDone() {
   const auto& facts = tls_->facts();
   if (!pins.empty() && facts.pskIdentity.empty() &&
       std::find(pins.begin(), pins.end(), facts.spkiSha256) == pins.end()) {
-    log::info("{} on listener \"{}\": TLS handshake failed: {}", peer_, listener_->name,
-              facts.spkiSha256.empty()
-                  ? std::string("no client certificate (pin_spki needs one)")
-                  : fmt::format("client key not pinned (SPKI SHA-256 {})", facts.spkiSha256));
+    const std::string why =
+        facts.spkiSha256.empty()
+            ? std::string("no client certificate (pin_spki needs one)")
+            : fmt::format("client key not pinned (SPKI SHA-256 {})", facts.spkiSha256);
+    log::info("{} on listener \"{}\": TLS handshake failed: {}", peer_, listener_->name, why);
+    noteRefusal("tls", std::nullopt, "TLS handshake failed", why);
     return false;
   }
   // A CRL reloaded while this handshake was under way was not in its context: check the
   // certificate against the listener's current one too.
   if (auto current = listener_->tls.load(); current && tls_->revokedBy(*current)) {
-    log::info(
-        "{} on listener \"{}\": TLS handshake failed: client certificate revoked (by "
-        "the CRL reloaded during the handshake; serial {})",
-        peer_, listener_->name, tls_->facts().peerSerial);
+    const std::string why = fmt::format(
+        "client certificate revoked (by the CRL reloaded during the handshake; serial {})",
+        tls_->facts().peerSerial);
+    log::info("{} on listener \"{}\": TLS handshake failed: {}", peer_, listener_->name, why);
+    noteRefusal("tls", std::nullopt, "TLS handshake failed", why);
     return false;
   }
   log::debug("{} on listener \"{}\": TLS handshake done ({}, {}{}{})", peer_, listener_->name,
@@ -347,12 +352,14 @@ void Connection::noteReadError(const boost::system::error_code& ec) {
     // A client that does not trust the server's certificate typically just hangs up (TLS 1.3
     // clients check it after the server has finished its part). Logged only when a handshake
     // began, so health checks that connect and leave are not reported.
-    log::info(
-        "{} on listener \"{}\": TLS handshake failed{}: connection {} during the "
-        "handshake (a client that does not trust the server certificate does this)",
-        peer_, listener_->name,
-        tls_->serverName().empty() ? "" : fmt::format(" (SNI \"{}\")", tls_->serverName()),
+    const std::string why = fmt::format(
+        "connection {} during the handshake (a client that does not trust the server "
+        "certificate does this)",
         how ? how : ec.message());
+    log::info("{} on listener \"{}\": TLS handshake failed{}: {}", peer_, listener_->name,
+              tls_->serverName().empty() ? "" : fmt::format(" (SNI \"{}\")", tls_->serverName()),
+              why);
+    noteRefusal("tls", std::nullopt, "TLS handshake failed", why);
   } else if (ws_ && !ws_->handshakeDone() && (!tls_ || tls_->handshakeDone())) {
     log::debug("{} on listener \"{}\": connection {} before the WebSocket upgrade", peer_,
                listener_->name, how ? how : ec.message());
@@ -383,6 +390,8 @@ bool Connection::processBuffer() {
       // [MQTT-3.1.0-1] the first packet must be CONNECT: close without a reply.
       log::info("{}: first packet is {}, not CONNECT; closing", peer_,
                 mqtt::packetTypeName(h.type()));
+      noteRefusal("connect", std::nullopt, "Protocol error",
+                  fmt::format("first packet is {}, not CONNECT", mqtt::packetTypeName(h.type())));
       close(ReasonCode::Success, "first packet not CONNECT");
       return false;
     }
@@ -449,6 +458,7 @@ bool Connection::handlePacket(mqtt::Packet& packet) {
 void Connection::protocolError(ReasonCode reason, std::string_view why) {
   log::info("client \"{}\" {} on listener \"{}\": {} ({}); closing", clientId_, peer_,
             listener_->name, mqtt::reasonName(reason), why);
+  if (state_ == State::AwaitConnect) noteRefusal("connect", reason, mqtt::reasonName(reason), why);
   close(reason, why);
 }
 
@@ -472,6 +482,8 @@ void Connection::onTimer() {
   if (state_ == State::AwaitConnect) {
     log::info("{} on listener \"{}\": no CONNECT within {} s; closing", peer_, listener_->name,
               worker_.broker().limits().connectTimeout);
+    noteRefusal("connect", std::nullopt, "Timeout",
+                fmt::format("no CONNECT within {} s", worker_.broker().limits().connectTimeout));
     close(ReasonCode::Success, "connect timeout");
     return;
   }
@@ -679,6 +691,7 @@ void Connection::takeOver() {
 }
 
 void Connection::onClosed() {
+  if (!audited_ && refusal_) writeAudit(false);
   state_ = State::Closed;
   // A last write still in flight keeps its grace timer, which closes the socket if the peer
   // never takes the bytes; otherwise nothing is pending and the timer can go.

@@ -124,6 +124,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string clientAddress() const;
   void refuseAuthentication(mqtt::ReasonCode reason, std::string_view why);
   void refuseConnect(mqtt::ReasonCode reason, std::string_view why);
+  // connection_audit.cc: the one audit event of this connection attempt ([audit] file).
+  // noteRefusal() records why the attempt fails (the last note wins); the event is written
+  // at CONNACK success (writeAudit(true)) or when the connection closes before it.
+  void noteRefusal(std::string_view stage, std::optional<mqtt::ReasonCode> code,
+                   std::string_view reason, std::string_view detail);
+  void writeAudit(bool accepted);
   bool migrateTo(unsigned workerIndex, mqtt::Connect& connect);
   // The identity the TLS handshake gives ([listener.tls] identity); `source` says from where.
   std::string handshakeIdentity(std::string& source) const;
@@ -178,6 +184,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // A CONNECT still to handle: handed over from another worker, or waiting for a password
   // check.
   std::optional<mqtt::Connect> pendingConnect_;
+  // Audit: the attempt's refusal, if any, and whether its event was written (or belongs to
+  // the connection this one was handed to).
+  struct Refusal {
+    std::string stage;  // admission, tls, websocket, connect, authentication
+    std::optional<mqtt::ReasonCode> code;
+    std::string reason;
+    std::string detail;
+  };
+  std::optional<Refusal> refusal_;
+  bool audited_ = false;
+  bool refusingAuth_ = false;        // refuseConnect() called by refuseAuthentication()
+  std::string claimedUsername_;      // the CONNECT's user name, as sent
+  std::string tokenKid_, tokenSub_;  // of the JWT that was checked, for the event
   std::shared_ptr<Session> session_;
   std::optional<mqtt::Will> will_;
   std::chrono::steady_clock::duration keepAlive_{};

@@ -53,6 +53,7 @@ void Connection::refuseConnect(ReasonCode reason, std::string_view why) {
   log::info("{} on listener \"{}\": connection refused{}: {} ({})", peer_, listener_->name,
             clientId_.empty() ? "" : fmt::format(" for client \"{}\"", clientId_),
             mqtt::reasonName(reason), why);
+  noteRefusal(refusingAuth_ ? "authentication" : "connect", reason, mqtt::reasonName(reason), why);
   if (reason == ReasonCode::UnsupportedProtocolVersion) {
     // Answered in the 3.1.1 form whatever the level asked for: `20 02 00 01`.
     version_ = Version::V311;
@@ -83,6 +84,7 @@ void Connection::performMigration() {
   auto fd = ec ? -1 : socket_.release(ec);
   closing_ = true;
   state_ = State::Closed;
+  audited_ = true;  // the connection on the other worker writes the event
   if (ec) {
     log::warn("{}: cannot hand the connection to worker {}: {}", peer_, m.worker, ec.message());
     return;
@@ -142,6 +144,13 @@ std::string Connection::clientAddress() const {
 bool Connection::authenticate(mqtt::Connect& c) {
   const auto& chain = listener_->auth;
   if (authStep_ == 0) {
+    if (auto ban = worker_.broker().bans().match(clientAddress(), c.username.value_or(""),
+                                                 c.clientId, BanList::Clock::now())) {
+      refuseAuthentication(ReasonCode::Banned,
+                           fmt::format("{} is on the ban list{}", BanList::describe(*ban),
+                                       ban->reason.empty() ? "" : " (" + ban->reason + ")"));
+      return false;
+    }
     LoginGuard::Clock::time_point until;
     if (worker_.broker().loginGuard().banned(clientAddress(), LoginGuard::Clock::now(), &until)) {
       refuseAuthentication(
@@ -240,6 +249,7 @@ void Connection::refuseAuthentication(ReasonCode reason, std::string_view why) {
   if (!worker_.findSession(clientId_)) {
     worker_.broker().registry().release(clientId_, worker_.index());
   }
+  refusingAuth_ = true;
   refuseConnect(reason, why);
 }
 
@@ -247,6 +257,7 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   const auto& limits = worker_.broker().limits();
   version_ = c.version;
   clientId_ = c.clientId;
+  claimedUsername_ = c.username.value_or("");
   const bool v5 = version_ == Version::V5;
 
   // Identity from the TLS handshake, per [listener.tls] identity / identity_as.
@@ -355,6 +366,21 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   // Authentication, on the session's worker: the chain of [[listener]] auth. A password check
   // runs off this thread; handleConnect() is called again with the connect when it is done.
   if (!authenticated_ && !authenticate(c)) return false;
+  if (const auto& rule = listener_->clientIdMustEqual; !rule.empty()) {
+    const std::string& want =
+        rule == "cn" ? (tls_ ? tls_->facts().peerCommonName : std::string()) : authUser_;
+    if (want.empty() || c.clientId != want) {
+      refuseAuthentication(
+          ReasonCode::ClientIdentifierNotValid,
+          want.empty()
+              ? fmt::format("client id must equal the {} on this listener, and there is none",
+                            rule == "cn" ? "certificate's common name" : "user name")
+              : fmt::format("client id \"{}\" is not the {} \"{}\" (client_id_must_equal)",
+                            c.clientId, rule == "cn" ? "certificate's common name" : "user name",
+                            want));
+      return false;
+    }
+  }
 
   // A session belongs to the identity that created it: another identity can neither take it
   // over nor clear it with clean start (anonymous sessions have no owner).
@@ -441,6 +467,7 @@ bool Connection::handleConnect(mqtt::Connect& c) {
       authMethod_ == "password" ? fmt::format(", user \"{}\" by password", authUser_)
                                 : std::string());
   session_->attach(this);
+  writeAudit(true);
   return true;
 }
 

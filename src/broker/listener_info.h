@@ -25,6 +25,8 @@ struct ListenerInfo {
   std::string identity = "none";
   std::string identityAs = "username";
   std::vector<std::string> pinSpki;
+  // "username" or "cn": the client id must equal that part of the identity; "" = no rule.
+  std::string clientIdMustEqual;
   // Null unless the transport is ws or wss.
   std::shared_ptr<const net::WsSettings> ws;
 };

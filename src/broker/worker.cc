@@ -78,9 +78,15 @@ void Worker::forgetSession(Session& session, bool keepClaim) {
 
 void Worker::dropRevoked(const ListenerInfo* listener, const net::TlsContext& tls) {
   std::vector<std::shared_ptr<Connection>> revoked;
+  std::vector<std::shared_ptr<Connection>> pskGone;
   for (auto& [_, c] : connections_) {
     if (c->listener() != listener || !c->tls() || c->closing()) continue;
-    if (c->tls()->handshakeDone() && c->tls()->revokedBy(tls)) revoked.push_back(c);
+    if (!c->tls()->handshakeDone()) continue;
+    if (c->tls()->revokedBy(tls)) {
+      revoked.push_back(c);
+    } else if (c->tls()->pskRevokedBy(tls)) {
+      pskGone.push_back(c);
+    }
   }
   for (auto& c : revoked) {
     log::warn(
@@ -88,6 +94,13 @@ void Worker::dropRevoked(const ListenerInfo* listener, const net::TlsContext& tl
         "disconnecting",
         c->clientId(), c->peer(), c->tls()->facts().peerSerial);
     c->close(mqtt::ReasonCode::NotAuthorized, "client certificate revoked");
+  }
+  for (auto& c : pskGone) {
+    log::warn(
+        "client \"{}\" {}: PSK identity \"{}\" was removed from the PSK file or its key "
+        "changed; disconnecting",
+        c->clientId(), c->peer(), c->tls()->facts().pskIdentity);
+    c->close(mqtt::ReasonCode::NotAuthorized, "PSK removed or changed");
   }
 }
 

@@ -57,7 +57,8 @@ class Worker {
   // Called by Session::end(): forgets the session and releases its registry entry.
   void forgetSession(Session& session, bool keepClaim);
 
-  // Disconnects this worker's connections on `listener` whose client certificate `tls` revokes.
+  // Disconnects this worker's connections on `listener` whose client certificate `tls` revokes,
+  // or whose PSK identity `tls` no longer holds with the same key.
   void dropRevoked(const ListenerInfo* listener, const net::TlsContext& tls);
   // Disconnects this worker's connections admitted by password as one of `users`.
   void dropUsers(const std::vector<std::string>& users);

@@ -99,6 +99,9 @@ struct Listener {
   std::vector<std::string> deny;   // CIDR ranges, checked first
   double maxConnectionRate = 0;    // new connections per second per source; 0 = no limit
   uint32_t maxHandshakes = 0;      // TLS handshakes in progress; 0 = no limit
+  // The client id must equal this part of the identity: "" (no rule), "username" (the
+  // authenticated user name) or "cn" (the client certificate's common name).
+  std::string clientIdMustEqual;
 };
 
 // [auth.brute_force]: failed logins slowed, then the address banned (docs/authentication.md).
@@ -116,11 +119,46 @@ struct PasswordAuthSection {
   uint32_t cacheSeconds = 60;  // successful checks remembered (keyed hash only); 0 = off
 };
 
+// [auth.jwt]: JSON Web Tokens in the password field or in 5.0 enhanced authentication
+// (docs/authentication.md); security::JwtSettings mirrors it. Exactly one key source.
+struct JwtAuthSection {
+  std::string jwksFile;
+  std::string publicKey;
+  std::string secretFile;
+  std::vector<std::string> algorithms;  // allowed "alg" values; empty = what the keys fit
+  std::string issuer;                   // required "iss" when set
+  std::string audience;                 // required in "aud" when set
+  uint32_t leeway = 30;                 // seconds of clock skew for exp / nbf
+  bool requireExpiry = true;
+  std::string usernameClaim = "sub";
+  std::string rolesClaim = "roles";
+  std::string tenantClaim = "tenant";
+  uint32_t maxTokenSize = 8192;    // bytes
+  bool disconnectAtExpiry = true;  // close a connection when its token expires
+};
+
+// [[auth.ban]]: one entry of the ban list; exactly one of address, username, client_id.
+struct BanEntry {
+  std::string address;  // an address or CIDR range
+  std::string username;
+  std::string clientId;
+  int64_t until = 0;  // Unix seconds; 0 = no expiry
+  std::string reason;
+};
+
+// [audit]: one JSON line per connection attempt (docs/audit.md).
+struct AuditSection {
+  std::string file;  // a path, or "-" for standard output; empty = no events
+};
+
 struct Config {
   BrokerSection broker;
   LimitsSection limits;
   std::optional<PasswordAuthSection> authPassword;
+  std::optional<JwtAuthSection> authJwt;
   BruteForceSection bruteForce;
+  std::vector<BanEntry> bans;
+  AuditSection audit;
   std::vector<Listener> listeners;
   std::string source;  // file name, or "<embedded default>"
 };

@@ -167,10 +167,84 @@ TEST(Config, AuthMistakesAreNamed) {
   };
   const std::string head = "[[listener]]\nname=\"a\"\nbind=\"h:1\"\n";
   expectError(head + "auth=[\"password\"]\n", "m.toml:4: listener \"a\": auth \"password\" needs");
-  expectError(head + "auth=[\"jwt\"]\n", "not supported yet");
+  expectError(head + "auth=[\"jwt\"]\n", "auth \"jwt\" needs an [auth.jwt] table");
+  expectError(head + "auth=[\"scram\"]\n", "auth \"scram\" needs an [auth.password] table");
+  expectError(head + "auth=[\"ldap\"]\n", "methods are certificate, psk, password, jwt, scram");
+  expectError(head + "client_id_must_equal=\"cn\"\n", "needs client certificates");
+  expectError(head + "client_id_must_equal=\"user\"\n", "must be \"username\" or \"cn\"");
   expectError(head + "auth=[\"anonymous\"]\nallow_anonymous=true\n", "together");
   expectError("[auth.passwd]\nfile=\"p\"\n" + head, "unknown key 'auth.passwd'");
   expectError("[auth.password]\nfil=\"p\"\n" + head, "fil");
+}
+
+TEST(Config, JwtSettingsAreRead) {
+  auto cfg = parse(
+      "[auth.jwt]\njwks_file=\"jwks.json\"\nissuer=\"https://id.example\"\naudience=\"moat\"\n"
+      "algorithms=[\"RS256\",\"ES256\"]\nleeway=5\nroles_claim=\"groups\"\n"
+      "[[listener]]\nname=\"a\"\nbind=\"h:1\"\nauth=[\"jwt\"]\n",
+      "/etc/moat/m.toml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  ASSERT_TRUE(cfg->authJwt);
+  EXPECT_EQ(cfg->authJwt->jwksFile, "/etc/moat/jwks.json");
+  EXPECT_EQ(cfg->authJwt->algorithms, (std::vector<std::string>{"RS256", "ES256"}));
+  EXPECT_EQ(cfg->authJwt->leeway, 5u);
+  EXPECT_EQ(cfg->authJwt->rolesClaim, "groups");
+  EXPECT_EQ(cfg->authJwt->usernameClaim, "sub");  // default
+  EXPECT_TRUE(cfg->authJwt->disconnectAtExpiry);
+}
+
+TEST(Config, JwtMistakesAreNamed) {
+  auto expectError = [](std::string text, std::string_view needle) {
+    auto cfg = parse(text + "[[listener]]\nname=\"a\"\nbind=\"h:1\"\n", "m.toml");
+    ASSERT_FALSE(cfg) << text;
+    EXPECT_NE(cfg.error().message.find(needle), std::string::npos) << cfg.error().message;
+  };
+  expectError("[auth.jwt]\nissuer=\"x\"\n", "exactly one of jwks_file, public_key, secret_file");
+  expectError("[auth.jwt]\njwks_file=\"j\"\nsecret_file=\"s\"\n", "exactly one of");
+  expectError("[auth.jwt]\nsecret_file=\"s\"\nalgorithms=[\"none\"]\n",
+              "\"none\" is not one of HS256");
+  expectError("[auth.jwt]\nsecret_file=\"s\"\nleeway=-1\n", "auth.jwt.leeway must be between");
+}
+
+TEST(Config, BanListIsRead) {
+  auto cfg = parse(
+      "[[auth.ban]]\naddress=\"203.0.113.0/24\"\nreason=\"scanner\"\n"
+      "[[auth.ban]]\nusername=\"mallory\"\nuntil=2026-12-31T01:00:00+01:00\n"
+      "[[auth.ban]]\nclient_id=\"stolen-7\"\n"
+      "[[listener]]\nname=\"a\"\nbind=\"h:1\"\n",
+      "m.toml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  ASSERT_EQ(cfg->bans.size(), 3u);
+  EXPECT_EQ(cfg->bans[0].address, "203.0.113.0/24");
+  EXPECT_EQ(cfg->bans[0].reason, "scanner");
+  EXPECT_EQ(cfg->bans[0].until, 0);
+  EXPECT_EQ(cfg->bans[1].username, "mallory");
+  EXPECT_EQ(cfg->bans[1].until, 1798675200);  // 2026-12-31T00:00:00Z
+  EXPECT_EQ(cfg->bans[2].clientId, "stolen-7");
+}
+
+TEST(Config, BanListMistakesAreNamed) {
+  auto expectError = [](std::string text, std::string_view needle) {
+    auto cfg = parse(text + "[[listener]]\nname=\"a\"\nbind=\"h:1\"\n", "m.toml");
+    ASSERT_FALSE(cfg) << text;
+    EXPECT_NE(cfg.error().message.find(needle), std::string::npos) << cfg.error().message;
+  };
+  expectError("[[auth.ban]]\nreason=\"x\"\n", "m.toml:1: [[auth.ban]] needs exactly one of");
+  expectError("[[auth.ban]]\nusername=\"a\"\nclient_id=\"b\"\n", "exactly one of");
+  expectError("[[auth.ban]]\naddress=\"10.0.0.0/33\"\n", "auth.ban:");
+  expectError("[[auth.ban]]\nusername=\"a\"\nuntil=2026-12-31T00:00:00\n", "with a zone");
+  expectError("[[auth.ban]]\nusername=\"a\"\nuntil=\"tomorrow\"\n", "with a zone");
+  expectError("[auth.ban]\nusername=\"a\"\n", "written [[auth.ban]]");
+}
+
+TEST(Config, AuditFileIsRead) {
+  auto cfg = parse("[audit]\nfile=\"audit.jsonl\"\n[[listener]]\nname=\"a\"\nbind=\"h:1\"\n",
+                   "/etc/moat/m.toml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->audit.file, "/etc/moat/audit.jsonl");
+  auto out = parse("[audit]\nfile=\"-\"\n[[listener]]\nname=\"a\"\nbind=\"h:1\"\n", "m.toml");
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(out->audit.file, "-");
 }
 
 TEST(Config, SyntaxErrorNamesLine) {

@@ -1,6 +1,7 @@
 #include "net/tls_engine.h"
 
 #include <fmt/format.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -334,6 +335,14 @@ bool TlsEngine::revokedBy(const TlsContext& context) const {
   return false;
 }
 
+bool TlsEngine::pskRevokedBy(const TlsContext& context) const {
+  if (facts_.pskIdentity.empty()) return false;
+  const std::string* now = context.pskFor(facts_.pskIdentity);
+  const std::string* used = context_->pskFor(facts_.pskIdentity);
+  return !now || !used || now->size() != used->size() ||
+         CRYPTO_memcmp(now->data(), used->data(), now->size()) != 0;
+}
+
 void TlsEngine::collectFacts() {
   facts_.version = SSL_get_version(ssl_);
   facts_.cipher = SSL_get_cipher_name(ssl_);
@@ -357,12 +366,12 @@ void TlsEngine::collectFacts() {
       if (len > 0) facts_.peerCommonName.assign(reinterpret_cast<char*>(utf8), len);
       OPENSSL_free(utf8);
     }
-    auto* names = static_cast<GENERAL_NAMES*>(
-        X509_get_ext_d2i(peer, NID_subject_alt_name, nullptr, nullptr));
+    auto* names =
+        static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(peer, NID_subject_alt_name, nullptr, nullptr));
     for (int i = 0; names && i < sk_GENERAL_NAME_num(names); ++i) {
       const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
-      std::string* slot = n->type == GEN_DNS ? &facts_.sanDns
-                          : n->type == GEN_URI ? &facts_.sanUri
+      std::string* slot = n->type == GEN_DNS     ? &facts_.sanDns
+                          : n->type == GEN_URI   ? &facts_.sanUri
                           : n->type == GEN_EMAIL ? &facts_.sanEmail
                                                  : nullptr;
       if (!slot || !slot->empty()) continue;

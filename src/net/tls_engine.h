@@ -7,12 +7,12 @@
 // One thread at a time (the connection's worker). Owns its SSL*.
 #pragma once
 
+#include <openssl/ssl.h>
+
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <openssl/ssl.h>
 
 #include "base/result.h"
 #include "net/tls_context.h"
@@ -32,7 +32,7 @@ struct TlsFacts {
   std::string peerCommonName;
   std::string sanDns, sanUri, sanEmail;  // the first of each kind in subjectAltName
   std::string spkiSha256;                // hex, lower case, of the client's public key
-  std::string pskIdentity;  // when the handshake used a PSK
+  std::string pskIdentity;               // when the handshake used a PSK
 };
 
 class TlsEngine {
@@ -64,6 +64,9 @@ class TlsEngine {
   X509* peerCertificate() const { return SSL_get0_peer_certificate(ssl_); }
   // Whether `context`'s CRLs revoke the client's certificate or a CA certificate it presented.
   bool revokedBy(const TlsContext& context) const;
+  // Whether the PSK this handshake used is gone from `context` (a reloaded PSK file), or has a
+  // different key there. False for a handshake without PSK.
+  bool pskRevokedBy(const TlsContext& context) const;
   // The SNI the client asked for (available during and after the handshake).
   std::string serverName() const;
 

@@ -1,0 +1,75 @@
+// The audit event of a connection attempt: one per connection that reached CONNACK success or
+// was refused on the way (TLS handshake, WebSocket upgrade, CONNECT checks, authentication).
+// A connection that closes before sending anything (a port scan, a health check) writes none.
+#include <fmt/format.h>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "broker/broker.h"
+#include "broker/connection.h"
+#include "broker/listener_info.h"
+#include "broker/worker.h"
+#include "mqtt/reason_code.h"
+#include "mqtt/version.h"
+#include "security/audit_log.h"
+
+namespace moat::broker {
+
+void Connection::noteRefusal(std::string_view stage, std::optional<mqtt::ReasonCode> code,
+                             std::string_view reason, std::string_view detail) {
+  if (!worker_.broker().audit()) return;
+  refusal_ = Refusal{std::string(stage), code, std::string(reason), std::string(detail)};
+}
+
+void Connection::writeAudit(bool accepted) {
+  security::AuditLog* audit = worker_.broker().audit();
+  if (!audit || audited_) return;
+  audited_ = true;
+  security::ConnectionEvent e;
+  e.time = std::chrono::system_clock::now();
+  e.listener = listener_->name;
+  e.transport = ws_ ? (tls_ ? "wss" : "ws") : (tls_ ? "tls" : "tcp");
+  boost::system::error_code ec;
+  auto remote = socket_.remote_endpoint(ec);
+  if (ws_ && !ws_->facts().forwardedFor.empty()) {
+    e.remoteAddress = ws_->facts().forwardedFor;
+    if (!ec) e.proxy = fmt::format("{}:{}", remote.address().to_string(), remote.port());
+  } else if (!ec) {
+    e.remoteAddress = remote.address().to_string();
+    e.remotePort = remote.port();
+  } else {
+    e.remoteAddress = peer_;
+  }
+  e.clientId = clientId_;
+  e.accepted = accepted;
+  e.method = authMethod_;
+  e.username =
+      accepted && !authUser_.empty() && authMethod_ != "anonymous" ? authUser_ : claimedUsername_;
+  if (state_ != State::AwaitConnect || !clientId_.empty()) {
+    e.protocol = std::string(mqtt::versionName(version_));
+  }
+  if (accepted) {
+    e.stage = "connect";
+    e.reasonCode = 0;
+    e.reason = "Success";
+  } else if (refusal_) {
+    e.stage = refusal_->stage;
+    if (refusal_->code) e.reasonCode = static_cast<int>(*refusal_->code);
+    e.reason = refusal_->reason;
+    e.detail = refusal_->detail;
+  }
+  if (tls_) {
+    const auto& f = tls_->facts();
+    e.tlsVersion = f.version;
+    e.tlsCipher = f.cipher;
+    e.certSubject = f.peerSubject;
+    e.certIssuer = f.peerIssuer;
+    e.certSerial = f.peerSerial;
+    e.pskIdentity = f.pskIdentity;
+  }
+  e.tokenKid = tokenKid_;
+  e.tokenSub = tokenSub_;
+  audit->write(e);
+}
+
+}  // namespace moat::broker
