@@ -1,4 +1,6 @@
 // `moat serve` and `moat check-config`.
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -12,10 +14,14 @@
 #include <string>
 
 #include "apps/moat/commands.h"
+#include "base/atomic_file.h"
 #include "base/log.h"
 #include "broker/broker.h"
 #include "config/config.h"
 #include "pki/server_identity.h"
+#include "security/base64.h"
+#include "security/password_file.h"
+#include "security/secret_string.h"
 
 namespace moat::app {
 
@@ -56,7 +62,7 @@ bool addEmbeddedTlsListener(config::Config& cfg, const std::filesystem::path& da
   tls.host = "127.0.0.1";
   tls.port = 8883;
   tls.transport = config::Transport::Tls;
-  tls.allowAnonymous = !cfg.listeners.empty() && cfg.listeners.front().allowAnonymous;
+  tls.auth = cfg.listeners.front().auth;
   tls.tls = config::TlsSection{};
   tls.tls->cert = files->cert.string();
   tls.tls->key = files->key.string();
@@ -66,6 +72,51 @@ bool addEmbeddedTlsListener(config::Config& cfg, const std::filesystem::path& da
       "embedded default: TLS on 127.0.0.1:8883 with a certificate from the CA {}; clients "
       "trust it with e.g. mosquitto_pub --cafile {} -h localhost -p 8883 -t test -m hello",
       files->caCert.string(), files->caCert.string());
+  return true;
+}
+
+// The embedded default's password file: on first run, DATA_DIR/passwd with one user "admin"
+// and a random password, which is written to DATA_DIR/admin.password (0600, like the CA key)
+// for the operator to read once -- never to the log.
+bool ensureEmbeddedAdmin(const config::Config& cfg, const std::filesystem::path& dataDir) {
+  const std::filesystem::path passwd = std::filesystem::absolute(cfg.authPassword->file);
+  if (std::filesystem::exists(passwd)) return true;
+  unsigned char raw[18];
+  if (RAND_bytes(raw, sizeof raw) != 1) {
+    log::error("embedded default: no random bytes for the admin password");
+    return false;
+  }
+  std::string password =
+      security::encodeBase64(std::string_view(reinterpret_cast<const char*>(raw), sizeof raw),
+                             security::Base64Padding::Omitted);
+  OPENSSL_cleanse(raw, sizeof raw);
+  for (char& c : password) c = c == '+' ? '-' : c == '/' ? '_' : c;  // shell- and URL-safe
+  security::SecretString secret(password);
+  OPENSSL_cleanse(password.data(), password.size());
+  auto hash = security::PasswordHash::create(secret.view());
+  security::PasswordFile file;
+  if (!hash || !file.set("admin", std::move(*hash))) {
+    log::error("embedded default: cannot make the admin user");
+    return false;
+  }
+  const std::filesystem::path shown = std::filesystem::absolute(dataDir / "admin.password");
+  std::string text(secret.view());
+  text += '\n';
+  auto written = writeFileAtomically(shown, text, 0600);
+  OPENSSL_cleanse(text.data(), text.size());
+  if (!written) {
+    log::error("embedded default: {}", written.error().message);
+    return false;
+  }
+  if (auto saved = file.save(passwd); !saved) {
+    log::error("embedded default: {}", saved.error().message);
+    return false;
+  }
+  log::info(
+      "embedded default: created user \"admin\" in {}; its password is in {} (readable by you "
+      "only): log in with -u admin -P \"$(cat {})\", add users with `moat passwd {} NAME`, "
+      "then delete {}",
+      passwd.string(), shown.string(), shown.string(), passwd.string(), shown.string());
   return true;
 }
 
@@ -101,7 +152,10 @@ int serveMain(int argc, char** argv) {
                                  std::filesystem::perm_options::replace, ec);
   }
   log::info("data directory {}", std::filesystem::absolute(dataDir, ec).string());
-  if (configPath.empty() && !addEmbeddedTlsListener(*cfg, dataDir)) return 1;
+  if (configPath.empty() &&
+      (!ensureEmbeddedAdmin(*cfg, dataDir) || !addEmbeddedTlsListener(*cfg, dataDir))) {
+    return 1;
+  }
 
   // Catch SIGINT/SIGTERM before anything is announced, so a signal right after the
   // "listening" line stops the broker cleanly instead of killing it.

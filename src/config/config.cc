@@ -797,13 +797,17 @@ Result<Config> loadFile(const std::string& path) {
 Config embeddedDefault() {
   Config cfg;
   cfg.source = "<embedded default>";
+  // Anonymous clients are refused: `moat serve` makes an admin user in DATA_DIR/passwd on first
+  // run (apps/moat/cmd_serve.cc).
+  cfg.authPassword = PasswordAuthSection{};
+  cfg.authPassword->file = (std::filesystem::path(cfg.broker.dataDir) / "passwd").string();
   Listener l;
   l.name = "local";
   l.bind = "127.0.0.1:1883";
   l.host = "127.0.0.1";
   l.port = 1883;
   l.transport = Transport::Tcp;
-  l.allowAnonymous = true;
+  l.auth = {"password"};
   cfg.listeners.push_back(l);
   return cfg;
 }

@@ -168,7 +168,8 @@ struct Config {
 // Parses configuration text; `sourceName` is used in error messages.
 [[nodiscard]] Result<Config> parse(std::string_view text, std::string_view sourceName);
 // The configuration `moat serve` runs with when given none: one plain listener on
-// 127.0.0.1:1883 that allows anonymous clients (loopback only).
+// 127.0.0.1:1883 where clients log in with a password from DATA_DIR/passwd (anonymous clients
+// refused); `moat serve` adds the TLS listener and makes the admin user.
 Config embeddedDefault();
 
 std::string_view transportName(Transport t);

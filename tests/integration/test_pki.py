@@ -262,6 +262,7 @@ def test_embedded_default_serves_tls_on_8883_with_a_ca_of_its_own(tmp_path):
         if port_in_use(port):
             pytest.skip(f"127.0.0.1:{port} is in use; the embedded default needs it")
     ca_cert = tmp_path / "var" / "pki" / "ca.crt"
+    shown = tmp_path / "var" / "admin.password"
 
     broker = start_embedded_default(tmp_path)
     try:
@@ -270,12 +271,25 @@ def test_embedded_default_serves_tls_on_8883_with_a_ca_of_its_own(tmp_path):
         assert str(ca_cert) in line, line
         assert mode_of(tmp_path / "var" / "pki" / "ca.key") == 0o600
         assert mode_of(tmp_path / "var" / "pki" / "server.key") == 0o600
-        with MosquittoSub("127.0.0.1", 1883, ["greetings/#"]) as sub:
+        # Anonymous clients are refused; the admin user made on first run gets in.
+        wait_for_line(broker, r'created user "admin" in \S+/var/passwd; its password is in '
+                              r'\S+/var/admin\.password')
+        assert mode_of(shown) == 0o600 and mode_of(tmp_path / "var" / "passwd") == 0o600
+        password = shown.read_text().strip()
+        assert len(password) >= 24 and password not in broker.log()
+        admin = ["-u", "admin", "-P", password]
+        for port, tls in ((1883, []), (8883, ["--cafile", str(ca_cert)])):
+            refused = subprocess.run([MOSQUITTO_PUB, "-h", "localhost", "-p", str(port), "-t",
+                                      "t", "-m", "x", *tls], capture_output=True, text=True,
+                                     timeout=COMMAND_TIMEOUT)
+            assert refused.returncode != 0 and "not authorised" in refused.stderr.lower(), \
+                refused.stderr
+        with MosquittoSub("127.0.0.1", 1883, ["greetings/#"], extra=admin) as sub:
             sub.wait_subscribed()
             # Relative to the broker's directory, as the log line suggests to a user there.
             result = subprocess.run([MOSQUITTO_PUB, "--cafile", "var/pki/ca.crt", "-h",
                                      "localhost", "-p", "8883", "-t", "greetings/tls", "-m",
-                                     "hello over TLS", "-q", "1"],
+                                     "hello over TLS", "-q", "1", *admin],
                                     cwd=tmp_path, capture_output=True, text=True,
                                     timeout=COMMAND_TIMEOUT)
             assert result.returncode == 0, result.stderr + broker.log()
@@ -290,8 +304,9 @@ def test_embedded_default_serves_tls_on_8883_with_a_ca_of_its_own(tmp_path):
     try:
         assert "created a private CA" not in broker.log(), broker.log()
         assert "issued server certificate" not in broker.log(), broker.log()
+        assert 'created user "admin"' not in broker.log(), broker.log()
         mosquitto_pub("localhost", 8883, "greetings/again", "hello again", qos=1,
-                      extra=["--cafile", str(ca_cert)])
+                      extra=["--cafile", str(ca_cert), "-u", "admin", "-P", password])
     finally:
         stop_cleanly(broker)
     assert serial_of(tmp_path / "var" / "pki" / "server.crt") == first_serial
