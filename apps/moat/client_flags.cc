@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "apps/moat/broker_url.h"
+#include "apps/moat/scram_authenticator.h"
 #include "client/packet_text.h"
 #include "mqtt/topic.h"
 
@@ -185,6 +186,9 @@ void addClientFlags(CLI::App& app, ClientFlags& f) {
   app.add_option("-I,--id-prefix", f.idPrefix, "client id: this prefix and the process id");
   app.add_option("-u,--username", f.username, "user name");
   app.add_option("-P,--pw", f.password, "password");
+  app.add_option("--auth-method", f.authMethod,
+                 "5.0 enhanced authentication with -u/-P: SCRAM-SHA-256 (the password is not sent, "
+                 "and the server must prove it knows the user)");
   app.add_option("-k,--keepalive", f.keepAlive, "keep alive in seconds (default 60, 0 = off)")
       ->check(CLI::Range(0, 65535));
   app.add_flag("-c,--disable-clean-session", f.noCleanSession,
@@ -336,6 +340,20 @@ Result<client::ConnectOptions> buildConnectOptions(
   }
   o.username = url && url->username ? url->username : f.username;
   o.password = url && url->username ? url->password : f.password;
+  if (f.authMethod) {
+    auto authenticator = makeAuthenticator(*f.authMethod, o.username.value_or(""),
+                                           security::SecretString(o.password.value_or("")));
+    if (!authenticator) return tl::unexpected(authenticator.error());
+    if (o.version != mqtt::Version::V5) return fail(0x80, "--auth-method needs -V mqttv5");
+    if (!o.username || !o.password) {
+      return fail(0x80,
+                  "--auth-method needs a user name and a password (-u and -P, or the -L "
+                  "URL's user:password)");
+    }
+    o.authenticator = std::move(*authenticator);
+    // The exchange proves the password; CONNECT keeps the user name and drops the password.
+    o.password.reset();
+  }
 
   if (f.willTopic) {
     if (auto r = mqtt::validateTopicName(*f.willTopic); !r) {

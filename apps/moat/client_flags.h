@@ -1,6 +1,7 @@
 // The command-line flags `moat pub` and `moat sub` share -- connection (-h/-p or a -L URL), TLS,
 // identity, protocol version, will, MQTT 5.0 properties (-D), debug output -- with the names and
 // meanings of mosquitto_pub/mosquitto_sub, and what turns them into client::ConnectOptions.
+// Moat's own additions: --ws-path, and --auth-method for 5.0 enhanced authentication.
 //
 // Used on the main thread only, before and while the single io_context of the command runs.
 #pragma once
@@ -51,6 +52,9 @@ struct ClientFlags {
   std::string idPrefix;
   std::optional<std::string> username;
   std::optional<std::string> password;
+  // --auth-method: 5.0 enhanced authentication with -u/-P (SCRAM-SHA-256), instead of sending
+  // the password in CONNECT.
+  std::optional<std::string> authMethod;
   int keepAlive = 60;
   bool noCleanSession = false;               // -c
   std::optional<std::string> sessionExpiry;  // -x

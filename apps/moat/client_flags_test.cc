@@ -186,5 +186,49 @@ TEST(ClientFlags, UrlExcludesHostPortAndUserFlags) {
             std::string::npos);
 }
 
+TEST(ClientFlags, AuthMethodScramUsesTheCredentialsAndKeepsThePasswordOutOfConnect) {
+  for (const char* method : {"SCRAM-SHA-256", "scram-sha-256"}) {
+    SCOPED_TRACE(method);
+    auto o = build({"-V", "mqttv5", "-u", "meter-7", "-P", "pw", "--auth-method", method});
+    ASSERT_TRUE(o) << o.error().message;
+    ASSERT_TRUE(o->authenticator);
+    EXPECT_EQ(o->authenticator->method(), "SCRAM-SHA-256");
+    EXPECT_EQ(o->username, "meter-7");
+    EXPECT_FALSE(o->password);
+    auto first = o->authenticator->initialData();
+    ASSERT_TRUE(first && *first);
+    EXPECT_TRUE((*first)->starts_with("n,,n=meter-7,r=")) << **first;
+  }
+  // The credentials of a -L URL serve as well.
+  auto url = build({"-L", "mqtt://u:pw@h/t", "-V", "5", "--auth-method", "SCRAM-SHA-256"});
+  ASSERT_TRUE(url) << url.error().message;
+  EXPECT_TRUE(url->authenticator);
+  EXPECT_FALSE(url->password);
+}
+
+TEST(ClientFlags, WithoutAuthMethodThereIsNoAuthenticator) {
+  auto o = build({"-V", "mqttv5", "-u", "u", "-P", "pw"});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_FALSE(o->authenticator);
+  EXPECT_EQ(o->password, "pw");
+}
+
+TEST(ClientFlags, AuthMethodNeedsMqtt5AndCredentialsAndAKnownName) {
+  EXPECT_EQ(errorOf({"-u", "u", "-P", "pw", "--auth-method", "SCRAM-SHA-256"}),
+            "--auth-method needs -V mqttv5");
+  EXPECT_EQ(errorOf({"-V", "311", "-u", "u", "-P", "pw", "--auth-method", "SCRAM-SHA-256"}),
+            "--auth-method needs -V mqttv5");
+  const std::string needsCredentials =
+      "--auth-method needs a user name and a password (-u and -P, or the -L URL's "
+      "user:password)";
+  EXPECT_EQ(errorOf({"-V", "5", "-u", "u", "--auth-method", "SCRAM-SHA-256"}), needsCredentials);
+  EXPECT_EQ(errorOf({"-V", "5", "-P", "pw", "--auth-method", "SCRAM-SHA-256"}), needsCredentials);
+  EXPECT_EQ(errorOf({"-V", "5", "-u", "u", "-P", "pw", "--auth-method", "PLAIN"}),
+            "unknown authentication method 'PLAIN' (supported: SCRAM-SHA-256)");
+  // An unknown name is reported first, whatever else is missing.
+  EXPECT_EQ(errorOf({"--auth-method", "SCRAM-SHA-1"}),
+            "unknown authentication method 'SCRAM-SHA-1' (supported: SCRAM-SHA-256)");
+}
+
 }  // namespace
 }  // namespace moat::app

@@ -1,10 +1,17 @@
 // `moat passwd`: creates and edits Mosquitto-compatible password files, with the usage of
 // mosquitto_passwd (src/security does the work; docs/authentication.md describes the formats):
 //
-//   moat passwd [-H argon2id|pbkdf2] [-c | -D] FILE USER      password from the terminal (asked
-//                                                             twice, not echoed) or one stdin line
-//   moat passwd -b [-H argon2id|pbkdf2] [-c] FILE USER PASSWORD
-//   moat passwd -U [-H argon2id|pbkdf2] FILE                  hash a file of plain passwords
+//   moat passwd [-H HASH] [-I N] [-c | -D] FILE USER      password from the terminal (asked
+//                                                         twice, not echoed) or one stdin line
+//   moat passwd -b [-H HASH] [-I N] [-c] FILE USER PASSWORD
+//   moat passwd -U [-H HASH] [-I N] FILE                  hash a file of plain passwords
+//
+// HASH is argon2id (the default), pbkdf2 ($7$, which Mosquitto reads too) or scram-sha-256: a
+// SCRAM-SHA-256 credential in PostgreSQL's form, for MQTT 5.0 enhanced authentication (the
+// client proves the password without sending it; a password in CONNECT works too). Mosquitto
+// skips SCRAM lines. -I sets the iteration count of pbkdf2 (default 210,000) or scram-sha-256
+// (default 4096, RFC 7677's minimum, because the device computes it on every connection; raise
+// it where devices can afford it); argon2id has none.
 //
 // The file is replaced atomically and left 0600. A password or hash is never printed. Errors are
 // one line on stderr, exit code 1; usage errors exit 2.
@@ -40,12 +47,13 @@ constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
 
 struct PasswdFlags {
-  std::string hash = "argon2id";  // -H
-  bool batch = false;             // -b
-  bool create = false;            // -c
-  bool remove = false;            // -D
-  bool convert = false;           // -U
-  std::vector<std::string> args;  // FILE USER [PASSWORD]
+  std::string hash = "argon2id";       // -H
+  std::optional<uint32_t> iterations;  // -I
+  bool batch = false;                  // -b
+  bool create = false;                 // -c
+  bool remove = false;                 // -D
+  bool convert = false;                // -U
+  std::vector<std::string> args;       // FILE USER [PASSWORD]
 };
 
 int report(std::string_view message) {
@@ -192,9 +200,25 @@ Result<security::PasswordFile> loadExisting(const fs::path& path) {
 
 security::HashOptions hashOptions(const PasswdFlags& f) {
   security::HashOptions options;
-  options.scheme =
-      f.hash == "argon2id" ? security::HashScheme::Argon2id : security::HashScheme::Pbkdf2Sha512;
+  options.scheme = f.hash == "argon2id"        ? security::HashScheme::Argon2id
+                   : f.hash == "scram-sha-256" ? security::HashScheme::ScramSha256
+                                               : security::HashScheme::Pbkdf2Sha512;
+  if (f.iterations) {
+    options.pbkdf2Iterations = *f.iterations;
+    options.scramIterations = *f.iterations;
+  }
   return options;
+}
+
+// "argon2id", "SCRAM-SHA-256 (4096 iterations)": for the line saying what was written. The
+// count is shown for SCRAM because its default is deliberately low.
+std::string hashDescription(const PasswdFlags& f) {
+  security::HashOptions options = hashOptions(f);
+  std::string name(security::schemeName(options.scheme));
+  if (options.scheme == security::HashScheme::ScramSha256) {
+    name += fmt::format(" ({} iterations)", options.scramIterations);
+  }
+  return name;
 }
 
 // -- the modes --------------------------------------------------------------------------------
@@ -221,8 +245,7 @@ int setPassword(const PasswdFlags& f) {
   if (auto ok = save(file, path); !ok) return report(ok.error().message);
   std::printf("%s \"%s\" %s %s, hashed with %s\n",
               existed ? "changed the password of" : "added user", user.c_str(),
-              existed ? "in" : "to", path.c_str(),
-              std::string(security::schemeName(hashOptions(f).scheme)).c_str());
+              existed ? "in" : "to", path.c_str(), hashDescription(f).c_str());
   return 0;
 }
 
@@ -254,14 +277,23 @@ int convertPlainFile(const PasswdFlags& f) {
   }
   std::printf("hashed %zu password%s in %s with %s; %zu line%s held a hash already\n",
               converted->hashed, converted->hashed == 1 ? "" : "s", path.c_str(),
-              std::string(security::schemeName(hashOptions(f).scheme)).c_str(), converted->kept,
-              converted->kept == 1 ? "" : "s");
+              hashDescription(f).c_str(), converted->kept, converted->kept == 1 ? "" : "s");
   return 0;
 }
 
 // The argument count each mode takes, and the combinations mosquitto_passwd refuses.
 std::optional<std::string> checkUsage(const PasswdFlags& f) {
   const size_t n = f.args.size();
+  if (f.iterations) {
+    if (f.remove) return "-I cannot be combined with -D";
+    if (f.hash == "argon2id") {
+      return "-I sets the iteration count of -H pbkdf2 or -H scram-sha-256 (argon2id has none)";
+    }
+    if (f.hash == "scram-sha-256" && *f.iterations < security::kMinScramIterations) {
+      return fmt::format("-I for scram-sha-256 must be {}..{} (RFC 7677's minimum)",
+                         security::kMinScramIterations, security::kMaxScramIterations);
+    }
+  }
   if (f.convert) {
     if (f.batch || f.create || f.remove) return "-U cannot be combined with -b, -c or -D";
     if (n != 1) return "-U takes the password file only: moat passwd -U FILE";
@@ -283,29 +315,34 @@ std::optional<std::string> checkUsage(const PasswdFlags& f) {
 const CLI::Validator kHashValidator(
     [](std::string& name) -> std::string {
       if (name == "sha512-pbkdf2") name = "pbkdf2";  // mosquitto_passwd's name for it
-      if (name == "argon2id" || name == "pbkdf2") return {};
+      if (name == "SCRAM-SHA-256") name = "scram-sha-256";
+      if (name == "argon2id" || name == "pbkdf2" || name == "scram-sha-256") return {};
       if (name == "sha512") {
         return "sha512 ($6$, a single SHA-512) is read but not written: it is too fast to resist "
                "guessing; -H pbkdf2 writes hashes Mosquitto 2.0 reads";
       }
-      return "must be argon2id or pbkdf2";
+      return "must be argon2id, pbkdf2 or scram-sha-256";
     },
-    "argon2id|pbkdf2");
+    "argon2id|pbkdf2|scram-sha-256");
 
 }  // namespace
 
 int passwdMain(int argc, char** argv) {
   CLI::App app{
       "Creates and edits Mosquitto-compatible password files (the usage of mosquitto_passwd).\n"
-      "  moat passwd [-H argon2id|pbkdf2] [-c | -D] FILE USER\n"
-      "  moat passwd -b [-H argon2id|pbkdf2] [-c] FILE USER PASSWORD\n"
-      "  moat passwd -U [-H argon2id|pbkdf2] FILE\n"
+      "  moat passwd [-H HASH] [-I N] [-c | -D] FILE USER\n"
+      "  moat passwd -b [-H HASH] [-I N] [-c] FILE USER PASSWORD\n"
+      "  moat passwd -U [-H HASH] [-I N] FILE\n"
       "Without -b the password is asked twice on a terminal, or read as one line of stdin.",
       "moat passwd"};
   PasswdFlags f;
   app.add_option("-H", f.hash,
-                 "hash to write: argon2id (default) or pbkdf2 ($7$, which Mosquitto 2.0 reads too)")
-      ->check(kHashValidator);
+                 "hash to write: argon2id (default), pbkdf2 ($7$, which Mosquitto 2.0 reads too) "
+                 "or scram-sha-256 (for MQTT 5.0 SCRAM authentication; Mosquitto skips it)")
+      ->transform(kHashValidator);
+  app.add_option("-I", f.iterations,
+                 "iteration count for pbkdf2 (default 210000) or scram-sha-256 (default 4096)")
+      ->check(CLI::Range(1u, security::kMaxPbkdf2Iterations));
   app.add_flag("-b", f.batch,
                "batch mode: the password is the last argument (other local users "
                "can see it in the process list)");

@@ -107,6 +107,19 @@ awaitable<Result<ConnectResult>> Client::connect(ConnectOptions options) {
   if (state_ != State::Idle) {
     co_return fail(code(ReasonCode::UnspecifiedError), "connect() may be called only once");
   }
+  if (options.authenticator && options.version != Version::V5) {
+    co_return fail(code(ReasonCode::UnspecifiedError),
+                   "enhanced authentication (an authentication method) needs MQTT 5.0");
+  }
+  // Made before any connection: a mechanism that cannot even start needs no server.
+  std::optional<std::string> authData;
+  if (options.authenticator) {
+    auto data = options.authenticator->initialData();
+    if (!data) {
+      co_return fail(data.error().code, "authentication failed: " + data.error().message);
+    }
+    authData = std::move(*data);
+  }
   if (options.clientId.empty()) {
     if (options.version == Version::V31) {
       options.clientId = randomClientId();
@@ -174,6 +187,10 @@ awaitable<Result<ConnectResult>> Client::connect(ConnectOptions options) {
   connect.username = options_.username;
   connect.password = options_.password;
   if (v5) connect.properties = options_.properties;
+  if (options_.authenticator) {
+    connect.properties.authenticationMethod = options_.authenticator->method();
+    connect.properties.authenticationData = std::move(authData);
+  }
   send(connect);
 
   co_await waitFor(op);
@@ -581,7 +598,8 @@ void Client::closeOnReadError(const boost::system::error_code& ec) {
 awaitable<void> Client::handle(Packet packet) {
   if (observer_) observer_(Direction::Received, packet);
   PacketType type = mqtt::packetType(packet);
-  if (state_ == State::Connecting && type != PacketType::Connack) {
+  bool challenge = type == PacketType::Auth && options_.authenticator;
+  if (state_ == State::Connecting && type != PacketType::Connack && !challenge) {
     protocolViolation(Error{code(ReasonCode::ProtocolError),
                             "expected CONNACK, got " + std::string(mqtt::packetTypeName(type))});
     co_return;
@@ -618,6 +636,9 @@ awaitable<void> Client::handle(Packet packet) {
     case PacketType::Pingresp:
       pingOutstanding_ = false;
       break;
+    case PacketType::Auth:
+      handleAuth(std::get<mqtt::Auth>(std::move(packet)));
+      break;
     case PacketType::Disconnect: {
       const auto& d = std::get<mqtt::Disconnect>(packet);
       closeWith(Error{code(d.reasonCode),
@@ -640,6 +661,7 @@ void Client::handleConnack(mqtt::Connack&& connack) {
     return;
   }
   connectTimer_.cancel();
+  if (code(connack.reasonCode) < 0x80 && !serverProvedItself(connack)) return;
   if (code(connack.reasonCode) < 0x80) {
     // Enter Connected here, in the reader, not when connect() resumes: the server may send
     // packets right behind its CONNACK, and they are read before connect() runs again.
@@ -663,6 +685,64 @@ void Client::handleConnack(mqtt::Connack&& connack) {
     }
   }
   connackOp_->complete(Packet(std::move(connack)));
+}
+
+void Client::handleAuth(mqtt::Auth&& auth) {
+  Authenticator* authenticator = options_.authenticator.get();
+  // Only the client starts a re-authentication, and this one never does: an AUTH after the
+  // CONNACK (or without a method of ours) was not asked for [MQTT-4.12.0-6].
+  if (state_ != State::Connecting || !authenticator) {
+    protocolViolation(Error{code(ReasonCode::ProtocolError), "unexpected AUTH from the server"});
+    return;
+  }
+  // [MQTT-4.12.0-2] a challenge is an AUTH 0x18 (Success belongs to re-authentication).
+  if (auth.reasonCode != ReasonCode::ContinueAuthentication) {
+    protocolViolation(Error{code(ReasonCode::ProtocolError),
+                            "AUTH with reason " + std::string(mqtt::reasonName(auth.reasonCode)) +
+                                " while connecting (expected Continue authentication)"});
+    return;
+  }
+  // [MQTT-4.12.0-5] every AUTH carries the method of the CONNECT.
+  const std::string method = authenticator->method();
+  if (auth.properties.authenticationMethod != method) {
+    protocolViolation(Error{code(ReasonCode::ProtocolError),
+                            "AUTH for another authentication method than " + method});
+    return;
+  }
+  auto answer = authenticator->challenge(auth.properties.authenticationData.value_or(""));
+  if (!answer) {
+    closeWith(Error{answer.error().code, "authentication failed: " + answer.error().message});
+    return;
+  }
+  mqtt::Auth reply;
+  reply.reasonCode = ReasonCode::ContinueAuthentication;  // [MQTT-4.12.0-3]
+  reply.properties.authenticationMethod = method;
+  reply.properties.authenticationData = std::move(*answer);
+  send(reply);
+}
+
+// A successful CONNACK only says the server accepted us; with enhanced authentication the server
+// must also prove itself (SCRAM: that it holds the credential), or it is not trusted. Closes and
+// returns false when it does not.
+bool Client::serverProvedItself(const mqtt::Connack& connack) {
+  Authenticator* authenticator = options_.authenticator.get();
+  if (!authenticator) return true;
+  // [MQTT-4.12.0-5] a successful CONNACK carries the CONNECT's method.
+  if (connack.properties.authenticationMethod != authenticator->method()) {
+    protocolViolation(
+        Error{code(ReasonCode::ProtocolError),
+              "CONNACK without the authentication method " + authenticator->method()});
+    return false;
+  }
+  const auto& data = connack.properties.authenticationData;
+  auto verified = authenticator->finished(data ? std::optional<std::string_view>(*data)
+                                               : std::optional<std::string_view>());
+  if (!verified) {
+    closeWith(
+        Error{verified.error().code, "server authentication failed: " + verified.error().message});
+    return false;
+  }
+  return true;
 }
 
 void Client::handlePublish(mqtt::Publish&& publish) {

@@ -20,6 +20,13 @@
 // for that path with sub-protocol "mqtt" and checks the answer; packets then travel in masked
 // binary frames.
 //
+// Enhanced authentication (5.0, spec 4.12) runs through an Authenticator given in the options:
+// CONNECT carries its Authentication Method and initial data, each AUTH 0x18 (Continue
+// authentication) from the server is answered with an AUTH 0x18 of its making, and a successful
+// CONNACK's data must satisfy it -- a server that cannot prove itself (SCRAM's server signature)
+// fails connect() with "server authentication failed: <reason>", connection closed. Any other
+// AUTH, or one for another method, is a protocol error; this client never re-authenticates.
+//
 // Every operation returns Result; no exception leaves the class. Error codes are MQTT 5.0 reason
 // codes: the server's (a refused CONNACK, a failed PUBACK/SUBACK is still a value, see below, a
 // DISCONNECT from the server), or the client's own for a local check (0x9B QoS not supported,
@@ -54,6 +61,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -78,6 +86,26 @@ struct TlsOptions {
   std::string serverName;
 };
 
+// One MQTT 5.0 enhanced authentication exchange (spec 4.12) seen from the client: what goes into
+// CONNECT, the answer to each challenge, and the check of the server's last word. The client
+// knows no mechanism; apps/moat/scram_authenticator.h is SCRAM-SHA-256. Called only on the
+// client's executor, for one connect(). A failure ends the connection attempt, and its message
+// is shown to the user: it must not hold a secret.
+class Authenticator {
+ public:
+  virtual ~Authenticator() = default;
+  // The Authentication Method, e.g. "SCRAM-SHA-256".
+  virtual std::string method() const = 0;
+  // CONNECT's Authentication Data; nullopt to send none.
+  virtual Result<std::optional<std::string>> initialData() = 0;
+  // The Authentication Data of an AUTH 0x18 from the server (empty when it had none) -> the data
+  // of our AUTH 0x18 in answer (nullopt: none).
+  virtual Result<std::optional<std::string>> challenge(std::string_view data) = 0;
+  // The Authentication Data of the successful CONNACK, nullopt when it had none. Fails unless the
+  // server has proven what the method requires of it.
+  virtual Result<void> finished(std::optional<std::string_view> data) = 0;
+};
+
 struct ConnectOptions {
   std::string host = "localhost";
   uint16_t port = 1883;
@@ -90,6 +118,9 @@ struct ConnectOptions {
   std::optional<mqtt::Will> will;
   std::optional<std::string> username;
   std::optional<std::string> password;
+  // 5.0 only: enhanced authentication. It sets CONNECT's Authentication Method and Data (over
+  // any in `properties`); connect() with 3.1/3.1.1 fails at once.
+  std::shared_ptr<Authenticator> authenticator;
   // 5.0 CONNECT properties: session expiry, receive maximum, topic alias maximum (the number of
   // incoming aliases accepted), maximum packet size, user properties, ...
   mqtt::Properties properties;
@@ -152,8 +183,11 @@ class Client : public std::enable_shared_from_this<Client> {
   void setMessageHandler(MessageHandler handler) { handler_ = std::move(handler); }
 
   // Opens the TCP connection, does the TLS handshake with options.tls, sends CONNECT and waits
-  // for CONNACK. A refused CONNACK fails with its reason code and "Connection refused:
-  // <reason>"; a failed handshake with "TLS handshake failed: <reason>". REQUIRES: called once.
+  // for CONNACK (answering AUTH challenges meanwhile with options.authenticator). A refused
+  // CONNACK fails with its reason code and "Connection refused: <reason>"; a failed handshake
+  // with "TLS handshake failed: <reason>"; the authenticator's refusal with "authentication
+  // failed: <reason>" or, after the CONNACK, "server authentication failed: <reason>".
+  // REQUIRES: called once.
   [[nodiscard]] boost::asio::awaitable<Result<ConnectResult>> connect(ConnectOptions options);
 
   // Sends a PUBLISH and, for QoS 1/2, completes its handshake. `message.packetId` and `dup` are
@@ -257,6 +291,9 @@ class Client : public std::enable_shared_from_this<Client> {
   // Handles one received packet; may suspend while the message queue is full.
   boost::asio::awaitable<void> handle(mqtt::Packet packet);
   void handleConnack(mqtt::Connack&& connack);
+  // Enhanced authentication: a challenge while connecting; the server's proof in the CONNACK.
+  void handleAuth(mqtt::Auth&& auth);
+  bool serverProvedItself(const mqtt::Connack& connack);
   void handlePublish(mqtt::Publish&& publish);
   void handleAck(mqtt::PubAck&& ack);
   void completeOp(uint16_t id, mqtt::PacketType type, mqtt::Packet&& packet);

@@ -132,7 +132,7 @@ Result<PasswordFile::Conversion> PasswordFile::hashPlainText(std::string_view te
     std::string lineText;
     std::string_view trimmed = trimBlanks(password);
     if (trimmed.starts_with("$6$") || trimmed.starts_with("$7$") ||
-        trimmed.starts_with("$argon2")) {
+        trimmed.starts_with("$argon2") || trimmed.starts_with("SCRAM-SHA-256$")) {
       // A hash already, or a broken one: hashing it as a password would lock the user out.
       auto parsed = PasswordHash::parse(trimmed);
       if (!parsed) {

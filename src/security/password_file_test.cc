@@ -24,7 +24,8 @@ namespace {
 namespace fs = std::filesystem;
 
 // From password_hash_test.cc: made by Debian's mosquitto_passwd 2.0.11 ($7$, and -H sha512 for
-// $6$), by the argon2 reference CLI, and by Python's hashlib ($7$ with a 64-byte salt).
+// $6$), by the argon2 reference CLI, by Python's hashlib ($7$ with a 64-byte salt), and by
+// PostgreSQL (SCRAM-SHA-256).
 constexpr const char* kAlicePbkdf2 =  // 'correct horse battery staple'
     "$7$101$J8YCLG8jivczk+LN$Sy4GnyQ0NfGuZezvD0rY4PhlGiLPk7/OA60oC0R4gZ1DQNRc6dGfndRvFfxlwxMSwmE5bf"
     "4Q0VuOZ0b+SoNYOQ==";
@@ -39,6 +40,10 @@ constexpr const char* kDavePbkdf2Salt64 =  // 'correct horse battery staple'
     "$7$1000$AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+"
     "Pw="
     "=$B37WQDXDUnacC0t3YcQb7+4oWwiUmOnabyBS5ujq/p8I9iQvEt78yvclpJyr3SpnufyeqzjChJuYftj8jNDkHw==";
+
+constexpr const char* kErinScram =  // 'correct horse battery staple'
+    "SCRAM-SHA-256$4096:9kPzf1wF3IgoZPLqApGspA==$TCqSYRW7UrynUwyGXo62epp8otgsx/HOUXHka/iLHME=:"
+    "Ao0m0GSpcIqrxmXtAdIL0v5tQOBMgDCNjDeF4xXhiGM=";
 
 std::string line(std::string_view user, std::string_view hash) {
   return std::string(user) + ":" + std::string(hash) + "\n";
@@ -58,14 +63,16 @@ PasswordFile parsed(const std::string& text) {
 }
 
 TEST(PasswordFile, ChecksEveryUserOfAMixedFile) {
-  PasswordFile file = parsed(mixedFile());
-  EXPECT_EQ(file.usernames(), (std::vector<std::string>{"alice", "bob", "carol", "dave", "émile"}));
+  PasswordFile file = parsed(mixedFile() + line("erin", kErinScram));
+  EXPECT_EQ(file.usernames(),
+            (std::vector<std::string>{"alice", "bob", "carol", "dave", "émile", "erin"}));
   const std::pair<const char*, const char*> users[] = {
       {"alice", "correct horse battery staple"},
       {"bob", "pässwörd ✓"},
       {"carol", "a:b$c with space"},
       {"dave", "correct horse battery staple"},
       {"émile", "correct horse battery staple"},
+      {"erin", "correct horse battery staple"},
   };
   for (const auto& [user, password] : users) {
     SCOPED_TRACE(user);
@@ -158,7 +165,8 @@ TEST(PasswordFile, RefusesEachBrokenLineNamingFileAndLine) {
        "passwd:1: user \"bob\": not a password hash (a plain-text password? `moat passwd -U FILE` "
        "hashes a file of them)"},
       {"bob:$1$abc$def\n",
-       "passwd:1: user \"bob\": unknown hash scheme \"$1$\" (supported: $6$, $7$, $argon2id$)"},
+       "passwd:1: user \"bob\": unknown hash scheme \"$1$\" (supported: $6$, $7$, $argon2id$, "
+       "SCRAM-SHA-256$)"},
       {"bob:$7$101$J8YCLG8jivczk+L*$Sy4GnyQ0NfGuZezvD0rY4PhlGiLPk7/"
        "OA60oC0R4gZ1DQNRc6dGfndRvFfxlwxMSw"
        "mE5bf4Q0VuOZ0b+SoNYOQ==\n",
@@ -300,11 +308,11 @@ TEST_F(PasswordFileOnDisk, ANewFileIsBornPrivate) {
 TEST(PasswordFile, HashesAPlainTextFileAndKeepsWhatIsHashedAlready) {
   const HashOptions cheap{.scheme = HashScheme::Pbkdf2Sha512, .pbkdf2Iterations = 10};
   std::string text = "# plain\nalice:wonderland\n\nbob: spaced out \r\n" +
-                     line("carol", kCarolArgon2) + "dave:pa:ss\n";
+                     line("carol", kCarolArgon2) + "dave:pa:ss\n" + line("erin", kErinScram);
   auto converted = PasswordFile::hashPlainText(text, "plain", cheap);
   ASSERT_TRUE(converted) << converted.error().message;
   EXPECT_EQ(converted->hashed, 3u);
-  EXPECT_EQ(converted->kept, 1u);
+  EXPECT_EQ(converted->kept, 2u);
   const PasswordFile& file = converted->file;
   EXPECT_EQ(file.verify("alice", "wonderland"), VerifyResult::Ok);
   // Everything after the first ':' is the password, blanks and ':' included.
@@ -312,6 +320,7 @@ TEST(PasswordFile, HashesAPlainTextFileAndKeepsWhatIsHashedAlready) {
   EXPECT_EQ(file.verify("bob", "spaced out"), VerifyResult::WrongPassword);
   EXPECT_EQ(file.verify("carol", "a:b$c with space"), VerifyResult::Ok);
   EXPECT_EQ(file.verify("dave", "pa:ss"), VerifyResult::Ok);
+  EXPECT_EQ(file.verify("erin", "correct horse battery staple"), VerifyResult::Ok);
   std::string rendered = file.render();
   EXPECT_TRUE(rendered.starts_with("# plain\nalice:$7$10$")) << rendered;
   EXPECT_EQ(rendered.find("wonderland"), std::string::npos);
@@ -321,7 +330,7 @@ TEST(PasswordFile, HashesAPlainTextFileAndKeepsWhatIsHashedAlready) {
   auto twice = PasswordFile::hashPlainText(rendered, "plain", cheap);
   ASSERT_TRUE(twice) << twice.error().message;
   EXPECT_EQ(twice->hashed, 0u);
-  EXPECT_EQ(twice->kept, 4u);
+  EXPECT_EQ(twice->kept, 5u);
   EXPECT_EQ(twice->file.render(), rendered);
 }
 

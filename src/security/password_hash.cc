@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 #include <memory>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "security/base64.h"
+#include "security/scram.h"
 
 namespace moat::security {
 
@@ -21,6 +23,7 @@ namespace {
 constexpr std::string_view kSha512Prefix = "$6$";
 constexpr std::string_view kPbkdf2Prefix = "$7$";
 constexpr std::string_view kArgon2idPrefix = "$argon2id$";
+constexpr std::string_view kScramPrefix = "SCRAM-SHA-256$";
 constexpr size_t kSha512Bytes = 64;        // the digest of both $6$ and $7$
 constexpr size_t kMinArgon2SaltBytes = 8;  // libargon2's minimum
 constexpr size_t kMaxArgon2SaltBytes = 128;
@@ -70,6 +73,14 @@ Result<void> checkPbkdf2Iterations(uint32_t n) {
   if (n < 1 || n > kMaxPbkdf2Iterations) {
     return bad(HashScheme::Pbkdf2Sha512,
                fmt::format("iteration count {} is out of range 1..{}", n, kMaxPbkdf2Iterations));
+  }
+  return {};
+}
+
+Result<void> checkScramIterations(uint32_t n) {
+  if (n < kMinScramIterations || n > kMaxScramIterations) {
+    return bad(HashScheme::ScramSha256, fmt::format("iteration count {} is out of range {}..{}", n,
+                                                    kMinScramIterations, kMaxScramIterations));
   }
   return {};
 }
@@ -195,6 +206,8 @@ std::string_view schemeName(HashScheme scheme) {
       return "$7$ (PBKDF2-SHA512)";
     case HashScheme::Argon2id:
       return "argon2id";
+    case HashScheme::ScramSha256:
+      return "SCRAM-SHA-256";
   }
   return "unknown";
 }
@@ -210,12 +223,17 @@ Result<PasswordHash> PasswordHash::parse(std::string_view encoded) {
     if (encoded.starts_with(kArgon2idPrefix)) {
       return parseArgon2id(encoded.substr(kArgon2idPrefix.size()));
     }
+    if (encoded.starts_with(kScramPrefix)) return parseScram(encoded.substr(kScramPrefix.size()));
     if (encoded.starts_with("$argon2i$") || encoded.starts_with("$argon2d$")) {
       return fail(0x80, "argon2i and argon2d hashes are not supported (only argon2id)");
     }
+    if (encoded.starts_with("SCRAM-")) {
+      return fail(0x80, "SCRAM hashes other than SCRAM-SHA-256 are not supported");
+    }
     if (encoded.starts_with("$")) {
       std::string_view id = schemeId(encoded);
-      return fail(0x80, fmt::format("unknown hash scheme{} (supported: $6$, $7$, $argon2id$)",
+      return fail(0x80, fmt::format("unknown hash scheme{} (supported: $6$, $7$, $argon2id$, "
+                                    "SCRAM-SHA-256$)",
                                     id.empty() ? "" : fmt::format(" \"${}$\"", id)));
     }
     return fail(0x80,
@@ -282,6 +300,49 @@ Result<PasswordHash> PasswordHash::parseArgon2id(std::string_view fields) {
   return h;
 }
 
+// PostgreSQL's form: "<iterations>:<salt>$<StoredKey>:<ServerKey>", all base64 padded.
+Result<PasswordHash> PasswordHash::parseScram(std::string_view fields) {
+  PasswordHash h;
+  h.scheme_ = HashScheme::ScramSha256;
+  auto f = splitDollar(fields);
+  size_t c1 = f[0].find(':');
+  size_t c2 = f.size() == 2 ? f[1].find(':') : std::string_view::npos;
+  if (f.size() != 2 || c1 == std::string_view::npos || c2 == std::string_view::npos) {
+    return bad(h.scheme_,
+               "not of the form SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>");
+  }
+  auto iterations = parseDecimal(f[0].substr(0, c1));
+  if (!iterations) return bad(h.scheme_, "the iteration count is not a number");
+  MOAT_TRY(checkScramIterations(*iterations));
+  h.iterations_ = *iterations;
+  auto salt = decodeField(h.scheme_, f[0].substr(c1 + 1), "salt", Base64Padding::Required);
+  if (!salt) return tl::unexpected(salt.error());
+  MOAT_TRY(checkLength(h.scheme_, "salt", salt->size(), kMinScramSaltBytes, kMaxScramSaltBytes));
+  auto stored = decodeField(h.scheme_, f[1].substr(0, c2), "StoredKey", Base64Padding::Required);
+  if (!stored) return tl::unexpected(stored.error());
+  auto server = decodeField(h.scheme_, f[1].substr(c2 + 1), "ServerKey", Base64Padding::Required);
+  if (!server) return tl::unexpected(server.error());
+  if (stored->size() != kScramKeyBytes || server->size() != kScramKeyBytes) {
+    return bad(h.scheme_, fmt::format("a StoredKey of {} and a ServerKey of {} bytes (must be 32)",
+                                      stored->size(), server->size()));
+  }
+  h.salt_ = std::move(*salt);
+  h.digest_ = std::move(*stored);
+  h.serverKey_ = std::move(*server);
+  return h;
+}
+
+Result<PasswordHash> PasswordHash::freshlySalted(HashScheme scheme, uint32_t iterations,
+                                                 size_t saltBytes) {
+  PasswordHash h;
+  h.scheme_ = scheme;
+  h.iterations_ = iterations;
+  auto salt = randomBytes(saltBytes);
+  if (!salt) return fail(0x80, "the random generator failed");
+  h.salt_ = std::move(*salt);
+  return h;
+}
+
 Result<PasswordHash> PasswordHash::create(std::string_view password, const HashOptions& options) {
   if (password.size() > kMaxPasswordBytes) {
     return fail(0x80, "the password is longer than 65535 bytes (MQTT's limit)");
@@ -293,19 +354,16 @@ Result<PasswordHash> PasswordHash::create(std::string_view password, const HashO
                   "guessing; use PBKDF2 ($7$) for files Mosquitto 2.0 must read");
     case HashScheme::Pbkdf2Sha512: {
       MOAT_TRY(checkPbkdf2Iterations(options.pbkdf2Iterations));
-      PasswordHash h;
-      h.scheme_ = HashScheme::Pbkdf2Sha512;
-      h.iterations_ = options.pbkdf2Iterations;
-      auto salt = randomBytes(kPbkdf2SaltBytes);
-      if (!salt) return fail(0x80, "the random generator failed");
-      h.salt_ = std::move(*salt);
+      auto made = freshlySalted(options.scheme, options.pbkdf2Iterations, kPbkdf2SaltBytes);
+      if (!made) return made;
+      PasswordHash& h = *made;
       h.digest_.assign(kSha512Bytes, '\0');
       if (!digestPbkdf2(password, h.salt_, h.iterations_,
                         reinterpret_cast<unsigned char*>(h.digest_.data()))) {
         return fail(0x80, "PBKDF2 failed");
       }
       h.encode();
-      return h;
+      return made;
     }
     case HashScheme::Argon2id: {
       MOAT_TRY(checkArgon2Cost(options.argon2));
@@ -326,6 +384,18 @@ Result<PasswordHash> PasswordHash::create(std::string_view password, const HashO
       if (size_t nul = encoded.find('\0'); nul != std::string::npos) encoded.resize(nul);
       return parse(encoded);
     }
+    case HashScheme::ScramSha256: {
+      MOAT_TRY(checkScramIterations(options.scramIterations));
+      auto made = freshlySalted(options.scheme, options.scramIterations, kScramSaltBytes);
+      if (!made) return made;
+      PasswordHash& h = *made;
+      auto keys = deriveScramKeys(password, h.salt_, h.iterations_);
+      if (!keys) return tl::unexpected(keys.error());
+      h.digest_.assign(keys->storedKey.begin(), keys->storedKey.end());
+      h.serverKey_.assign(keys->serverKey.begin(), keys->serverKey.end());
+      h.encode();
+      return made;
+    }
   }
   return fail(0x80, "unknown hash scheme");
 }
@@ -336,6 +406,7 @@ PasswordHash PasswordHash::decoy() const {
   // password is known to produce.
   h.salt_ = randomBytes(salt_.size()).value_or(std::string(salt_.size(), '\0'));
   h.digest_ = randomBytes(digest_.size()).value_or(std::string(digest_.size(), '\0'));
+  h.serverKey_ = randomBytes(serverKey_.size()).value_or(std::string(serverKey_.size(), '\0'));
   h.encode();
   return h;
 }
@@ -358,6 +429,12 @@ PasswordHash PasswordHash::decoyFor(const HashOptions& options) {
       h.salt_.resize(kArgon2SaltBytes);
       h.digest_.resize(kArgon2HashBytes);
       break;
+    case HashScheme::ScramSha256:
+      h.iterations_ = options.scramIterations;
+      h.salt_.resize(kScramSaltBytes);
+      h.digest_.resize(kScramKeyBytes);
+      h.serverKey_.resize(kScramKeyBytes);
+      break;
   }
   return h.decoy();
 }
@@ -377,10 +454,23 @@ bool PasswordHash::matches(std::string_view password) const {
     case HashScheme::Argon2id:
       ok = digestArgon2id(password, salt_, argon2_, out, computed.size());
       break;
+    case HashScheme::ScramSha256:
+      // StoredKey = H(ClientKey): what a SCRAM client proves it knows, checked here directly.
+      if (auto keys = deriveScramKeys(password, salt_, iterations_);
+          keys && computed.size() == keys->storedKey.size()) {
+        std::copy(keys->storedKey.begin(), keys->storedKey.end(), out);
+        ok = true;
+      }
+      break;
   }
   ok = ok && CRYPTO_memcmp(computed.data(), digest_.data(), digest_.size()) == 0;
   OPENSSL_cleanse(computed.data(), computed.size());
   return ok;
+}
+
+std::optional<ScramCredential> PasswordHash::scramCredential() const {
+  if (scheme_ != HashScheme::ScramSha256) return std::nullopt;
+  return ScramCredential{iterations_, salt_, digest_, serverKey_};
 }
 
 std::string PasswordHash::costKey() const {
@@ -405,6 +495,12 @@ void PasswordHash::encode() {
           fmt::format("$argon2id$v=19$m={},t={},p={}${}${}", argon2_.memoryKib, argon2_.passes,
                       argon2_.lanes, encodeBase64(salt_, Base64Padding::Omitted),
                       encodeBase64(digest_, Base64Padding::Omitted));
+      break;
+    case HashScheme::ScramSha256:
+      encoded_ = fmt::format("{}{}:{}${}:{}", kScramPrefix, iterations_,
+                             encodeBase64(salt_, Base64Padding::Required),
+                             encodeBase64(digest_, Base64Padding::Required),
+                             encodeBase64(serverKey_, Base64Padding::Required));
       break;
   }
 }

@@ -1,6 +1,6 @@
 // Password hashes against vectors from other implementations: Debian's mosquitto_passwd (2.0.11),
-// Python's hashlib, and the argon2 reference CLI. Then what Moat writes, what it refuses, and
-// the base64 underneath.
+// Python's hashlib, the argon2 reference CLI and PostgreSQL (SCRAM). Then what Moat writes, what
+// it refuses, and the base64 underneath.
 #include "security/password_hash.h"
 
 #include <gtest/gtest.h>
@@ -88,6 +88,39 @@ const Vector kArgon2Cli[] = {
      "IaO9S2u2jJzz62u8h3PhO0Jg5b7NDxpkCb328anVLSw"},
 };
 
+// SCRAM-SHA-256 credentials as PostgreSQL 15 (Debian 12) stores them, made with
+//   SET password_encryption = 'scram-sha-256'; CREATE ROLE u1 PASSWORD '...';
+//   SELECT rolpassword FROM pg_authid;
+// PostgreSQL applies SASLprep; these passwords are ones it leaves unchanged.
+const Vector kPostgres[] = {
+    {"correct horse battery staple",
+     "SCRAM-SHA-256$4096:9kPzf1wF3IgoZPLqApGspA==$TCqSYRW7UrynUwyGXo62epp8otgsx/HOUXHka/iLHME=:"
+     "Ao0m0GSpcIqrxmXtAdIL0v5tQOBMgDCNjDeF4xXhiGM="},
+    {"pässwörd ✓",
+     "SCRAM-SHA-256$4096:FNE2cuCJX7AfAqDVh3i5RQ==$h3/eLKODHvOLCV7BujM+2zpArIzKAH4ALZeGvIfVWjo=:"
+     "3RlivMVoqrqErmsilF+3oM2DgZmtiG7q+YvsiQ3D/00="},
+    {"a:b$c with space",
+     "SCRAM-SHA-256$4096:wfT84kB1mMP4Tv3jO3SigQ==$KmkcGFXxzzLy5S1I3HAVpr+zOta3cb4X3SD0Ko2jCRg=:"
+     "haUnwwsUMnidgqkx/RBzCxVkFc0vPWbVQfwM91MJlEo="},
+};
+
+// Made with Python's hashlib and hmac, following RFC 5802 section 3, for what PostgreSQL does not
+// write by default (another count, a 64-byte salt):
+//   sp = hashlib.pbkdf2_hmac("sha256", pw.encode(), salt, i)
+//   ck = hmac.new(sp, b"Client Key", "sha256").digest(); sv = hmac.new(sp, b"Server Key", ...)
+//   f"SCRAM-SHA-256${i}:{b64(salt)}${b64(hashlib.sha256(ck).digest())}:{b64(sv)}"
+const Vector kPythonScram[] = {
+    // RFC 7677 section 3's password and salt: scram_test.cc runs its exchange on this line.
+    {"pencil",
+     "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"
+     "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU="},
+    // salt bytes(range(64)), 5000 iterations
+    {"pässwörd ✓",
+     "SCRAM-SHA-256$5000:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1"
+     "Njc4OTo7PD0+Pw==$LXJZnJFGm140+UIz5ttuFSUGl/WNir1z2NzEWJQ6Rdg=:"
+     "7esAW4WvY8mpDyA6x9kGgQ1POq3fJA+HmzLiJJxo9g4="},
+};
+
 void expectAccepts(const Vector& v, HashScheme scheme) {
   SCOPED_TRACE(v.hash);
   auto h = PasswordHash::parse(v.hash);
@@ -116,6 +149,53 @@ TEST(PasswordHash, AcceptsSha512AndPbkdf2FromAnIndependentImplementation) {
 
 TEST(PasswordHash, AcceptsWhatTheArgon2ReferenceCliWrites) {
   for (const auto& v : kArgon2Cli) expectAccepts(v, HashScheme::Argon2id);
+}
+
+TEST(PasswordHash, AcceptsScramCredentialsAsPostgresqlStoresThem) {
+  for (const auto& v : kPostgres) expectAccepts(v, HashScheme::ScramSha256);
+  for (const auto& v : kPythonScram) expectAccepts(v, HashScheme::ScramSha256);
+}
+
+TEST(PasswordHash, ExposesTheScramCredentialAndNothingForOtherSchemes) {
+  auto h = PasswordHash::parse(kPythonScram[1].hash);
+  ASSERT_TRUE(h) << h.error().message;
+  auto c = h->scramCredential();
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->iterations, 5000u);
+  EXPECT_EQ(c->salt.size(), 64u);
+  EXPECT_EQ(c->salt[63], '\x3f');
+  EXPECT_EQ(encodeBase64(c->storedKey, Base64Padding::Required),
+            "LXJZnJFGm140+UIz5ttuFSUGl/WNir1z2NzEWJQ6Rdg=");
+  EXPECT_EQ(encodeBase64(c->serverKey, Base64Padding::Required),
+            "7esAW4WvY8mpDyA6x9kGgQ1POq3fJA+HmzLiJJxo9g4=");
+  auto other = PasswordHash::parse(kMosquittoPasswd[0].hash);
+  ASSERT_TRUE(other);
+  EXPECT_FALSE(other->scramCredential());
+}
+
+TEST(PasswordHash, WritesScramWithTheDocumentedIterationsAndSalt) {
+  auto h = PasswordHash::create("s3cret", {.scheme = HashScheme::ScramSha256});
+  ASSERT_TRUE(h) << h.error().message;
+  EXPECT_EQ(h->scheme(), HashScheme::ScramSha256);
+  // 16 bytes of salt are 24 base64 characters, each 32-byte key 44.
+  const std::string_view prefix = "SCRAM-SHA-256$4096:";
+  ASSERT_TRUE(h->encoded().starts_with(prefix)) << h->encoded();
+  std::string_view rest = std::string_view(h->encoded()).substr(prefix.size());
+  EXPECT_EQ(rest.find('$'), 24u);
+  EXPECT_EQ(rest.find(':'), 24u + 1 + 44);
+  EXPECT_EQ(rest.size(), 24u + 1 + 44 + 1 + 44);
+  EXPECT_TRUE(h->matches("s3cret"));
+  EXPECT_FALSE(h->matches("s3creT"));
+  auto c = h->scramCredential();
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->iterations, kDefaultScramIterations);
+  EXPECT_EQ(c->salt.size(), kScramSaltBytes);
+
+  auto more =
+      PasswordHash::create("s3cret", {.scheme = HashScheme::ScramSha256, .scramIterations = 20000});
+  ASSERT_TRUE(more);
+  EXPECT_TRUE(more->encoded().starts_with("SCRAM-SHA-256$20000:")) << more->encoded();
+  EXPECT_TRUE(more->matches("s3cret"));
 }
 
 TEST(PasswordHash, WritesArgon2idByDefaultWithTheDocumentedCost) {
@@ -148,6 +228,7 @@ TEST(PasswordHash, RoundTripsEveryWrittenSchemeWithOtherCosts) {
   const HashOptions options[] = {
       {.scheme = HashScheme::Pbkdf2Sha512, .pbkdf2Iterations = 1},
       {.scheme = HashScheme::Argon2id, .argon2 = {2, 64, 2}},
+      {.scheme = HashScheme::ScramSha256, .scramIterations = kMinScramIterations + 1},
   };
   for (const auto& o : options) {
     for (const std::string& pw : std::vector<std::string>{
@@ -196,10 +277,16 @@ TEST(PasswordHash, RefusesToWriteWithAbsurdCosts) {
       PasswordHash::create("pw", {.scheme = HashScheme::Pbkdf2Sha512, .pbkdf2Iterations = 0}));
   EXPECT_FALSE(PasswordHash::create(
       "pw", {.scheme = HashScheme::Argon2id, .argon2 = {1, kMaxArgon2MemoryKib + 1, 1}}));
+  auto few = PasswordHash::create(
+      "pw", {.scheme = HashScheme::ScramSha256, .scramIterations = kMinScramIterations - 1});
+  ASSERT_FALSE(few);
+  EXPECT_EQ(few.error().message,
+            "SCRAM-SHA-256 hash: iteration count 4095 is out of range 4096..10000000");
 }
 
 TEST(PasswordHash, ADecoyCostsTheSameAndMatchesNothing) {
-  for (const auto& v : {kMosquittoPasswd[0], kMosquittoPasswd[3], kArgon2Cli[1]}) {
+  for (const auto& v :
+       {kMosquittoPasswd[0], kMosquittoPasswd[3], kArgon2Cli[1], kPostgres[0], kPythonScram[1]}) {
     auto h = PasswordHash::parse(v.hash);
     ASSERT_TRUE(h);
     PasswordHash decoy = h->decoy();
@@ -215,6 +302,14 @@ TEST(PasswordHash, ADecoyCostsTheSameAndMatchesNothing) {
   auto made = PasswordHash::create("pw");
   ASSERT_TRUE(made);
   EXPECT_EQ(defaultDecoy.costKey(), made->costKey());
+  const HashOptions scram{.scheme = HashScheme::ScramSha256};
+  auto scramDecoy = PasswordHash::decoyFor(scram);
+  auto scramMade = PasswordHash::create("pw", scram);
+  ASSERT_TRUE(scramMade);
+  EXPECT_EQ(scramDecoy.costKey(), scramMade->costKey());
+  EXPECT_NE(scramDecoy.costKey(), made->costKey());
+  ASSERT_TRUE(scramDecoy.scramCredential());
+  EXPECT_NE(scramDecoy.scramCredential()->serverKey, scramMade->scramCredential()->serverKey);
 }
 
 // -- refused hashes: one case each, with the message ----------------------------------------
@@ -227,6 +322,8 @@ struct BadHash {
 const std::string kSalt12 = "AAECAwQFBgcICQoL";  // 12 bytes
 const std::string kHash64 =
     "u2wu8+U4hlLiyWW0cWi8OpNe35AVrjYsy4iTcD/jLvRQTsLgKuZ2aZbBd1NEpzEFBmKKpr7vt1OXKKQbnjOAvA==";
+const std::string kSalt16 = "W22ZaJ0SNY7soEsUEjb6gQ==";
+const std::string kKey32 = "WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=";
 const std::string kArgonTail =
     "$c2FsdHNhbHRzYWx0MTIzNA$qIBWEI8Gl6YgWfE2bs7OUCM6SbtHA21yinpnMIEcZf8";
 
@@ -235,8 +332,9 @@ TEST(PasswordHash, RefusesEachBrokenFormWithAClearMessage) {
       {"plain-password",
        "not a password hash (a plain-text password? `moat passwd -U FILE` hashes "
        "a file of them)"},
-      {"$5$rounds=5000$abc$def", "unknown hash scheme \"$5$\" (supported: $6$, $7$, $argon2id$)"},
-      {"$$", "unknown hash scheme (supported: $6$, $7$, $argon2id$)"},
+      {"$5$rounds=5000$abc$def",
+       "unknown hash scheme \"$5$\" (supported: $6$, $7$, $argon2id$, SCRAM-SHA-256$)"},
+      {"$$", "unknown hash scheme (supported: $6$, $7$, $argon2id$, SCRAM-SHA-256$)"},
       {"$argon2i$v=19$m=1024,t=2,p=1" + kArgonTail,
        "argon2i and argon2d hashes are not supported (only argon2id)"},
       {"$6$" + kSalt12, "$6$ (SHA-512) hash: not of the form $6$<salt>$<hash>"},
@@ -290,6 +388,33 @@ TEST(PasswordHash, RefusesEachBrokenFormWithAClearMessage) {
        "argon2id hash: a salt of 4 bytes (must be 8..128)"},
       {"$argon2id$v=19$m=1024,t=2,p=1$c2FsdHNhbHRzYWx0MTIzNA$qIBWEI8Gl6Y",
        "argon2id hash: a hash of 8 bytes (must be 16..128)"},
+      {"SCRAM-SHA-1$4096:" + kSalt16 + "$" + kKey32 + ":" + kKey32,
+       "SCRAM hashes other than SCRAM-SHA-256 are not supported"},
+      {"SCRAM-SHA-256$4096:" + kSalt16 + "$" + kKey32,
+       "SCRAM-SHA-256 hash: not of the form "
+       "SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>"},
+      {"SCRAM-SHA-256$4096$" + kSalt16 + "$" + kKey32 + ":" + kKey32,
+       "SCRAM-SHA-256 hash: not of the form "
+       "SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>"},
+      {"SCRAM-SHA-256$4096:" + kSalt16 + "$" + kKey32 + ":" + kKey32 + "$",
+       "SCRAM-SHA-256 hash: not of the form "
+       "SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>"},
+      {"SCRAM-SHA-256$x:" + kSalt16 + "$" + kKey32 + ":" + kKey32,
+       "SCRAM-SHA-256 hash: the iteration count is not a number"},
+      {"SCRAM-SHA-256$4095:" + kSalt16 + "$" + kKey32 + ":" + kKey32,
+       "SCRAM-SHA-256 hash: iteration count 4095 is out of range 4096..10000000"},
+      {"SCRAM-SHA-256$10000001:" + kSalt16 + "$" + kKey32 + ":" + kKey32,
+       "SCRAM-SHA-256 hash: iteration count 10000001 is out of range 4096..10000000"},
+      {"SCRAM-SHA-256$4096:" + kSalt12 + "$" + kKey32 + ":" + kKey32,
+       "SCRAM-SHA-256 hash: a salt of 12 bytes (must be 16..64)"},
+      {"SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ$" + kKey32 + ":" + kKey32,
+       "SCRAM-SHA-256 hash: the salt is not valid base64"},
+      {"SCRAM-SHA-256$4096:" + kSalt16 + "$" + kKey32.substr(0, 43) + ":" + kKey32,
+       "SCRAM-SHA-256 hash: the StoredKey is not valid base64"},
+      {"SCRAM-SHA-256$4096:" + kSalt16 + "$" + kKey32.substr(0, 40) + ":" + kKey32,
+       "SCRAM-SHA-256 hash: a StoredKey of 30 and a ServerKey of 32 bytes (must be 32)"},
+      {"SCRAM-SHA-256$4096:" + kSalt16 + "$" + kKey32 + ":" + kSalt16,
+       "SCRAM-SHA-256 hash: a StoredKey of 32 and a ServerKey of 16 bytes (must be 32)"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.hash);
@@ -300,6 +425,8 @@ TEST(PasswordHash, RefusesEachBrokenFormWithAClearMessage) {
     EXPECT_EQ(h.error().message.find(kSalt12), std::string::npos);
     EXPECT_EQ(h.error().message.find("c2FsdHNh"), std::string::npos);
     EXPECT_EQ(h.error().message.find("u2wu8"), std::string::npos);
+    EXPECT_EQ(h.error().message.find("W22ZaJ0"), std::string::npos);
+    EXPECT_EQ(h.error().message.find("WG5d8"), std::string::npos);
   }
 }
 

@@ -3,10 +3,15 @@ files it writes (mosquitto_pub -u/-P gets in with the right password and is refu
 one), it edits files mosquitto_passwd made without disturbing their other lines, and it behaves
 like mosquitto_passwd for create, add, update, delete, -U and its errors. The file stays 0600,
 no password or hash is ever printed, and on a terminal the password is asked twice, unechoed.
+SCRAM-SHA-256 credentials (-H scram-sha-256) are checked against RFC 5802's definitions
+recomputed with Python's hashlib, and Mosquitto must keep its other users when it meets one.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
 import pty
 import re
@@ -31,6 +36,8 @@ COMMAND_TIMEOUT = 30.0
 PTY_TIMEOUT = 15.0
 
 PBKDF2_LINE = re.compile(r"^\$7\$210000\$[A-Za-z0-9+/]{16}\$[A-Za-z0-9+/]{86}==$")
+SCRAM_LINE = re.compile(
+    r"^SCRAM-SHA-256\$(\d+):([A-Za-z0-9+/]{22}==)\$([A-Za-z0-9+/]{43}=):([A-Za-z0-9+/]{43}=)$")
 ARGON2_LINE = re.compile(r"^\$argon2id\$v=19\$m=47104,t=1,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$")
 
 
@@ -86,9 +93,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def mosquitto_with(password_file: Path, workdir: Path) -> Iterator[BrokerProcess]:
+def mosquitto_with(password_file: Path, workdir: Path,
+                   skipped_lines: bool = False) -> Iterator[BrokerProcess]:
     """Debian's mosquitto on a free loopback port, anonymous clients refused, users from
-    `password_file`; stopped on exit."""
+    `password_file`; stopped on exit. Unless `skipped_lines`, every line must have been read."""
     broker = None
     for _attempt in range(3):  # another process may take the port between probe and bind
         port = _free_port()
@@ -111,8 +119,8 @@ def mosquitto_with(password_file: Path, workdir: Path) -> Iterator[BrokerProcess
     assert broker is not None, "mosquitto did not start"
     try:
         # Mosquitto drops a line it cannot decode with an error and goes on without that user.
-        assert "removing entry" not in broker.log() and "Unable to open pwfile" not in broker.log(), \
-            broker.log()
+        assert "Unable to open pwfile" not in broker.log(), broker.log()
+        assert skipped_lines or "removing entry" not in broker.log(), broker.log()
         yield broker
     finally:
         broker.stop()
@@ -192,6 +200,95 @@ def test_plain_text_file_converted_by_moat_passwd_works_in_mosquitto(tmp_path):
         assert_login(broker, "alice", "wonder land")
         # Everything after the first ':' is the password (mosquitto_passwd -U stops at the next).
         assert_login(broker, "bob", "b:o:b")
+
+
+def test_mosquitto_keeps_its_other_users_next_to_a_scram_line(tmp_path):
+    path = tmp_path / "passwd"
+    passwd_ok("-c", "-b", "-H", "scram-sha-256", str(path), "modern", "scram pw")
+    passwd_ok("-b", "-H", "pbkdf2", str(path), "classic", "pbkdf2 pw")
+    scram_hash = entries(path)["modern"]
+    with mosquitto_with(path, tmp_path, skipped_lines=True) as broker:
+        assert_login(broker, "classic", "pbkdf2 pw")
+        # Mosquitto cannot check a SCRAM credential: that user is refused, whatever is tried.
+        assert_refused(broker, "modern", "scram pw")
+        assert_refused(broker, "modern", scram_hash)
+
+
+# -- SCRAM-SHA-256 ----------------------------------------------------------------------------
+
+def scram_keys(password: str, salt: bytes, iterations: int) -> Tuple[bytes, bytes]:
+    """StoredKey and ServerKey by RFC 5802 section 3, independently of Moat."""
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    return hashlib.sha256(client_key).digest(), server_key
+
+
+def assert_scram_credential(encoded: str, password: str, iterations: int) -> None:
+    match = SCRAM_LINE.match(encoded)
+    assert match, encoded
+    count, salt, stored, server = match.groups()
+    assert int(count) == iterations
+    assert len(base64.b64decode(salt)) == 16
+    expected_stored, expected_server = scram_keys(password, base64.b64decode(salt), iterations)
+    assert base64.b64decode(stored) == expected_stored
+    assert base64.b64decode(server) == expected_server
+
+
+def test_scram_sha256_credentials_are_those_of_rfc_5802_in_postgresql_form(tmp_path):
+    path = tmp_path / "passwd"
+    out = passwd_ok("-c", "-b", "-H", "scram-sha-256", str(path), "sensor-1", "pässwörd ✓")
+    assert out.strip() == (f'added user "sensor-1" to {path}, hashed with SCRAM-SHA-256 '
+                           "(4096 iterations)")
+    assert mode_of(path) == 0o600
+    assert_scram_credential(entries(path)["sensor-1"], "pässwörd ✓", 4096)
+
+    # -I raises the count; the upper-case name of the mechanism is accepted too.
+    out = passwd_ok("-b", "-H", "SCRAM-SHA-256", "-I", "20000", str(path), "gateway", "a:b$c d")
+    assert "(20000 iterations)" in out
+    assert_scram_credential(entries(path)["gateway"], "a:b$c d", 20000)
+
+    # From standard input, as for the other hashes.
+    passwd_ok("-H", "scram-sha-256", str(path), "piped", stdin="from stdin\n")
+    assert_scram_credential(entries(path)["piped"], "from stdin", 4096)
+
+    # A new password, a new salt.
+    before = entries(path)["sensor-1"]
+    passwd_ok("-b", "-H", "scram-sha-256", str(path), "sensor-1", "pässwörd ✓")
+    assert entries(path)["sensor-1"] != before
+    assert list(entries(path)) == ["sensor-1", "gateway", "piped"]
+
+
+def test_convert_to_scram_keeps_scram_lines_and_can_run_twice(tmp_path):
+    path = tmp_path / "passwd"
+    passwd_ok("-c", "-b", "-H", "scram-sha-256", str(path), "kept", "kept pw")
+    kept = path.read_text()
+    path.write_text(kept + "plain:plain pw\n")
+    out = passwd_ok("-U", "-H", "scram-sha-256", "-I", "5000", str(path))
+    assert out.strip() == (f"hashed 1 password in {path} with SCRAM-SHA-256 (5000 iterations); "
+                           "1 line held a hash already")
+    text = path.read_text()
+    assert text.startswith(kept) and "plain pw" not in text
+    assert_scram_credential(entries(path)["plain"], "plain pw", 5000)
+    out = passwd_ok("-U", "-H", "scram-sha-256", str(path))
+    assert "hashed 0 passwords" in out and "2 lines held a hash already" in out
+    assert path.read_text() == text
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-I", "100", "-H", "scram-sha-256", "-b", "FILE", "a", "pw"],
+     "-I for scram-sha-256 must be 4096..10000000"),
+    (["-I", "10000001", "-H", "scram-sha-256", "-b", "FILE", "a", "pw"], "not in range"),
+    (["-I", "0", "-H", "pbkdf2", "-b", "FILE", "a", "pw"], "not in range"),
+    (["-I", "5000", "-b", "FILE", "a", "pw"], "argon2id has none"),
+    (["-I", "5000", "-H", "scram-sha-256", "-D", "FILE", "a"], "-I cannot be combined with -D"),
+    (["-H", "scram-sha-1", "-b", "FILE", "a", "pw"], "must be argon2id, pbkdf2 or scram-sha-256"),
+])
+def test_iteration_and_scram_usage_errors_exit_2(tmp_path, args, message):
+    args = [str(tmp_path / "passwd") if a == "FILE" else a for a in args]
+    err = passwd_error(*args, code=2)
+    assert message in err
+    assert not (tmp_path / "passwd").exists()
 
 
 # -- like mosquitto_passwd --------------------------------------------------------------------
@@ -339,7 +436,7 @@ def test_a_missing_file_needs_c(tmp_path):
     (["-U", "FILE", "alice"], "-U takes the password file only"),
     (["-U", "-c", "FILE"], "-U cannot be combined with -b, -c or -D"),
     (["-H", "sha512", "-b", "FILE", "alice", "pw"], "is read but not written"),
-    (["-H", "md5", "-b", "FILE", "alice", "pw"], "must be argon2id or pbkdf2"),
+    (["-H", "md5", "-b", "FILE", "alice", "pw"], "must be argon2id, pbkdf2 or scram-sha-256"),
     (["--bogus", "FILE", "alice"], "--bogus"),
 ])
 def test_usage_errors_exit_2(tmp_path, args, message):
