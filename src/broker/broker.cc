@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <openssl/crypto.h>
 
 #include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
@@ -12,6 +13,7 @@
 #include <future>
 #include <thread>
 
+#include "base/atomic_file.h"
 #include "base/log.h"
 #include "broker/connection.h"
 #include "broker/listener_info.h"
@@ -119,6 +121,24 @@ Broker::~Broker() { stop(); }
 
 namespace {
 
+// The secret behind the fake SCRAM salts of unknown users, kept in DATA_DIR/scram.secret (made
+// on first use, 0600) so they stay the same across restarts, as real users' salts do.
+Result<std::string> scramSecret(const std::string& dataDir) {
+  const std::filesystem::path path = std::filesystem::path(dataDir) / "scram.secret";
+  if (std::filesystem::exists(path)) {
+    auto text = readWholeFile(path);
+    if (!text) return tl::unexpected(text.error());
+    if (text->size() >= 32) return text;
+    return fail(0x80, fmt::format("{}: too short (delete it to make a new one)", path.string()));
+  }
+  auto fresh = security::ScramServer::newSecret();
+  if (!fresh) return tl::unexpected(fresh.error());
+  std::string secret(fresh->view());
+  if (auto ok = ensurePrivateDirectory(dataDir); !ok) return tl::unexpected(ok.error());
+  if (auto ok = writeFileAtomically(path, secret, 0600); !ok) return tl::unexpected(ok.error());
+  return secret;
+}
+
 // The listener's authentication chain: as configured, or derived from the older keys.
 std::vector<std::string> authChain(const config::Listener& l, const config::Config& cfg) {
   if (!l.auth.empty()) return l.auth;
@@ -177,12 +197,23 @@ Result<void> Broker::start() {
   }
   if (!config_.bans.empty()) log::info("ban list: {} entries", config_.bans.size());
   if (config_.authPassword) {
-    auto checker = PasswordChecker::create(*config_.authPassword);
+    auto secret = scramSecret(config_.broker.dataDir);
+    if (!secret) return tl::unexpected(secret.error());
+    auto checker = PasswordChecker::create(*config_.authPassword, *secret);
+    OPENSSL_cleanse(secret->data(), secret->size());
     if (!checker) return tl::unexpected(checker.error());
     passwords_ = std::move(*checker);
     passwordSignature_ = passwords_->signature();
     log::info("password file {} ({} user{})", passwords_->path(), passwords_->users(),
               passwords_->users() == 1 ? "" : "s");
+  }
+  if (config_.authJwt) {
+    auto jwt = JwtChecker::create(*config_.authJwt);
+    if (!jwt) return tl::unexpected(jwt.error());
+    jwt_ = std::move(*jwt);
+    jwtSignature_ = jwt_->signature();
+    log::info("JWT keys from {} ({} key{})", jwt_->path(), jwt_->keyCount(),
+              jwt_->keyCount() == 1 ? "" : "s");
   }
   // Acceptors live on worker 0 and hand sockets round-robin to every worker.
   for (const auto& l : config_.listeners) {
@@ -323,7 +354,18 @@ void Broker::reloadCredentials() {
   }
   asio::post(workers_[0]->context(), [this] {
     if (passwords_) reloadPasswords();
+    if (jwt_) reloadJwt();
   });
+}
+
+void Broker::reloadJwt() {
+  jwtSignature_ = jwt_->signature();
+  if (auto r = jwt_->reload(); !r) {
+    log::warn("JWT keys reload failed, keeping the previous keys: {}", r.error().message);
+    return;
+  }
+  log::info("JWT keys {} reloaded ({} key{})", jwt_->path(), jwt_->keyCount(),
+            jwt_->keyCount() == 1 ? "" : "s");
 }
 
 void Broker::reloadPasswords() {
@@ -344,7 +386,7 @@ void Broker::reloadPasswords() {
 }
 
 void Broker::watchTlsFiles() {
-  bool any = passwords_ != nullptr;
+  bool any = passwords_ != nullptr || jwt_ != nullptr;
   for (auto& rt : runtimes_) any = any || rt->cfg.tls.has_value();
   if (!any) return;
   watchTimer_ = std::make_unique<asio::steady_timer>(workers_[0]->context(), kWatchInterval);
@@ -361,6 +403,10 @@ void Broker::watchTlsFiles() {
     if (passwords_ && passwords_->signature() != passwordSignature_) {
       log::info("password file {} changed; reloading", passwords_->path());
       reloadPasswords();
+    }
+    if (jwt_ && jwt_->signature() != jwtSignature_) {
+      log::info("JWT keys {} changed; reloading", jwt_->path());
+      reloadJwt();
     }
     watchTlsFiles();
   });

@@ -14,6 +14,7 @@
 
 #include "base/result.h"
 #include "broker/ban_list.h"
+#include "broker/jwt_checker.h"
 #include "broker/login_guard.h"
 #include "broker/password_checker.h"
 #include "broker/retained_store.h"
@@ -49,8 +50,9 @@ class Broker {
   // use it and live connections whose certificate a new CRL revokes are disconnected; on error
   // the previous context stays and the log says why. Any thread.
   void reloadTls();
-  // Reads the password file again (SIGHUP, file change): all or nothing; users removed or
-  // whose password changed are disconnected. Any thread.
+  // Reads the password file and the JWT keys again (SIGHUP, file change): all or nothing;
+  // users removed from the password file or whose password changed are disconnected; reopens
+  // the audit file. Any thread.
   void reloadCredentials();
 
   const std::vector<BoundListener>& listeners() const { return bound_; }
@@ -61,6 +63,8 @@ class Broker {
   SessionRegistry& registry() { return registry_; }
   // Null unless [auth.password] is configured.
   PasswordChecker* passwords() { return passwords_.get(); }
+  // Null unless [auth.jwt] is configured.
+  JwtChecker* jwt() { return jwt_.get(); }
   LoginGuard& loginGuard() { return loginGuard_; }
   BanList& bans() { return bans_; }
   // Null unless [audit] file is set.
@@ -80,6 +84,7 @@ class Broker {
   void watchTlsFiles();
   // Worker 0's thread only.
   void reloadPasswords();
+  void reloadJwt();
   static constexpr std::chrono::seconds kWatchInterval{2};
 
   config::Config config_;
@@ -95,6 +100,8 @@ class Broker {
   BanList bans_;
   std::unique_ptr<security::AuditLog> audit_;
   std::string passwordSignature_;  // PasswordChecker::signature() at the last (re)load attempt
+  std::unique_ptr<JwtChecker> jwt_;
+  std::string jwtSignature_;
   std::atomic<uint64_t> nextUid_{1};
   std::atomic<uint64_t> retainedRefused_{0};
   std::atomic<unsigned> nextWorker_{0};

@@ -386,7 +386,14 @@ bool Connection::processBuffer() {
     readStart_ += h.totalLength();
     // Keep-alive counts whole packets only: trickling bytes of one does not keep it alive.
     lastReceived_ = std::chrono::steady_clock::now();
-    if (state_ == State::AwaitConnect && h.type() != mqtt::PacketType::Connect) {
+    if (authConnect_ && h.type() != mqtt::PacketType::Auth) {
+      // [MQTT-3.1.2-30] during enhanced authentication only AUTH (or DISCONNECT) may come.
+      refuseAuthentication(
+          ReasonCode::ProtocolError,
+          fmt::format("{} during the authentication exchange", mqtt::packetTypeName(h.type())));
+      return false;
+    }
+    if (state_ == State::AwaitConnect && h.type() != mqtt::PacketType::Connect && !authConnect_) {
       // [MQTT-3.1.0-1] the first packet must be CONNECT: close without a reply.
       log::info("{}: first packet is {}, not CONNECT; closing", peer_,
                 mqtt::packetTypeName(h.type()));
@@ -424,7 +431,9 @@ bool Connection::handlePacket(mqtt::Packet& packet) {
   }
   switch (mqtt::packetType(packet)) {
     case PacketType::Connect:
-      if (state_ == State::AwaitConnect) return handleConnect(std::get<mqtt::Connect>(packet));
+      if (state_ == State::AwaitConnect && !authConnect_) {
+        return handleConnect(std::get<mqtt::Connect>(packet));
+      }
       protocolError(ReasonCode::ProtocolError, "second CONNECT");  // [MQTT-3.1.0-2]
       return false;
     case PacketType::Publish:
@@ -444,9 +453,7 @@ bool Connection::handlePacket(mqtt::Packet& packet) {
     case PacketType::Disconnect:
       return handleDisconnect(std::get<mqtt::Disconnect>(packet));
     case PacketType::Auth:
-      // No enhanced authentication method was negotiated [MQTT-4.12.0-1].
-      protocolError(ReasonCode::ProtocolError, "AUTH without an authentication method");
-      return false;
+      return handleAuth(std::get<mqtt::Auth>(packet));
     default:
       protocolError(
           ReasonCode::ProtocolError,
@@ -665,6 +672,7 @@ void Connection::close(ReasonCode reason, std::string_view why) {
   if (closing_) return;
   closing_ = true;
   drained_.cancel();
+  if (tokenTimer_) tokenTimer_->cancel();
   log::debug("client \"{}\" {}: closing ({})", clientId_, peer_, why);
   releaseSession();
   if (reason != ReasonCode::Success && version_ == mqtt::Version::V5 &&

@@ -31,6 +31,7 @@
 #include "net/tls_engine.h"
 #include "net/ws_engine.h"
 #include "security/password_file.h"
+#include "security/scram.h"
 
 namespace moat::broker {
 
@@ -117,6 +118,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // pendingConnect_ holds the CONNECT).
   bool authenticate(mqtt::Connect& connect);
   void passwordChecked(security::VerifyResult result);
+  // handle_auth.cc
+  // 5.0 enhanced authentication at CONNECT: SCRAM-SHA-256 sends its challenge and keeps the
+  // CONNECT in authConnect_ until the client's AUTH answers; JWT checks the token at once.
+  bool startEnhancedAuth(mqtt::Connect& connect);
+  // Checks a token (the password, or CONNECT's Authentication Data); true when it is good.
+  bool acceptToken(mqtt::Connect& connect, std::string_view token);
+  // Counts a failed login with the LoginGuard and refuses after its delay.
+  void failLogin(const std::string& user, mqtt::ReasonCode reason, std::string why);
+  bool handleAuth(mqtt::Auth& auth);
+  // Closes the connection when its token expires ([auth.jwt] disconnect_at_expiry).
+  void armTokenExpiry();
   // "user \"alice\"", "certificate identity \"meter-7\"": who the client proved to be; empty
   // when anonymous.
   std::string authIdentity() const;
@@ -184,6 +196,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // A CONNECT still to handle: handed over from another worker, or waiting for a password
   // check.
   std::optional<mqtt::Connect> pendingConnect_;
+  // Enhanced authentication (5.0): the method CONNECT named, the exchange under way, the
+  // CONNECT waiting for its end, and what the CONNACK carries back.
+  std::string enhancedMethod_;
+  std::unique_ptr<security::ScramServer> scram_;
+  std::optional<mqtt::Connect> authConnect_;
+  std::optional<std::string> connackAuthData_;
+  // From a token: roles and tenant (for authorization), and when it expires.
+  std::vector<std::string> roles_;
+  std::string tenant_;
+  std::optional<std::chrono::system_clock::time_point> tokenExpires_;
+  std::unique_ptr<boost::asio::steady_timer> tokenTimer_;
   // Audit: the attempt's refusal, if any, and whether its event was written (or belongs to
   // the connection this one was handed to).
   struct Refusal {

@@ -14,6 +14,7 @@
 #include "broker/session.h"
 #include "broker/worker.h"
 #include "mqtt/topic.h"
+#include "security/audit_log.h"
 #include "security/username.h"
 
 namespace moat::broker {
@@ -128,131 +129,6 @@ std::string Connection::handshakeIdentity(std::string& source) const {
   return {};
 }
 
-std::string Connection::authIdentity() const {
-  if (authMethod_.empty() || authMethod_ == "anonymous") return {};
-  return fmt::format("{} \"{}\"", authMethod_ == "password" ? "user" : authMethod_ + " identity",
-                     authUser_);
-}
-
-std::string Connection::clientAddress() const {
-  if (ws_ && !ws_->facts().forwardedFor.empty()) return ws_->facts().forwardedFor;
-  boost::system::error_code ec;
-  auto ep = socket_.remote_endpoint(ec);
-  return ec ? peer_ : ep.address().to_string();
-}
-
-bool Connection::authenticate(mqtt::Connect& c) {
-  const auto& chain = listener_->auth;
-  if (authStep_ == 0) {
-    if (auto ban = worker_.broker().bans().match(clientAddress(), c.username.value_or(""),
-                                                 c.clientId, BanList::Clock::now())) {
-      refuseAuthentication(ReasonCode::Banned,
-                           fmt::format("{} is on the ban list{}", BanList::describe(*ban),
-                                       ban->reason.empty() ? "" : " (" + ban->reason + ")"));
-      return false;
-    }
-    LoginGuard::Clock::time_point until;
-    if (worker_.broker().loginGuard().banned(clientAddress(), LoginGuard::Clock::now(), &until)) {
-      refuseAuthentication(
-          ReasonCode::Banned,
-          fmt::format(
-              "address {} is banned for {} s more after repeated failed logins", clientAddress(),
-              std::chrono::duration_cast<std::chrono::seconds>(until - LoginGuard::Clock::now())
-                      .count() +
-                  1));
-      return false;
-    }
-  }
-  for (; authStep_ < chain.size(); ++authStep_) {
-    const auto& method = chain[authStep_];
-    if (method == "certificate" || method == "psk") {
-      const bool psk = tls_ && !tls_->facts().pskIdentity.empty();
-      if (!tlsIdentity_.empty() && psk == (method == "psk")) {
-        authenticated_ = true;
-        authMethod_ = method;
-        authUser_ = tlsIdentity_;
-        return true;
-      }
-    } else if (method == "password") {
-      PasswordChecker* passwords = worker_.broker().passwords();
-      if (passwords && c.username && c.password) {
-        authPending_ = true;
-        std::string username = *c.username;
-        security::SecretString password(*c.password);
-        pendingConnect_ = std::move(c);
-        passwords->check(
-            std::move(username), std::move(password), worker_.context().get_executor(),
-            [self = shared_from_this()](security::VerifyResult r) { self->passwordChecked(r); });
-        return false;
-      }
-    } else if (method == "anonymous" &&
-               (!c.username || std::find(chain.begin(), chain.end(), "password") == chain.end())) {
-      // A client that names a user is not anonymous where passwords are checked: its name
-      // must be proven. (Without a password method, as with Mosquitto's allow_anonymous and no
-      // password file, the name is taken as given and proves nothing.)
-      authenticated_ = true;
-      authMethod_ = method;
-      return true;
-    }
-  }
-  refuseAuthentication(
-      ReasonCode::NotAuthorized,
-      chain.empty() ? std::string("no authentication method is configured on this listener")
-      : c.username  ? fmt::format("user \"{}\" was not authenticated by any method (tried {})",
-                                  *c.username, fmt::join(chain, ", "))
-                    : fmt::format("no authentication method accepted the client (tried {})",
-                                  fmt::join(chain, ", ")));
-  return false;
-}
-
-void Connection::passwordChecked(security::VerifyResult result) {
-  if (closing_ || !pendingConnect_) {
-    authPending_ = false;
-    drained_.cancel();
-    return;
-  }
-  const std::string user = pendingConnect_->username.value_or("");
-  if (result == security::VerifyResult::Ok) {
-    authenticated_ = true;
-    authMethod_ = "password";
-    authUser_ = user;
-    authPending_ = false;
-    drained_.cancel();  // wakes readLoop, which continues the CONNECT
-    return;
-  }
-  // A failure is counted; the refusal waits (longer with each failure of this address or
-  // user), and enough failures ban the address. The connection stays paused meanwhile.
-  auto verdict =
-      worker_.broker().loginGuard().failed(clientAddress(), user, LoginGuard::Clock::now());
-  std::string why = result == security::VerifyResult::UnknownUser
-                        ? fmt::format("user \"{}\" is not in the password file", user)
-                        : fmt::format("wrong password for user \"{}\"", user);
-  if (verdict.bannedNow) {
-    const auto& s = worker_.broker().loginGuard().settings();
-    log::warn(
-        "address {} banned for {} s after {} failed logins within {} s (last as user "
-        "\"{}\")",
-        clientAddress(), s.banTime.count(), s.maxFailures, s.window.count(), user);
-  }
-  auto wait = std::make_shared<asio::steady_timer>(worker_.context(), verdict.delay);
-  wait->async_wait([self = shared_from_this(), wait, why](boost::system::error_code) {
-    self->authPending_ = false;
-    self->pendingConnect_.reset();
-    if (!self->closing_) self->refuseAuthentication(ReasonCode::BadUserNameOrPassword, why);
-    self->drained_.cancel();
-  });
-}
-
-void Connection::refuseAuthentication(ReasonCode reason, std::string_view why) {
-  // The client id was claimed for this worker before authentication; an unauthenticated
-  // client must not keep that claim (nor grow the registry with made-up ids).
-  if (!worker_.findSession(clientId_)) {
-    worker_.broker().registry().release(clientId_, worker_.index());
-  }
-  refusingAuth_ = true;
-  refuseConnect(reason, why);
-}
-
 bool Connection::handleConnect(mqtt::Connect& c) {
   const auto& limits = worker_.broker().limits();
   version_ = c.version;
@@ -309,12 +185,6 @@ bool Connection::handleConnect(mqtt::Connect& c) {
     clientIdAssigned_ = true;
   }
 
-  if (v5 && c.properties.authenticationMethod) {
-    refuseConnect(ReasonCode::BadAuthenticationMethod,
-                  fmt::format("authentication method \"{}\" is not supported",
-                              *c.properties.authenticationMethod));
-    return false;
-  }
   // Client ids and user names end up in topic patterns of access rules and in logs: no
   // wildcards, no control characters.
   if (auto ok = security::checkUsername(c.clientId); !ok) {
@@ -365,7 +235,8 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   if (owner != worker_.index()) return migrateTo(owner, c);
   // Authentication, on the session's worker: the chain of [[listener]] auth. A password check
   // runs off this thread; handleConnect() is called again with the connect when it is done.
-  if (!authenticated_ && !authenticate(c)) return false;
+  // While an enhanced authentication exchange waits for the client's AUTH, reading goes on.
+  if (!authenticated_ && !authenticate(c)) return authConnect_.has_value() && !closing_;
   if (const auto& rule = listener_->clientIdMustEqual; !rule.empty()) {
     const std::string& want =
         rule == "cn" ? (tls_ ? tls_->facts().peerCommonName : std::string()) : authUser_;
@@ -441,6 +312,8 @@ bool Connection::handleConnect(mqtt::Connect& c) {
     if (limits.receiveMaximum < 65535) p.receiveMaximum = limits.receiveMaximum;
     if (limits.topicAliasMaximum > 0) p.topicAliasMaximum = limits.topicAliasMaximum;
     p.maximumPacketSize = limits.maxPacketSize;
+    if (!enhancedMethod_.empty()) p.authenticationMethod = enhancedMethod_;  // spec 3.2.2.3.17
+    if (connackAuthData_) p.authenticationData = std::move(connackAuthData_);
   }
   state_ = State::Connected;
   send(ack);
@@ -464,10 +337,18 @@ bool Connection::handleConnect(mqtt::Connect& c) {
       sessionPresent ? ", session present" : "",
       tlsIdentity_.empty() ? std::string()
                            : fmt::format(", identity \"{}\" from {}", tlsIdentity_, identitySource),
-      authMethod_ == "password" ? fmt::format(", user \"{}\" by password", authUser_)
-                                : std::string());
+      authMethod_ == "password" || authMethod_ == "jwt" || authMethod_ == "scram"
+          ? fmt::format(", user \"{}\" by {}{}", authUser_,
+                        authMethod_ == "scram" ? "SCRAM-SHA-256"
+                        : authMethod_ == "jwt" ? "token"
+                                               : "password",
+                        tokenExpires_
+                            ? fmt::format(" valid until {}", security::rfc3339(*tokenExpires_))
+                            : std::string())
+          : std::string());
   session_->attach(this);
   writeAudit(true);
+  armTokenExpiry();
   return true;
 }
 

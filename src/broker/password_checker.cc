@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <filesystem>
+#include <map>
 #include <thread>
 
 namespace moat::broker {
@@ -22,11 +23,49 @@ constexpr size_t kMaxCached = 100'000;
 
 }  // namespace
 
+namespace {
+
+// The SCRAM iteration count most users of `file` have (the default when none has one).
+uint32_t commonScramIterations(const security::PasswordFile& file) {
+  std::map<uint32_t, size_t> counts;
+  for (const auto& user : file.usernames()) {
+    if (auto c = file.find(user)->scramCredential()) ++counts[c->iterations];
+  }
+  auto most = std::max_element(counts.begin(), counts.end(),
+                               [](const auto& a, const auto& b) { return a.second < b.second; });
+  return most == counts.end() ? security::kDefaultScramIterations : most->first;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<PasswordChecker>> PasswordChecker::create(
-    const config::PasswordAuthSection& settings) {
+    const config::PasswordAuthSection& settings, std::string_view scramSecret) {
   auto file = security::PasswordFile::load(settings.file);
   if (!file) return fail(0x80, "auth.password.file: " + file.error().message);
-  return std::unique_ptr<PasswordChecker>(new PasswordChecker(settings, std::move(*file)));
+  security::SecretString secret(scramSecret);
+  if (secret.empty()) {
+    auto fresh = security::ScramServer::newSecret();
+    if (!fresh) return tl::unexpected(fresh.error());
+    secret = std::move(*fresh);
+  }
+  const uint32_t iterations = commonScramIterations(*file);
+  std::unique_ptr<PasswordChecker> checker(new PasswordChecker(settings, std::move(*file)));
+  checker->scramSecret_ = std::move(secret);
+  checker->scramIterations_ = iterations;
+  return checker;
+}
+
+std::unique_ptr<security::ScramServer> PasswordChecker::scramServer() const {
+  // The lookup holds the file in force now: a reload during the exchange does not change the
+  // credential halfway through it.
+  auto lookup = [file =
+                     file_.load()](std::string_view user) -> std::optional<security::PasswordHash> {
+    const security::PasswordHash* hash = file->find(user);
+    if (!hash) return std::nullopt;
+    return *hash;
+  };
+  return std::make_unique<security::ScramServer>(std::move(lookup), scramSecret_.view(),
+                                                 scramIterations_.load());
 }
 
 PasswordChecker::PasswordChecker(const config::PasswordAuthSection& settings,
@@ -89,6 +128,7 @@ Result<std::vector<std::string>> PasswordChecker::reload() {
     const auto* now = fresh->find(user);
     if (!now || now->encoded() != old->find(user)->encoded()) gone.push_back(user);
   }
+  scramIterations_ = commonScramIterations(*fresh);
   file_.store(std::move(fresh));
   {
     std::lock_guard lock(cacheMutex_);

@@ -25,15 +25,23 @@
 #include "base/result.h"
 #include "config/config.h"
 #include "security/password_file.h"
+#include "security/scram.h"
 #include "security/secret_string.h"
 
 namespace moat::broker {
 
 class PasswordChecker {
  public:
-  // Loads the file; fails with the file's error (file:line and what is wrong).
+  // Loads the file; fails with the file's error (file:line and what is wrong). `scramSecret`
+  // makes the fake SCRAM salts of unknown users; it should outlive restarts (the broker keeps
+  // it in its data directory), or an unknown user's salt would change at a restart while a
+  // real one's does not. Empty: a random one.
   [[nodiscard]] static Result<std::unique_ptr<PasswordChecker>> create(
-      const config::PasswordAuthSection& settings);
+      const config::PasswordAuthSection& settings, std::string_view scramSecret = {});
+  // A SCRAM-SHA-256 exchange against the current file (users whose stored hash is a SCRAM
+  // credential, `moat passwd -H scram-sha-256`). Cheap: the server side is a few HMACs, so it
+  // runs on the connection's own thread. Any thread.
+  std::unique_ptr<security::ScramServer> scramServer() const;
   // Checks answered from the cache so far.
   uint64_t cacheHits() const { return cacheHits_.load(std::memory_order_relaxed); }
   ~PasswordChecker();
@@ -67,6 +75,9 @@ class PasswordChecker {
   std::unordered_map<std::string, Clock::time_point> cache_;  // key -> expiry
   std::atomic<uint64_t> cacheHits_{0};
   std::atomic<std::shared_ptr<const security::PasswordFile>> file_;
+  security::SecretString scramSecret_;  // fake salts of unknown SCRAM users
+  // The iteration count most SCRAM users of the file have: what unknown users are shown.
+  std::atomic<uint32_t> scramIterations_{security::kDefaultScramIterations};
   boost::asio::thread_pool pool_;
 };
 

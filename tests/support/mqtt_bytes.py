@@ -381,6 +381,11 @@ def disconnect(version: int = V311, reason: Optional[int] = None,
     return packet(0xE0, body)
 
 
+def auth(reason: int, props: Optional[PropertyList] = None) -> bytes:
+    """AUTH (5.0 only, spec 3.15): reason code and properties."""
+    return packet(0xF0, bytes([reason]) + properties(props))
+
+
 # ---------------------------------------------------------------------------------------------
 # Reading packets back
 
@@ -422,6 +427,20 @@ def parse_connack(pkt: Packet, version: int) -> ConnAck:
     if version == V5 and len(pkt.body) > 2:
         props, _ = decode_properties(pkt.body, 2)
     return ConnAck(session_present=bool(pkt.body[0] & 0x01), reason=pkt.body[1], props=props)
+
+
+@dataclass
+class Auth:
+    reason: int
+    props: list
+
+
+def parse_auth(pkt: Packet) -> Auth:
+    assert pkt.type == AUTH, f"expected AUTH, got {pkt}"
+    if not pkt.body:
+        return Auth(reason=0, props=[])
+    props, _ = decode_properties(pkt.body, 1) if len(pkt.body) > 1 else ([], 1)
+    return Auth(reason=pkt.body[0], props=props)
 
 
 @dataclass
