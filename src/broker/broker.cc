@@ -366,6 +366,11 @@ void Broker::reloadJwt() {
   }
   log::info("JWT keys {} reloaded ({} key{})", jwt_->path(), jwt_->keyCount(),
             jwt_->keyCount() == 1 ? "" : "s");
+  // A key taken out of the set takes the connections it admitted with it.
+  for (auto& w : workers_) {
+    asio::post(w->context(),
+               [worker = w.get(), jwt = jwt_.get()] { worker->dropTokensWithoutKey(*jwt); });
+  }
 }
 
 void Broker::reloadPasswords() {

@@ -62,6 +62,7 @@ Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const List
       drained_(worker.context()) {
   peer_ = peerOf(socket_);
   boost::system::error_code ec;
+  remote_ = socket_.remote_endpoint(ec);
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   if (auto ctx = listener_->tls.load()) tls_ = std::make_unique<net::TlsEngine>(std::move(ctx));
   if (listener_->ws) ws_ = std::make_unique<net::WsEngine>(listener_->ws, ipOf(socket_));
@@ -90,6 +91,7 @@ Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const List
   readBuf_ = std::move(buffered);
   readEnd_ = readBuf_.size();
   boost::system::error_code ec;
+  remote_ = socket_.remote_endpoint(ec);
   if (tls_ || ws_) socket_.non_blocking(true, ec);
   lastReceived_ = std::chrono::steady_clock::now();
 }
@@ -103,9 +105,9 @@ void Connection::handshakeFinished() {
 }
 
 void Connection::start() {
-  if (!pendingConnect_) {
-    armTimer(std::chrono::seconds(worker_.broker().limits().connectTimeout));
-  }
+  // Also for a connection handed over with its CONNECT: an authentication exchange or a
+  // password check still has to end within the connect timeout.
+  armTimer(std::chrono::seconds(worker_.broker().limits().connectTimeout));
   asio::co_spawn(worker_.context(), readLoop(), asio::detached);
 }
 
@@ -386,6 +388,14 @@ bool Connection::processBuffer() {
     readStart_ += h.totalLength();
     // Keep-alive counts whole packets only: trickling bytes of one does not keep it alive.
     lastReceived_ = std::chrono::steady_clock::now();
+    if (authConnect_ && h.type() == mqtt::PacketType::Disconnect) {
+      log::info("client \"{}\" {}: disconnected during the authentication exchange", clientId_,
+                peer_);
+      noteRefusal("authentication", std::nullopt, "Abandoned",
+                  "the client disconnected during the authentication exchange");
+      close(ReasonCode::Success, "disconnected during authentication");
+      return false;
+    }
     if (authConnect_ && h.type() != mqtt::PacketType::Auth) {
       // [MQTT-3.1.2-30] during enhanced authentication only AUTH (or DISCONNECT) may come.
       refuseAuthentication(
@@ -699,7 +709,18 @@ void Connection::takeOver() {
 }
 
 void Connection::onClosed() {
+  if (state_ == State::AwaitConnect && !clientId_.empty() && !refusal_) {
+    noteRefusal(authConnect_ ? "authentication" : "connect", std::nullopt, "Abandoned",
+                authConnect_ ? "the connection closed during the authentication exchange"
+                             : "the connection closed before CONNACK");
+  }
   if (!audited_ && refusal_) writeAudit(false);
+  // An unauthenticated client must not keep its claim on the client id (nor grow the registry
+  // with made-up ids): released here, whichever way the attempt ended.
+  if (claimed_ && state_ == State::AwaitConnect && !worker_.findSession(clientId_)) {
+    worker_.broker().registry().release(clientId_, worker_.index());
+  }
+  claimed_ = false;
   state_ = State::Closed;
   // A last write still in flight keeps its grace timer, which closes the socket if the peer
   // never takes the bytes; otherwise nothing is pending and the timer can go.

@@ -79,6 +79,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // The authentication method that admitted the client, and the identity it gave.
   const std::string& authMethod() const { return authMethod_; }
   const std::string& authUser() const { return authUser_; }
+  // The token's key id and algorithm, for a connection admitted by JWT.
+  const std::string& tokenKid() const { return tokenKid_; }
+  const std::string& tokenAlg() const { return tokenAlg_; }
 
  private:
   boost::asio::awaitable<void> readLoop();
@@ -129,6 +132,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool handleAuth(mqtt::Auth& auth);
   // Closes the connection when its token expires ([auth.jwt] disconnect_at_expiry).
   void armTokenExpiry();
+  // After a method accepted: the ban list against the proven identity, and an address ban that
+  // began while the check ran. False when the client was refused.
+  bool stillAdmitted(const mqtt::Connect& connect);
   // "user \"alice\"", "certificate identity \"meter-7\"": who the client proved to be; empty
   // when anonymous.
   std::string authIdentity() const;
@@ -220,6 +226,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool refusingAuth_ = false;        // refuseConnect() called by refuseAuthentication()
   std::string claimedUsername_;      // the CONNECT's user name, as sent
   std::string tokenKid_, tokenSub_;  // of the JWT that was checked, for the event
+  std::string tokenAlg_;             // its algorithm: a JWKS reload keeps it only if a key fits
+  bool refusalLogged_ = false;       // failLogin() logged the refusal its delayed CONNACK carries
+  bool claimed_ = false;             // this connection claimed clientId_ in the registry
+  boost::asio::ip::tcp::endpoint remote_;  // the peer, kept for the audit event after close
   std::shared_ptr<Session> session_;
   std::optional<mqtt::Will> will_;
   std::chrono::steady_clock::duration keepAlive_{};

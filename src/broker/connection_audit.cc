@@ -17,7 +17,9 @@ namespace moat::broker {
 
 void Connection::noteRefusal(std::string_view stage, std::optional<mqtt::ReasonCode> code,
                              std::string_view reason, std::string_view detail) {
-  if (!worker_.broker().audit()) return;
+  // The first reason is the real one: a wrong password whose refusal is delayed stays the
+  // reason even if the connect timeout ends the connection meanwhile.
+  if (!worker_.broker().audit() || refusal_) return;
   refusal_ = Refusal{std::string(stage), code, std::string(reason), std::string(detail)};
 }
 
@@ -29,16 +31,13 @@ void Connection::writeAudit(bool accepted) {
   e.time = std::chrono::system_clock::now();
   e.listener = listener_->name;
   e.transport = ws_ ? (tls_ ? "wss" : "ws") : (tls_ ? "tls" : "tcp");
-  boost::system::error_code ec;
-  auto remote = socket_.remote_endpoint(ec);
+  // remote_ was read when the connection was made: the socket may be closed by now.
   if (ws_ && !ws_->facts().forwardedFor.empty()) {
     e.remoteAddress = ws_->facts().forwardedFor;
-    if (!ec) e.proxy = fmt::format("{}:{}", remote.address().to_string(), remote.port());
-  } else if (!ec) {
-    e.remoteAddress = remote.address().to_string();
-    e.remotePort = remote.port();
+    e.proxy = fmt::format("{}:{}", remote_.address().to_string(), remote_.port());
   } else {
-    e.remoteAddress = peer_;
+    e.remoteAddress = remote_.address().to_string();
+    e.remotePort = remote_.port();
   }
   e.clientId = clientId_;
   e.accepted = accepted;

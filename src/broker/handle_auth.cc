@@ -110,10 +110,12 @@ bool Connection::authenticate(mqtt::Connect& c) {
             [self = shared_from_this()](security::VerifyResult r) { self->passwordChecked(r); });
         return false;
       }
-    } else if (method == "anonymous" && (!c.username || !listed(chain, "password"))) {
-      // A client that names a user is not anonymous where passwords are checked: its name
-      // must be proven. (Without a password method, as with Mosquitto's allow_anonymous and no
-      // password file, the name is taken as given and proves nothing.)
+    } else if (method == "anonymous" &&
+               (!c.username ||
+                !(listed(chain, "password") || listed(chain, "scram") || listed(chain, "jwt")))) {
+      // A client that names a user is not anonymous where names are proven (by password,
+      // SCRAM or token): its name must be proven. (Without such a method, as with Mosquitto's
+      // allow_anonymous and no password file, the name is taken as given and proves nothing.)
       authenticated_ = true;
       authMethod_ = method;
       return true;
@@ -171,6 +173,7 @@ bool Connection::acceptToken(mqtt::Connect& c, std::string_view token) {
   }
   tokenKid_ = claims->keyId;
   tokenSub_ = claims->subject;
+  tokenAlg_ = claims->algorithm;
   if (c.username && *c.username != claims->username) {
     failLogin(
         *c.username, ReasonCode::BadUserNameOrPassword,
@@ -211,7 +214,13 @@ void Connection::passwordChecked(security::VerifyResult result) {
 void Connection::failLogin(const std::string& user, ReasonCode reason, std::string why) {
   // A failure is counted; the refusal waits (longer with each failure of this address or
   // user), and enough failures ban the address. The connection stays paused meanwhile:
-  // readLoop waits while authPending_ is set.
+  // readLoop waits while authPending_ is set. The refusal is logged and noted now, so a
+  // client that makes the connect timeout end the wait leaves the same trace.
+  if (claimedUsername_.empty()) claimedUsername_ = user;
+  log::info("{} on listener \"{}\": connection refused for client \"{}\": {} ({})", peer_,
+            listener_->name, clientId_, mqtt::reasonName(reason), why);
+  refusalLogged_ = true;
+  noteRefusal("authentication", reason, mqtt::reasonName(reason), why);
   auto verdict =
       worker_.broker().loginGuard().failed(clientAddress(), user, LoginGuard::Clock::now());
   if (verdict.bannedNow) {
@@ -232,13 +241,30 @@ void Connection::failLogin(const std::string& user, ReasonCode reason, std::stri
 }
 
 void Connection::refuseAuthentication(ReasonCode reason, std::string_view why) {
-  // The client id was claimed for this worker before authentication; an unauthenticated
-  // client must not keep that claim (nor grow the registry with made-up ids).
-  if (!worker_.findSession(clientId_)) {
-    worker_.broker().registry().release(clientId_, worker_.index());
-  }
+  // (The claim on the client id is released in onClosed(), whichever way the attempt ends.)
   refusingAuth_ = true;
   refuseConnect(reason, why);
+}
+
+bool Connection::stillAdmitted(const mqtt::Connect& c) {
+  // The ban list was checked against the user name the CONNECT claimed; a token or a SCRAM
+  // exchange may have proven another one.
+  if (auto ban = worker_.broker().bans().match(clientAddress(), authUser_, c.clientId,
+                                               BanList::Clock::now())) {
+    refuseAuthentication(ReasonCode::Banned,
+                         fmt::format("{} is on the ban list{}", BanList::describe(*ban),
+                                     ban->reason.empty() ? "" : " (" + ban->reason + ")"));
+    return false;
+  }
+  // Guesses already under way when the address was banned: even a right one is refused.
+  if (worker_.broker().loginGuard().banned(clientAddress(), LoginGuard::Clock::now())) {
+    refuseAuthentication(ReasonCode::Banned,
+                         fmt::format("address {} was banned during the check after repeated "
+                                     "failed logins",
+                                     clientAddress()));
+    return false;
+  }
+  return true;
 }
 
 bool Connection::handleAuth(mqtt::Auth& auth) {
@@ -262,6 +288,7 @@ bool Connection::handleAuth(mqtt::Auth& auth) {
     scram_.reset();
     mqtt::Connect c = std::move(*authConnect_);
     authConnect_.reset();
+    if (claimedUsername_.empty()) claimedUsername_ = user;
     if (!final) {
       const bool malformed = final.error().kind == security::ScramFailure::Malformed;
       if (malformed) {
@@ -300,7 +327,13 @@ bool Connection::handleAuth(mqtt::Auth& auth) {
   auto failed = [&](std::string_view why) {
     log::info("client \"{}\" {}: re-authentication failed: {}; disconnecting", clientId_, peer_,
               why);
+    // Counted like a failed login: re-authentication must not be a free guessing channel.
+    worker_.broker().loginGuard().failed(clientAddress(), authUser_, LoginGuard::Clock::now());
     close(ReasonCode::NotAuthorized, "re-authentication failed");
+    return false;
+  };
+  auto outOfTurn = [&](std::string_view why) {
+    protocolError(ReasonCode::ProtocolError, why);
     return false;
   };
   auto succeeded = [&](std::optional<std::string> serverData) {
@@ -311,14 +344,21 @@ bool Connection::handleAuth(mqtt::Auth& auth) {
     return true;
   };
   if (enhancedMethod_ == kJwtMethod) {
-    if (auth.reasonCode != ReasonCode::ReAuthenticate) return failed("expected reason 0x19");
+    if (auth.reasonCode != ReasonCode::ReAuthenticate) {
+      return outOfTurn("re-authentication by token starts with AUTH 0x19");
+    }
     auto claims = worker_.broker().jwt()->verify(data, std::chrono::system_clock::now());
     if (!claims) return failed(fmt::format("token refused: {}", claims.error().message));
     if (claims->username != authUser_) {
       return failed(
           fmt::format("the new token is for \"{}\", not \"{}\"", claims->username, authUser_));
     }
+    // Everything the new token says replaces what the old one said.
     tokenKid_ = claims->keyId;
+    tokenSub_ = claims->subject;
+    tokenAlg_ = claims->algorithm;
+    roles_ = std::move(claims->roles);
+    tenant_ = std::move(claims->tenant);
     tokenExpires_ = claims->expiresAt;
     armTokenExpiry();
     log::info("client \"{}\" {}: re-authenticated by token (user \"{}\"{})", clientId_, peer_,
@@ -332,6 +372,9 @@ bool Connection::handleAuth(mqtt::Auth& auth) {
     scram_ = worker_.broker().passwords()->scramServer();
     auto first = scram_->start(data);
     if (!first) return failed(first.error().message);
+    if (scram_->username() != authUser_) {
+      return failed(fmt::format("user \"{}\" is not \"{}\"", scram_->username(), authUser_));
+    }
     mqtt::Auth challenge{ReasonCode::ContinueAuthentication, {}};
     challenge.properties.authenticationMethod = enhancedMethod_;
     challenge.properties.authenticationData = std::move(*first);
@@ -339,7 +382,7 @@ bool Connection::handleAuth(mqtt::Auth& auth) {
     return true;
   }
   if (auth.reasonCode != ReasonCode::ContinueAuthentication || !scram_) {
-    return failed("AUTH out of turn");
+    return outOfTurn("AUTH out of turn during re-authentication");
   }
   auto final = scram_->finish(data);
   const std::string user = scram_->username();
@@ -355,15 +398,22 @@ void Connection::armTokenExpiry() {
   JwtChecker* jwt = worker_.broker().jwt();
   if (!tokenExpires_ || !jwt || !jwt->disconnectAtExpiry() || state_ != State::Connected) return;
   // The token stops being accepted at exp + leeway (as at CONNECT); so does the connection.
-  const auto at = *tokenExpires_ + jwt->leeway();
-  const auto left = at - std::chrono::system_clock::now();
+  // (Saturating: a token valid past what the clock holds never expires.) The wait is at most a
+  // minute at a time, checked against the wall clock each time: the steady clock the timer
+  // runs on does not follow a wall clock that is set forward.
+  using SystemClock = std::chrono::system_clock;
+  const auto leeway = std::chrono::duration_cast<SystemClock::duration>(jwt->leeway());
+  if (*tokenExpires_ > SystemClock::time_point::max() - leeway) return;
+  const auto at = *tokenExpires_ + leeway;
+  const auto left = std::clamp(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(at - SystemClock::now()),
+      std::chrono::steady_clock::duration::zero(),
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::minutes(1)));
   if (!tokenTimer_) tokenTimer_ = std::make_unique<asio::steady_timer>(worker_.context());
-  tokenTimer_->expires_after(
-      std::max(std::chrono::duration_cast<std::chrono::steady_clock::duration>(left),
-               std::chrono::steady_clock::duration::zero()));
+  tokenTimer_->expires_after(left);
   tokenTimer_->async_wait([self = shared_from_this(), at](boost::system::error_code ec) {
     if (ec || self->closing_ || !self->tokenExpires_) return;
-    if (std::chrono::system_clock::now() < at) return self->armTokenExpiry();  // clock moved
+    if (std::chrono::system_clock::now() < at) return self->armTokenExpiry();  // not yet
     log::info("client \"{}\" {}: token of user \"{}\" expired at {}; disconnecting",
               self->clientId_, self->peer_, self->authUser_, security::rfc3339(at));
     self->close(ReasonCode::NotAuthorized, "token expired");

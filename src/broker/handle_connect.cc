@@ -51,9 +51,11 @@ bool hasConnackCode311(ReasonCode rc) {
 }  // namespace
 
 void Connection::refuseConnect(ReasonCode reason, std::string_view why) {
-  log::info("{} on listener \"{}\": connection refused{}: {} ({})", peer_, listener_->name,
-            clientId_.empty() ? "" : fmt::format(" for client \"{}\"", clientId_),
-            mqtt::reasonName(reason), why);
+  if (!refusalLogged_) {
+    log::info("{} on listener \"{}\": connection refused{}: {} ({})", peer_, listener_->name,
+              clientId_.empty() ? "" : fmt::format(" for client \"{}\"", clientId_),
+              mqtt::reasonName(reason), why);
+  }
   noteRefusal(refusingAuth_ ? "authentication" : "connect", reason, mqtt::reasonName(reason), why);
   if (reason == ReasonCode::UnsupportedProtocolVersion) {
     // Answered in the 3.1.1 form whatever the level asked for: `20 02 00 01`.
@@ -232,11 +234,21 @@ bool Connection::handleConnect(mqtt::Connect& c) {
 
   // The session's owner worker handles everything from here; move there if it is not us.
   unsigned owner = worker_.broker().registry().claim(c.clientId, worker_.index());
-  if (owner != worker_.index()) return migrateTo(owner, c);
+  if (owner != worker_.index()) {
+    if (authenticated_ && !enhancedMethod_.empty()) {
+      // Back from an enhanced authentication exchange, the client id now belongs to another
+      // worker: the exchange cannot move with it.
+      refuseConnect(ReasonCode::ServerBusy, "the client id moved during authentication");
+      return false;
+    }
+    return migrateTo(owner, c);
+  }
+  claimed_ = true;
   // Authentication, on the session's worker: the chain of [[listener]] auth. A password check
   // runs off this thread; handleConnect() is called again with the connect when it is done.
   // While an enhanced authentication exchange waits for the client's AUTH, reading goes on.
   if (!authenticated_ && !authenticate(c)) return authConnect_.has_value() && !closing_;
+  if (!stillAdmitted(c)) return false;
   if (const auto& rule = listener_->clientIdMustEqual; !rule.empty()) {
     const std::string& want =
         rule == "cn" ? (tls_ ? tls_->facts().peerCommonName : std::string()) : authUser_;

@@ -30,6 +30,9 @@ class JwtChecker {
       std::string_view token, std::chrono::system_clock::time_point now) const {
     return verifier_.load()->verify(token, now);
   }
+  bool hasKeyFor(std::string_view kid, std::string_view algorithm) const {
+    return verifier_.load()->hasKeyFor(kid, algorithm);
+  }
   // Reads the key source again; on error the old keys stay and the error says why.
   [[nodiscard]] Result<void> reload();
   // Size and modification time of the key file, to notice a change.

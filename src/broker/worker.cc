@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "broker/broker.h"
 #include "broker/connection.h"
+#include "broker/jwt_checker.h"
 
 namespace moat::broker {
 
@@ -107,7 +108,7 @@ void Worker::dropRevoked(const ListenerInfo* listener, const net::TlsContext& tl
 void Worker::dropUsers(const std::vector<std::string>& users) {
   std::vector<std::shared_ptr<Connection>> gone;
   for (auto& [_, c] : connections_) {
-    if (c->closing() || c->authMethod() != "password") continue;
+    if (c->closing() || (c->authMethod() != "password" && c->authMethod() != "scram")) continue;
     if (std::find(users.begin(), users.end(), c->authUser()) != users.end()) gone.push_back(c);
   }
   for (auto& c : gone) {
@@ -116,6 +117,21 @@ void Worker::dropUsers(const std::vector<std::string>& users) {
         "password changed; disconnecting",
         c->clientId(), c->peer(), c->authUser());
     c->close(mqtt::ReasonCode::NotAuthorized, "user removed or password changed");
+  }
+}
+
+void Worker::dropTokensWithoutKey(const JwtChecker& jwt) {
+  std::vector<std::shared_ptr<Connection>> gone;
+  for (auto& [_, c] : connections_) {
+    if (c->closing() || c->authMethod() != "jwt") continue;
+    if (!jwt.hasKeyFor(c->tokenKid(), c->tokenAlg())) gone.push_back(c);
+  }
+  for (auto& c : gone) {
+    log::warn(
+        "client \"{}\" {}: the key of its token ({}kid \"{}\") is no longer in the JWT keys; "
+        "disconnecting",
+        c->clientId(), c->peer(), c->tokenAlg() + ", ", c->tokenKid());
+    c->close(mqtt::ReasonCode::NotAuthorized, "token key removed");
   }
 }
 

@@ -22,6 +22,8 @@
 
 namespace moat::broker {
 
+class JwtChecker;
+
 class Broker;
 class Connection;
 struct ListenerInfo;
@@ -60,7 +62,10 @@ class Worker {
   // Disconnects this worker's connections on `listener` whose client certificate `tls` revokes,
   // or whose PSK identity `tls` no longer holds with the same key.
   void dropRevoked(const ListenerInfo* listener, const net::TlsContext& tls);
-  // Disconnects this worker's connections admitted by password as one of `users`.
+  // Disconnects this worker's connections admitted by a token that no key of `jwt` could check
+  // now (its key was removed from the JWKS).
+  void dropTokensWithoutKey(const JwtChecker& jwt);
+  // Disconnects this worker's connections admitted by password or SCRAM as one of `users`.
   void dropUsers(const std::vector<std::string>& users);
 
   void addConnection(const std::shared_ptr<Connection>& c);

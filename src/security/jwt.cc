@@ -492,4 +492,15 @@ JwtResult<JwtClaims> JwtVerifier::checkClaims(const json::object& payload,
   return claims;
 }
 
+bool JwtVerifier::hasKeyFor(std::string_view kid, std::string_view algorithm) const {
+  auto alg = parseAlgorithm(algorithm);
+  if (!alg) return false;
+  if (!allowed_.empty() && std::find(allowed_.begin(), allowed_.end(), *alg) == allowed_.end()) {
+    return false;
+  }
+  return std::any_of(keys_.begin(), keys_.end(), [&](const JwtKey& key) {
+    return (kid.empty() || key.keyId().empty() || key.keyId() == kid) && key.fits(*alg);
+  });
+}
+
 }  // namespace moat::security

@@ -144,6 +144,11 @@ class JwtVerifier {
   [[nodiscard]] JwtResult<JwtClaims> verify(std::string_view token,
                                             std::chrono::system_clock::time_point now) const;
 
+  // Whether a token with key id `kid` (empty: none) and algorithm `algorithm` ("ES256") would
+  // find a key here to be checked with, by the rules of verify(). After a reload, the broker
+  // closes the connections whose token no key of the new set could have admitted.
+  bool hasKeyFor(std::string_view kid, std::string_view algorithm) const;
+
   // The keys that can check signatures (JWKS keys not meant for signatures left out).
   size_t keyCount() const { return keys_.size(); }
   const JwtSettings& settings() const { return settings_; }

@@ -561,6 +561,18 @@ TEST(JwtKeySelection, AKeyWithoutKidChecksTokensWhateverKidTheyName) {
   }
 }
 
+TEST(JwtKeySelection, HasKeyForAnswersWhatVerifyWouldTry) {
+  const JwtVerifier v = twoEcKeys();
+  EXPECT_TRUE(v.hasKeyFor("k2", "ES256"));
+  EXPECT_TRUE(v.hasKeyFor("", "ES256"));
+  EXPECT_FALSE(v.hasKeyFor("k3", "ES256"));  // no such kid
+  EXPECT_FALSE(v.hasKeyFor("k1", "RS256"));  // k1 cannot check RS256
+  EXPECT_FALSE(v.hasKeyFor("e1", "ES384"));  // not a signature key
+  EXPECT_FALSE(v.hasKeyFor("k1", "none"));
+  const JwtVerifier bare = verifierFor(JwtAlgorithm::HS256);
+  EXPECT_TRUE(bare.hasKeyFor("anything", "HS256"));
+}
+
 TEST(JwtKeySelection, UnknownKidIsRefusedWithItsName) {
   const JwtVerifier v = twoEcKeys();
   expectRefused(

@@ -74,6 +74,7 @@ def test_accepted_and_refused_logins_are_one_event_each_without_the_password(
 
     bad = event_for(log, "bad-1")
     assert bad["outcome"] == "refused" and bad["stage"] == "authentication"
+    assert bad["remote_address"] == "127.0.0.1" and bad["remote_port"] > 0
     assert bad["reason_code"] == 0x86 and bad["reason"] == "Bad User Name or Password"
     assert bad["detail"] == 'wrong password for user "sensor_001"'
     assert (bad["username"], bad["protocol"]) == ("sensor_001", "3.1.1")

@@ -137,6 +137,38 @@ def test_tokens_that_must_never_pass(broker_factory, tmp_path):
     assert connect(broker, "good", password=rsa_key.token("sensor_001")) == 0
 
 
+def test_a_banned_user_cannot_come_in_by_a_token_without_naming_itself(broker_factory,
+                                                                       tmp_path):
+    key = SigningKey.hmac()
+    broker = secret_broker(broker_factory, tmp_path, key)
+    broker.stop()
+    # (restarted with a ban: the ban list is part of the configuration)
+    (tmp_path / "hs.key").write_bytes(key.secret)
+    listener = {"name": SECURE, "transport": "tcp", "auth": ["jwt", "anonymous"]}
+    broker = broker_factory(listeners=[listener], name="banned", extra_toml=(
+        f'[auth.jwt]\nsecret_file = "{tmp_path / "hs.key"}"\n'
+        '[[auth.ban]]\nusername = "mallory"\n'))
+    token = key.token("mallory")
+    assert connect(broker, "m1", password=token) == 0x8A
+    assert connect(broker, "m2", props=[(P.AUTHENTICATION_METHOD, "JWT"),
+                                        (P.AUTHENTICATION_DATA, token.encode())]) == 0x8A
+    log_line(broker, r'client "m2": Banned \(user name "mallory" is on the ban list\)')
+    # "anonymous" does not take a client that names a user where tokens prove names.
+    assert connect(broker, "named", username="admin") == 0x87
+    assert connect(broker, "nameless") == 0
+
+
+def test_a_token_valid_past_year_2262_neither_overflows_nor_expires(broker_factory, tmp_path):
+    key = SigningKey.hmac()
+    broker = secret_broker(broker_factory, tmp_path, key)
+    far = key.token(expires_in=None, exp=10**10)  # 2286-11-20
+    with RawConnection(broker.host, broker.ports[SECURE]) as conn:
+        conn.send(mb.connect("far", version=mb.V5, password=far))
+        assert mb.parse_connack(conn.read_packet(), mb.V5).reason == 0
+        conn.send(mb.pingreq())
+        assert conn.read_packet().type == mb.PINGRESP
+
+
 def test_jwt_passes_other_passwords_to_the_next_method(broker_factory, tmp_path):
     key = SigningKey.hmac()
     (tmp_path / "hs.key").write_bytes(key.secret)
@@ -219,7 +251,14 @@ def test_a_new_jwks_is_picked_up_and_a_broken_one_changes_nothing(broker_factory
     deploy('{"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]}')
     log_line(broker, r"JWT keys reload failed, keeping the previous keys: ")
     assert connect(broker, "b", password=old.token()) == 0
-    deploy(jwks(new))
-    log_line(broker, r"JWT keys \S+ reloaded \(1 key\)")
+    with RawConnection(broker.host, broker.ports[SECURE]) as live:
+        live.send(mb.connect("live", version=mb.V5, password=old.token()))
+        assert mb.parse_connack(live.read_packet(), mb.V5).reason == 0
+        deploy(jwks(new))
+        log_line(broker, r"JWT keys \S+ reloaded \(1 key\)")
+        # The client whose key was removed is disconnected; new tokens need the new key.
+        live.expect_disconnect(mb.V5, 0x87)
+    log_line(broker, r'client "live" .*: the key of its token \(ES256, kid "old"\) is no longer '
+                     r'in the JWT keys; disconnecting')
     assert connect(broker, "c", password=new.token()) == 0
     assert connect(broker, "d", password=old.token()) == BAD_CREDENTIALS

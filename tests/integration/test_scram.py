@@ -147,6 +147,25 @@ def test_an_unknown_user_gets_a_stable_salt_and_the_same_refusal(scram_broker):
                            r'user "nobody": ')
 
 
+def test_a_scram_user_removed_from_the_file_is_disconnected(scram_broker, tmp_path):
+    with RawConnection(scram_broker.host, scram_broker.ports[SECURE]) as conn:
+        last, _, _ = scram_exchange(conn, "gw-1", USERS["gw-1"], connect_with("gw"))
+        assert mb.parse_connack(last, mb.V5).reason == 0
+        result = moat_run("passwd", "-D", str(tmp_path / "passwd"), "gw-1")
+        assert result.returncode == 0, result.stderr
+        conn.expect_disconnect(mb.V5, 0x87, timeout=10)  # picked up by the 2 s file watch
+    log_line(scram_broker, r'client "gw" .*: user "gw-1" was removed from the password file')
+
+
+def test_a_disconnect_during_the_exchange_just_ends_it(scram_broker):
+    with RawConnection(scram_broker.host, scram_broker.ports[SECURE]) as conn:
+        conn.send(connect_with("shy")(b"n,,n=meter-7,r=abc"))
+        assert mb.parse_auth(conn.read_packet()).reason == 0x18
+        conn.send(mb.disconnect(mb.V5))
+        conn.expect_closed()  # no CONNACK
+    log_line(scram_broker, r'client "shy" .*: disconnected during the authentication exchange')
+
+
 def test_packets_out_of_turn_during_the_exchange_are_protocol_errors(scram_broker):
     with RawConnection(scram_broker.host, scram_broker.ports[SECURE]) as conn:
         conn.send(connect_with("rude")(b"n,,n=meter-7,r=abc"))
