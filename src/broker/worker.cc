@@ -1,8 +1,11 @@
 #include "broker/worker.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <functional>
 #include <future>
 
 #include "base/log.h"
@@ -77,62 +80,50 @@ void Worker::forgetSession(Session& session, bool keepClaim) {
   }
 }
 
-void Worker::dropRevoked(const ListenerInfo* listener, const net::TlsContext& tls) {
-  std::vector<std::shared_ptr<Connection>> revoked;
-  std::vector<std::shared_ptr<Connection>> pskGone;
+void Worker::dropWhere(const std::function<std::string(const Connection&)>& why) {
+  // Collected first: close() changes connections_.
+  std::vector<std::pair<std::shared_ptr<Connection>, std::string>> gone;
   for (auto& [_, c] : connections_) {
-    if (c->listener() != listener || !c->tls() || c->closing()) continue;
-    if (!c->tls()->handshakeDone()) continue;
-    if (c->tls()->revokedBy(tls)) {
-      revoked.push_back(c);
-    } else if (c->tls()->pskRevokedBy(tls)) {
-      pskGone.push_back(c);
+    if (c->closing()) continue;
+    if (std::string reason = why(*c); !reason.empty()) gone.emplace_back(c, std::move(reason));
+  }
+  for (auto& [c, reason] : gone) {
+    log::warn("client \"{}\" {}: {}; disconnecting", c->clientId(), c->peer(), reason);
+    c->close(mqtt::ReasonCode::NotAuthorized, reason);
+  }
+}
+
+void Worker::dropRevoked(const ListenerInfo* listener, const net::TlsContext& tls) {
+  dropWhere([&](const Connection& c) -> std::string {
+    if (c.listener() != listener || !c.tls() || !c.tls()->handshakeDone()) return {};
+    const auto& facts = c.tls()->facts();
+    if (c.tls()->revokedBy(tls)) {
+      return fmt::format("client certificate serial {} revoked by the reloaded CRL",
+                         facts.peerSerial);
     }
-  }
-  for (auto& c : revoked) {
-    log::warn(
-        "client \"{}\" {}: client certificate serial {} revoked by the reloaded CRL; "
-        "disconnecting",
-        c->clientId(), c->peer(), c->tls()->facts().peerSerial);
-    c->close(mqtt::ReasonCode::NotAuthorized, "client certificate revoked");
-  }
-  for (auto& c : pskGone) {
-    log::warn(
-        "client \"{}\" {}: PSK identity \"{}\" was removed from the PSK file or its key "
-        "changed; disconnecting",
-        c->clientId(), c->peer(), c->tls()->facts().pskIdentity);
-    c->close(mqtt::ReasonCode::NotAuthorized, "PSK removed or changed");
-  }
+    if (c.tls()->pskRevokedBy(tls)) {
+      return fmt::format("PSK identity \"{}\" was removed from the PSK file or its key changed",
+                         facts.pskIdentity);
+    }
+    return {};
+  });
 }
 
 void Worker::dropUsers(const std::vector<std::string>& users) {
-  std::vector<std::shared_ptr<Connection>> gone;
-  for (auto& [_, c] : connections_) {
-    if (c->closing() || (c->authMethod() != "password" && c->authMethod() != "scram")) continue;
-    if (std::find(users.begin(), users.end(), c->authUser()) != users.end()) gone.push_back(c);
-  }
-  for (auto& c : gone) {
-    log::warn(
-        "client \"{}\" {}: user \"{}\" was removed from the password file or its "
-        "password changed; disconnecting",
-        c->clientId(), c->peer(), c->authUser());
-    c->close(mqtt::ReasonCode::NotAuthorized, "user removed or password changed");
-  }
+  dropWhere([&](const Connection& c) -> std::string {
+    if (c.authMethod() != "password" && c.authMethod() != "scram") return {};
+    if (std::find(users.begin(), users.end(), c.authUser()) == users.end()) return {};
+    return fmt::format("user \"{}\" was removed from the password file or its password changed",
+                       c.authUser());
+  });
 }
 
 void Worker::dropTokensWithoutKey(const JwtChecker& jwt) {
-  std::vector<std::shared_ptr<Connection>> gone;
-  for (auto& [_, c] : connections_) {
-    if (c->closing() || c->authMethod() != "jwt") continue;
-    if (!jwt.hasKeyFor(c->tokenKid(), c->tokenAlg())) gone.push_back(c);
-  }
-  for (auto& c : gone) {
-    log::warn(
-        "client \"{}\" {}: the key of its token ({}kid \"{}\") is no longer in the JWT keys; "
-        "disconnecting",
-        c->clientId(), c->peer(), c->tokenAlg() + ", ", c->tokenKid());
-    c->close(mqtt::ReasonCode::NotAuthorized, "token key removed");
-  }
+  dropWhere([&](const Connection& c) -> std::string {
+    if (c.authMethod() != "jwt" || jwt.hasKeyFor(c.tokenKid(), c.tokenAlg())) return {};
+    return fmt::format("the key of its token ({}, kid \"{}\") is no longer in the JWT keys",
+                       c.tokenAlg(), c.tokenKid());
+  });
 }
 
 void Worker::addConnection(const std::shared_ptr<Connection>& c) { connections_[c.get()] = c; }

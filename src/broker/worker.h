@@ -9,6 +9,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -80,6 +81,9 @@ class Worker {
   size_t connectionCount() const { return connections_.size(); }
 
  private:
+  // Disconnects (5.0: DISCONNECT 0x87) every live connection `why` names a reason for (an
+  // empty string: keep it), and logs the reason.
+  void dropWhere(const std::function<std::string(const Connection&)>& why);
   void flushOutboxes();
   void receive(std::vector<Delivery>& batch);
 
