@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "base/atomic_file.h"
+#include "base/file_signature.h"
 #include "base/log.h"
 #include "broker/connection.h"
 #include "broker/listener_info.h"
@@ -58,17 +59,6 @@ net::TlsSettings tlsSettings(const config::TlsSection& t) {
 }  // namespace
 
 // What the files a TLS listener uses look like (mtime and size), to notice changes.
-std::string fileSignature(const std::vector<std::string>& files) {
-  std::string sig;
-  for (const auto& f : files) {
-    std::error_code ec;
-    auto size = std::filesystem::file_size(f, ec);
-    auto mtime = std::filesystem::last_write_time(f, ec);
-    sig += fmt::format("{}:{}:{};", f, ec ? 0 : size, ec ? 0 : mtime.time_since_epoch().count());
-  }
-  return sig;
-}
-
 net::IpAddress toIp(const asio::ip::address& a) {
   if (a.is_v4()) return net::IpAddress::v4(a.to_v4().to_bytes());
   auto v6 = a.to_v6();

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "base/file_signature.h"
+
 namespace moat::broker {
 
 namespace {
@@ -53,13 +55,7 @@ Result<void> JwtChecker::reload() {
   return {};
 }
 
-std::string JwtChecker::signature() const {
-  std::error_code ec;
-  auto size = std::filesystem::file_size(path_, ec);
-  if (ec) return "missing";
-  auto time = std::filesystem::last_write_time(path_, ec);
-  return fmt::format("{}:{}", size, time.time_since_epoch().count());
-}
+std::string JwtChecker::signature() const { return fileSignature(path_); }
 
 bool JwtChecker::looksLikeToken(std::string_view password) {
   // A JOSE header is a JSON object, so its base64url starts with "ey" ('{' then '"').

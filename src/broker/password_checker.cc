@@ -11,6 +11,8 @@
 #include <map>
 #include <thread>
 
+#include "base/file_signature.h"
+
 namespace moat::broker {
 
 namespace {
@@ -137,13 +139,7 @@ Result<std::vector<std::string>> PasswordChecker::reload() {
   return gone;
 }
 
-std::string PasswordChecker::signature() const {
-  std::error_code ec;
-  auto size = std::filesystem::file_size(path_, ec);
-  auto mtime = std::filesystem::last_write_time(path_, ec);
-  return ec ? std::string("missing")
-            : std::to_string(size) + ":" + std::to_string(mtime.time_since_epoch().count());
-}
+std::string PasswordChecker::signature() const { return fileSignature(path_); }
 
 void PasswordChecker::check(std::string username, security::SecretString password,
                             boost::asio::any_io_executor executor,
