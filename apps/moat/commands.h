@@ -10,5 +10,6 @@ int pubMain(int argc, char** argv);          // cmd_pub.cc
 int subMain(int argc, char** argv);          // cmd_sub.cc
 int pkiMain(int argc, char** argv);          // cmd_pki.cc
 int passwdMain(int argc, char** argv);       // cmd_passwd.cc
+int aclMain(int argc, char** argv);          // cmd_acl.cc
 
 }  // namespace moat::app

@@ -24,6 +24,7 @@ constexpr Command kCommands[] = {
      "a small certificate authority: init-ca, issue-server, issue-client, revoke, crl, list"},
     {"passwd", moat::app::passwdMain,
      "create and edit password files (the usage of mosquitto_passwd)"},
+    {"acl", moat::app::aclMain, "ask the authorization policy: check (what it decides and why)"},
 };
 
 void usage(FILE* out) {

@@ -205,6 +205,19 @@ Result<void> Broker::start() {
     log::info("JWT keys from {} ({} key{})", jwt_->path(), jwt_->keyCount(),
               jwt_->keyCount() == 1 ? "" : "s");
   }
+  if (config_.authz) {
+    auto access = AccessControl::create(*config_.authz);
+    if (!access) return tl::unexpected(access.error());
+    access_ = std::move(*access);
+    accessSignature_ = access_->signature();
+    log::info("authorization: {} rule{} from {}{}", access_->ruleCount(),
+              access_->ruleCount() == 1 ? "" : "s", access_->path(),
+              access_->disconnectOnViolation() ? " (a violation disconnects the client)" : "");
+  } else {
+    log::warn(
+        "authorization: no [authz] section: every client that is admitted may publish and "
+        "subscribe to every topic");
+  }
   // Acceptors live on worker 0 and hand sockets round-robin to every worker.
   for (const auto& l : config_.listeners) {
     auto rt = std::make_unique<ListenerRuntime>(workers_[0]->context());
@@ -345,7 +358,18 @@ void Broker::reloadCredentials() {
   asio::post(workers_[0]->context(), [this] {
     if (passwords_) reloadPasswords();
     if (jwt_) reloadJwt();
+    if (access_) reloadAccess();
   });
+}
+
+void Broker::reloadAccess() {
+  accessSignature_ = access_->signature();
+  if (auto r = access_->reload(); !r) {
+    log::error("authorization reload failed, keeping the rules in force: {}", r.error().message);
+    return;
+  }
+  log::info("authorization rules {} reloaded ({} rule{})", access_->path(), access_->ruleCount(),
+            access_->ruleCount() == 1 ? "" : "s");
 }
 
 void Broker::reloadJwt() {
@@ -381,7 +405,7 @@ void Broker::reloadPasswords() {
 }
 
 void Broker::watchTlsFiles() {
-  bool any = passwords_ != nullptr || jwt_ != nullptr;
+  bool any = passwords_ != nullptr || jwt_ != nullptr || access_ != nullptr;
   for (auto& rt : runtimes_) any = any || rt->cfg.tls.has_value();
   if (!any) return;
   watchTimer_ = std::make_unique<asio::steady_timer>(workers_[0]->context(), kWatchInterval);
@@ -398,6 +422,10 @@ void Broker::watchTlsFiles() {
     if (passwords_ && passwords_->signature() != passwordSignature_) {
       log::info("password file {} changed; reloading", passwords_->path());
       reloadPasswords();
+    }
+    if (access_ && access_->signature() != accessSignature_) {
+      log::info("authorization rules {} changed; reloading", access_->path());
+      reloadAccess();
     }
     if (jwt_ && jwt_->signature() != jwtSignature_) {
       log::info("JWT keys {} changed; reloading", jwt_->path());

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "broker/access_control.h"
 #include "broker/ban_list.h"
 #include "broker/jwt_checker.h"
 #include "broker/login_guard.h"
@@ -65,6 +66,8 @@ class Broker {
   PasswordChecker* passwords() { return passwords_.get(); }
   // Null unless [auth.jwt] is configured.
   JwtChecker* jwt() { return jwt_.get(); }
+  // Null unless [authz] is configured (then every client may do everything).
+  AccessControl* access() { return access_.get(); }
   LoginGuard& loginGuard() { return loginGuard_; }
   BanList& bans() { return bans_; }
   // Null unless [audit] file is set.
@@ -85,6 +88,7 @@ class Broker {
   // Worker 0's thread only.
   void reloadPasswords();
   void reloadJwt();
+  void reloadAccess();
   static constexpr std::chrono::seconds kWatchInterval{2};
 
   config::Config config_;
@@ -102,6 +106,8 @@ class Broker {
   std::string passwordSignature_;  // PasswordChecker::signature() at the last (re)load attempt
   std::unique_ptr<JwtChecker> jwt_;
   std::string jwtSignature_;
+  std::unique_ptr<AccessControl> access_;
+  std::string accessSignature_;
   std::atomic<uint64_t> nextUid_{1};
   std::atomic<uint64_t> retainedRefused_{0};
   std::atomic<unsigned> nextWorker_{0};

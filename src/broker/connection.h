@@ -30,6 +30,7 @@
 #include "mqtt/packet.h"
 #include "net/tls_engine.h"
 #include "net/ws_engine.h"
+#include "security/authz_policy.h"
 #include "security/password_file.h"
 #include "security/scram.h"
 
@@ -79,6 +80,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // The authentication method that admitted the client, and the identity it gave.
   const std::string& authMethod() const { return authMethod_; }
   const std::string& authUser() const { return authUser_; }
+  // Logs and audits a refusal by the policy: at most one line and event a second per client;
+  // the others are counted and reported with the next.
+  void noteDenied(std::string_view what, std::string_view topic,
+                  const security::authz::Decision& decision);
   // The token's key id and algorithm, for a connection admitted by JWT.
   const std::string& tokenKid() const { return tokenKid_; }
   const std::string& tokenAlg() const { return tokenAlg_; }
@@ -132,6 +137,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool handleAuth(mqtt::Auth& auth);
   // Closes the connection when its token expires ([auth.jwt] disconnect_at_expiry).
   void armTokenExpiry();
+  // handle_authz.cc
+  // Whether the policy ([authz]) lets this client do `action` on `topic`; a refusal is
+  // logged and audited as `what` (publish, retain, will, ...).
+  bool permitted(security::authz::Action action, std::string_view topic, std::string_view what);
+  // The identity the policy sees, from the CONNECT and what authentication proved.
+  void buildSubject(const mqtt::Connect& connect);
+
   // After a method accepted: the ban list against the proven identity, and an address ban that
   // began while the check ran. False when the client was refused.
   bool stillAdmitted(const mqtt::Connect& connect);
@@ -213,6 +225,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string tenant_;
   std::optional<std::chrono::system_clock::time_point> tokenExpires_;
   std::unique_ptr<boost::asio::steady_timer> tokenTimer_;
+  // Authorization: who the policy sees; refusals logged at most once a second.
+  std::shared_ptr<const security::authz::Subject> subject_;
+  std::chrono::steady_clock::time_point lastDenied_{};
+  uint64_t deniedSuppressed_ = 0;
   // Audit: the attempt's refusal, if any, and whether its event was written (or belongs to
   // the connection this one was handed to).
   struct Refusal {

@@ -249,6 +249,17 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   // While an enhanced authentication exchange waits for the client's AUTH, reading goes on.
   if (!authenticated_ && !authenticate(c)) return authConnect_.has_value() && !closing_;
   if (!stillAdmitted(c)) return false;
+  buildSubject(c);
+  // The will is authorized now (and again when it is published): a client may not leave a
+  // message behind on a topic it may not publish to.
+  if (c.will && (!permitted(security::authz::Action::Publish, c.will->topic, "will") ||
+                 (c.will->retain &&
+                  !permitted(security::authz::Action::Retain, c.will->topic, "retained will")))) {
+    refuseConnect(
+        ReasonCode::NotAuthorized,
+        fmt::format("the will's topic \"{}\" is not allowed for this client", c.will->topic));
+    return false;
+  }
   if (const auto& rule = listener_->clientIdMustEqual; !rule.empty()) {
     const std::string& want =
         rule == "cn" ? (tls_ ? tls_->facts().peerCommonName : std::string()) : authUser_;
@@ -358,6 +369,7 @@ bool Connection::handleConnect(mqtt::Connect& c) {
                             ? fmt::format(" valid until {}", security::rfc3339(*tokenExpires_))
                             : std::string())
           : std::string());
+  session_->setSubject(subject_);
   session_->attach(this);
   writeAudit(true);
   armTokenExpiry();

@@ -67,6 +67,30 @@ bool Connection::handlePublish(mqtt::Publish& p) {
     return false;
   }
 
+  if (AccessControl* access = worker_.broker().access();
+      access && (!permitted(security::authz::Action::Publish, p.topic, "publish") ||
+                 (p.retain && !permitted(security::authz::Action::Retain, p.topic, "retain")))) {
+    if (access->disconnectOnViolation()) {
+      close(ReasonCode::NotAuthorized, "publish not authorized");
+      return false;
+    }
+    // 5.0 says so in the ack; 3.1.1 has no way to, so the message is acknowledged and dropped
+    // (as Mosquitto does). Nothing is routed.
+    if (p.qos == 1) {
+      send(mqtt::PubAck{PacketType::Puback,
+                        p.packetId,
+                        v5 ? ReasonCode::NotAuthorized : ReasonCode::Success,
+                        {}});
+    } else if (p.qos == 2) {
+      if (!v5) received.insert(p.packetId);  // its PUBREL gets a PUBCOMP
+      send(mqtt::PubAck{PacketType::Pubrec,
+                        p.packetId,
+                        v5 ? ReasonCode::NotAuthorized : ReasonCode::Success,
+                        {}});
+    }
+    return true;
+  }
+
   const uint8_t qos = p.qos;
   const uint16_t packetId = p.packetId;
   auto msg = std::make_shared<Message>();

@@ -60,6 +60,19 @@ bool Connection::handleSubscribe(mqtt::Subscribe& s) {
     auto shared = mqtt::parseSharedFilter(t.filter);
     std::string_view filter = shared ? shared->filter : std::string_view(t.filter);
     std::string_view group = shared ? shared->group : std::string_view();
+    if (AccessControl* access = worker_.broker().access()) {
+      // A wildcard filter is granted only if everything it can match is (docs/authorization.md).
+      auto d = access->checkSubscribe(*subject_, filter);
+      if (!d.allowed) {
+        noteDenied("subscribe", t.filter, d);
+        if (access->disconnectOnViolation()) {
+          close(ReasonCode::NotAuthorized, "subscribe not authorized");
+          return false;
+        }
+        ack.reasonCodes.push_back(ReasonCode::NotAuthorized);  // 3.1.1: written as 0x80
+        continue;
+      }
+    }
     bool isNew = index.subscribe(filter, group, session_, opts, subId);
     session_->subscriptions()[t.filter] = SubscriptionRecord{opts, subId};
     ack.reasonCodes.push_back(static_cast<ReasonCode>(opts.qos));

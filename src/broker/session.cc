@@ -21,7 +21,7 @@ void Session::setLimits(uint32_t maxQueuedMessages, uint64_t maxQueuedBytes) {
 size_t Session::window() const { return connection_ ? connection_->sendWindow() : 0; }
 
 void Session::deliver(const MessagePtr& msg, uint8_t qos, bool retain, SubscriptionIds subIds) {
-  if (ended_ || msg->expired(Clock::now())) return;
+  if (ended_ || msg->expired(Clock::now()) || !mayReceive(*msg)) return;
   if (qos == 0) {
     // QoS 0 is sent only to a connected client, and dropped (counted) when its socket is not
     // keeping up, so a slow subscriber cannot make the broker's memory grow.
@@ -106,8 +106,18 @@ void Session::pump() {
     queue_.pop_front();
     queuedBytes_ -= q.msg->footprint();
     if (q.msg->expired(now)) continue;  // [MQTT-3.3.2-5]
+    if (!mayReceive(*q.msg)) continue;  // access revoked while it waited
     sendNew(q.msg, q.qos, q.retain, std::move(q.subIds));
   }
+}
+
+bool Session::mayReceive(const Message& msg) {
+  AccessControl* access = worker_.broker().access();
+  if (!access) return true;
+  if (!subject_) return false;  // never attached: nobody to ask for
+  auto d = access->check(*subject_, security::authz::Action::Receive, msg.publish.topic);
+  if (!d.allowed && connection_) connection_->noteDenied("receive", msg.publish.topic, d);
+  return d.allowed;
 }
 
 void Session::noteDrop(const char* why) {
@@ -205,6 +215,18 @@ void Session::setPendingWill(std::shared_ptr<Message> will, uint32_t delaySecond
 }
 
 void Session::publishWill(std::shared_ptr<Message> will) {
+  // Checked at CONNECT, and again now: the policy may have changed since.
+  if (AccessControl* access = worker_.broker().access(); access && subject_) {
+    auto d = access->check(*subject_, security::authz::Action::Publish, will->publish.topic);
+    if (d.allowed && will->retain) {
+      d = access->check(*subject_, security::authz::Action::Retain, will->publish.topic);
+    }
+    if (!d.allowed) {
+      log::info("client \"{}\": will to \"{}\" not published: {}", clientId_, will->publish.topic,
+                d.explain());
+      return;
+    }
+  }
   if (auto e = will->publish.properties.messageExpiryInterval) {
     will->expiresAt = Clock::now() + std::chrono::seconds(*e);
   }

@@ -25,6 +25,7 @@
 
 #include "broker/message.h"
 #include "mqtt/packet.h"
+#include "security/authz_policy.h"
 
 namespace moat::broker {
 
@@ -102,6 +103,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // empty for an anonymous one. Only that identity may resume, take over or clear it.
   const std::string& owner() const { return owner_; }
   void setOwner(std::string owner) { owner_ = std::move(owner); }
+  // Who the authorization policy sees receiving this session's messages (and publishing its
+  // will): the identity of the connection that last attached. Set before attach().
+  void setSubject(std::shared_ptr<const security::authz::Subject> subject) {
+    subject_ = std::move(subject);
+  }
   void setLimits(uint32_t maxQueuedMessages, uint64_t maxQueuedBytes);
 
   // The will of the last connection, waiting for its delay or for the session's end. Its
@@ -133,10 +139,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void purgeExpired(Clock::time_point now);
   void publishWill(std::shared_ptr<Message> will);
   void noteDrop(const char* why);
+  // Whether the policy ([authz]) lets this session's client receive `msg` now: asked at every
+  // delivery, so a reload that revokes access stops the flow at once (queued messages too).
+  bool mayReceive(const Message& msg);
   uint16_t allocatePacketId();
   size_t window() const;
 
   Worker& worker_;
+  std::shared_ptr<const security::authz::Subject> subject_;
   const std::string clientId_;
   const uint64_t uid_;
   std::atomic<bool> online_{false};

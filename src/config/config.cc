@@ -554,6 +554,21 @@ Result<void> readAuth(std::string_view src, const toml::table& t, Config& cfg) {
   return {};
 }
 
+Result<void> readAuthz(std::string_view src, const toml::node& node, Config& cfg) {
+  if (!node.is_table()) return tl::unexpected(at(src, node, "[authz] must be a table"));
+  AuthzSection a;
+  TableReader r(src, *node.as_table(), "authz");
+  MOAT_TRY(r.string("acl_file", a.aclFile));
+  MOAT_TRY(r.boolean("disconnect_on_violation", a.disconnectOnViolation));
+  MOAT_TRY(r.finish());
+  if (a.aclFile.empty()) {
+    return tl::unexpected(at(src, node, "[authz] needs acl_file (the rules to check)"));
+  }
+  a.aclFile = resolvePath(src, a.aclFile);
+  cfg.authz = std::move(a);
+  return {};
+}
+
 Result<void> readAudit(std::string_view src, const toml::node& node, AuditSection& a) {
   if (!node.is_table()) return tl::unexpected(at(src, node, "[audit] must be a table"));
   TableReader r(src, *node.as_table(), "audit");
@@ -742,6 +757,8 @@ Result<Config> parse(std::string_view text, std::string_view sourceName) {
       if (auto r = readAuth(sourceName, *node.as_table(), cfg); !r) {
         return tl::unexpected(r.error());
       }
+    } else if (k == "authz") {
+      if (auto r = readAuthz(sourceName, node, cfg); !r) return tl::unexpected(r.error());
     } else if (k == "audit") {
       if (auto r = readAudit(sourceName, node, cfg.audit); !r) return tl::unexpected(r.error());
     } else if (k == "broker" || k == "limits") {

@@ -146,6 +146,13 @@ struct BanEntry {
   std::string reason;
 };
 
+// [authz]: authorization (docs/authorization.md). Without the table nothing is checked: every
+// authenticated client may publish and subscribe anywhere (as Mosquitto without acl_file).
+struct AuthzSection {
+  std::string aclFile;                 // Mosquitto's acl_file format
+  bool disconnectOnViolation = false;  // close a client whose PUBLISH or SUBSCRIBE is denied
+};
+
 // [audit]: one JSON line per connection attempt (docs/audit.md).
 struct AuditSection {
   std::string file;  // a path, or "-" for standard output; empty = no events
@@ -158,6 +165,7 @@ struct Config {
   std::optional<JwtAuthSection> authJwt;
   BruteForceSection bruteForce;
   std::vector<BanEntry> bans;
+  std::optional<AuthzSection> authz;
   AuditSection audit;
   std::vector<Listener> listeners;
   std::string source;  // file name, or "<embedded default>"

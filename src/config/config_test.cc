@@ -237,6 +237,21 @@ TEST(Config, BanListMistakesAreNamed) {
   expectError("[auth.ban]\nusername=\"a\"\n", "written [[auth.ban]]");
 }
 
+TEST(Config, AuthzAclFileIsRead) {
+  auto cfg = parse(
+      "[authz]\nacl_file=\"acl\"\ndisconnect_on_violation=true\n"
+      "[[listener]]\nname=\"a\"\nbind=\"h:1\"\n",
+      "/etc/moat/m.toml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  ASSERT_TRUE(cfg->authz);
+  EXPECT_EQ(cfg->authz->aclFile, "/etc/moat/acl");
+  EXPECT_TRUE(cfg->authz->disconnectOnViolation);
+  auto none = parse("[authz]\n[[listener]]\nname=\"a\"\nbind=\"h:1\"\n", "m.toml");
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().message.find("m.toml:1: [authz] needs acl_file"), std::string::npos)
+      << none.error().message;
+}
+
 TEST(Config, AuditFileIsRead) {
   auto cfg = parse("[audit]\nfile=\"audit.jsonl\"\n[[listener]]\nname=\"a\"\nbind=\"h:1\"\n",
                    "/etc/moat/m.toml");

@@ -60,6 +60,23 @@ boost::json::object ConnectionEvent::toJson() const {
   return o;
 }
 
+boost::json::object AuthorizationEvent::toJson() const {
+  boost::json::object o;
+  o["time"] = rfc3339(time);
+  o["event"] = "authorization";
+  o["outcome"] = "denied";
+  o["listener"] = listener;
+  o["client_id"] = clientId;
+  if (!username.empty()) o["username"] = username;
+  o["action"] = action;
+  o["topic"] = topic;
+  if (!rule.empty()) o["rule"] = rule;
+  if (!where.empty()) o["where"] = where;
+  o["detail"] = detail;
+  if (suppressed) o["suppressed"] = suppressed;
+  return o;
+}
+
 namespace {
 
 Result<int> openTarget(const std::string& target) {

@@ -50,6 +50,23 @@ struct ConnectionEvent {
   boost::json::object toJson() const;
 };
 
+// One refusal by the authorization policy: who, what, on which topic, and the rule that
+// decided (or none: the default deny).
+struct AuthorizationEvent {
+  std::chrono::system_clock::time_point time;
+  std::string listener;
+  std::string clientId;
+  std::string username;
+  std::string action;       // publish, subscribe, receive, retain, will
+  std::string topic;        // a topic name, or the filter for subscribe
+  std::string rule;         // as written; empty when none matched
+  std::string where;        // "acl:12"
+  std::string detail;       // Decision::explain()
+  uint64_t suppressed = 0;  // refusals of this client not written since the last event
+
+  boost::json::object toJson() const;
+};
+
 class AuditLog {
  public:
   // `target`: a file path (created 0600 if missing, appended to) or "-" for standard output.
@@ -60,6 +77,7 @@ class AuditLog {
 
   void write(const boost::json::object& event);
   void write(const ConnectionEvent& event) { write(event.toJson()); }
+  void write(const AuthorizationEvent& event) { write(event.toJson()); }
   // Opens the file again by name (after rotation); on failure keeps the old one.
   [[nodiscard]] Result<void> reopen();
   const std::string& target() const { return target_; }

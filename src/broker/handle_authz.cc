@@ -1,0 +1,67 @@
+// Authorization at the connection: the subject the policy sees, the checks of PUBLISH, the
+// retain flag and the will, and the rate-limited log and audit of refusals. (SUBSCRIBE filters
+// are checked in handle_subscribe.cc, deliveries in Session::mayReceive.)
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "broker/broker.h"
+#include "broker/connection.h"
+#include "broker/listener_info.h"
+#include "broker/worker.h"
+#include "security/audit_log.h"
+
+namespace moat::broker {
+
+using security::authz::Action;
+
+void Connection::buildSubject(const mqtt::Connect& c) {
+  auto s = std::make_shared<security::authz::Subject>();
+  // An anonymous client on a listener without a password method keeps the name it gave (as
+  // with Mosquitto: the name proves nothing there, and the ACL file may still use it).
+  s->username = authMethod_ == "anonymous" ? c.username.value_or("") : authUser_;
+  s->clientId = c.clientId;
+  if (tls_) s->certCn = tls_->facts().peerCommonName;
+  s->roles = roles_;
+  s->tenant = tenant_;
+  s->listener = listener_->name;
+  subject_ = std::move(s);
+}
+
+bool Connection::permitted(Action action, std::string_view topic, std::string_view what) {
+  AccessControl* access = worker_.broker().access();
+  if (!access) return true;
+  auto d = access->check(*subject_, action, topic);
+  if (!d.allowed) noteDenied(what, topic, d);
+  return d.allowed;
+}
+
+void Connection::noteDenied(std::string_view what, std::string_view topic,
+                            const security::authz::Decision& decision) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - lastDenied_ < std::chrono::seconds(1)) {
+    ++deniedSuppressed_;
+    return;
+  }
+  lastDenied_ = now;
+  const uint64_t suppressed = std::exchange(deniedSuppressed_, 0);
+  log::info("client \"{}\" {}: {} \"{}\" {}{}", clientId_, peer_, what, topic, decision.explain(),
+            suppressed
+                ? fmt::format(" ({} more refusals in the last second not logged)", suppressed)
+                : std::string());
+  if (security::AuditLog* audit = worker_.broker().audit()) {
+    security::AuthorizationEvent e;
+    e.time = std::chrono::system_clock::now();
+    e.listener = listener_->name;
+    e.clientId = clientId_;
+    e.username = subject_ ? subject_->username : std::string();
+    e.action = std::string(what);
+    e.topic = std::string(topic);
+    e.rule = decision.rule;
+    e.where = decision.where;
+    e.detail = decision.explain();
+    e.suppressed = suppressed;
+    audit->write(e);
+  }
+}
+
+}  // namespace moat::broker
