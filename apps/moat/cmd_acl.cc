@@ -70,6 +70,11 @@ int aclMain(int argc, char** argv) {
                                    : security::authz::Action::Retain;
     d = policy->check(who, a, topic);
   }
+  if (who.clientId.empty()) {
+    std::fprintf(stderr,
+                 "moat acl: note: no --client-id; %%c patterns see an empty client id, which "
+                 "grants nothing and makes deny patterns deny everything\n");
+  }
   std::printf("%s\n", d.explain().c_str());
   return d.allowed ? 0 : kDenied;
 }

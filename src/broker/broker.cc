@@ -370,6 +370,11 @@ void Broker::reloadAccess() {
   }
   log::info("authorization rules {} reloaded ({} rule{})", access_->path(), access_->ruleCount(),
             access_->ruleCount() == 1 ? "" : "s");
+  for (auto& w : workers_) {
+    asio::post(w->context(), [worker = w.get(), access = access_.get()] {
+      worker->revokeSubscriptions(*access);
+    });
+  }
 }
 
 void Broker::reloadJwt() {

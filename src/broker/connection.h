@@ -143,6 +143,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool permitted(security::authz::Action action, std::string_view topic, std::string_view what);
   // The identity the policy sees, from the CONNECT and what authentication proved.
   void buildSubject(const mqtt::Connect& connect);
+  // After re-authentication: the token's new roles and tenant into the subject.
+  void refreshSubject();
 
   // After a method accepted: the ban list against the proven identity, and an address ban that
   // began while the check ran. False when the client was refused.

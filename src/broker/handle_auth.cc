@@ -360,6 +360,7 @@ bool Connection::handleAuth(mqtt::Auth& auth) {
     roles_ = std::move(claims->roles);
     tenant_ = std::move(claims->tenant);
     tokenExpires_ = claims->expiresAt;
+    refreshSubject();
     armTokenExpiry();
     log::info("client \"{}\" {}: re-authenticated by token (user \"{}\"{})", clientId_, peer_,
               authUser_,

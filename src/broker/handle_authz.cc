@@ -16,9 +16,10 @@ using security::authz::Action;
 
 void Connection::buildSubject(const mqtt::Connect& c) {
   auto s = std::make_shared<security::authz::Subject>();
-  // An anonymous client on a listener without a password method keeps the name it gave (as
-  // with Mosquitto: the name proves nothing there, and the ACL file may still use it).
-  s->username = authMethod_ == "anonymous" ? c.username.value_or("") : authUser_;
+  // A name nobody proved grants nothing: an anonymous client is anonymous to the policy, whatever
+  // user name it sent (one [authz] serves every listener, and another listener may prove that
+  // name). Mosquitto, with allow_anonymous and no password file, would use the name as given.
+  s->username = authMethod_ == "anonymous" ? std::string() : authUser_;
   s->clientId = c.clientId;
   if (tls_) s->certCn = tls_->facts().peerCommonName;
   s->roles = roles_;
@@ -27,9 +28,19 @@ void Connection::buildSubject(const mqtt::Connect& c) {
   subject_ = std::move(s);
 }
 
+void Connection::refreshSubject() {
+  if (!subject_) return;
+  auto s = std::make_shared<security::authz::Subject>(*subject_);
+  s->roles = roles_;
+  s->tenant = tenant_;
+  subject_ = std::move(s);
+  if (session_) session_->setSubject(subject_);
+}
+
 bool Connection::permitted(Action action, std::string_view topic, std::string_view what) {
   AccessControl* access = worker_.broker().access();
   if (!access) return true;
+  if (!subject_) return false;  // fail closed: nobody to ask for
   auto d = access->check(*subject_, action, topic);
   if (!d.allowed) noteDenied(what, topic, d);
   return d.allowed;

@@ -309,6 +309,7 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   }
   session->setExpiryInterval(expiry);
   session_ = session;
+  session_->setSubject(subject_);  // before anything can be delivered to it
   will_ = std::move(c.will);
 
   if (v5) {
@@ -369,7 +370,6 @@ bool Connection::handleConnect(mqtt::Connect& c) {
                             ? fmt::format(" valid until {}", security::rfc3339(*tokenExpires_))
                             : std::string())
           : std::string());
-  session_->setSubject(subject_);
   session_->attach(this);
   writeAudit(true);
   armTokenExpiry();

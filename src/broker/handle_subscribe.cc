@@ -37,6 +37,20 @@ bool Connection::handleSubscribe(mqtt::Subscribe& s) {
       }
     }
   }
+  // With disconnect_on_violation a refused filter closes the connection before any filter of
+  // the packet is applied.
+  if (AccessControl* access = worker_.broker().access();
+      access && access->disconnectOnViolation()) {
+    for (const auto& t : s.topics) {
+      if (!mqtt::validateTopicFilter(t.filter)) continue;
+      auto d = subject_ ? access->checkSubscribe(*subject_, t.filter) : security::authz::Decision{};
+      if (!d.allowed) {
+        noteDenied("subscribe", t.filter, d);
+        close(ReasonCode::NotAuthorized, "subscribe not authorized");
+        return false;
+      }
+    }
+  }
   for (auto& t : s.topics) {
     const auto& opts = t.options;
     if (auto ok = mqtt::validateTopicFilter(t.filter); !ok) {
@@ -61,14 +75,15 @@ bool Connection::handleSubscribe(mqtt::Subscribe& s) {
     std::string_view filter = shared ? shared->filter : std::string_view(t.filter);
     std::string_view group = shared ? shared->group : std::string_view();
     if (AccessControl* access = worker_.broker().access()) {
-      // A wildcard filter is granted only if everything it can match is (docs/authorization.md).
-      auto d = access->checkSubscribe(*subject_, filter);
+      // A wildcard filter is granted only if everything it can match is (docs/authorization.md);
+      // the policy looks through "$share/GROUP/".
+      auto d = subject_ ? access->checkSubscribe(*subject_, t.filter) : security::authz::Decision{};
       if (!d.allowed) {
         noteDenied("subscribe", t.filter, d);
-        if (access->disconnectOnViolation()) {
-          close(ReasonCode::NotAuthorized, "subscribe not authorized");
-          return false;
-        }
+        // A subscription to the same filter from before (resubscribing after a reload took
+        // the right away) does not outlive the refusal.
+        if (session_->subscriptions().erase(t.filter) > 0)
+          index.unsubscribe(filter, group, session_.get());
         ack.reasonCodes.push_back(ReasonCode::NotAuthorized);  // 3.1.1: written as 0x80
         continue;
       }

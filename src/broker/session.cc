@@ -5,6 +5,7 @@
 #include "broker/connection.h"
 #include "broker/worker.h"
 #include "mqtt/topic.h"
+#include "security/audit_log.h"
 
 namespace moat::broker {
 
@@ -91,6 +92,9 @@ void Session::pump() {
       connection_->sendPubrel(it->packetId);
     } else if (it->qos == 1 && it->msg->expired(now)) {
       it = inflight_.erase(it);  // [MQTT-3.3.2-5] an expired QoS 1 message is not resent
+      continue;
+    } else if (!mayReceive(*it->msg)) {
+      it = inflight_.erase(it);  // access revoked since it was first sent
       continue;
     } else if (!connection_->sendPublish(it->msg, it->qos, it->packetId, true, it->retain,
                                          it->subIds)) {
@@ -216,14 +220,30 @@ void Session::setPendingWill(std::shared_ptr<Message> will, uint32_t delaySecond
 
 void Session::publishWill(std::shared_ptr<Message> will) {
   // Checked at CONNECT, and again now: the policy may have changed since.
-  if (AccessControl* access = worker_.broker().access(); access && subject_) {
-    auto d = access->check(*subject_, security::authz::Action::Publish, will->publish.topic);
-    if (d.allowed && will->retain) {
-      d = access->check(*subject_, security::authz::Action::Retain, will->publish.topic);
+  if (AccessControl* access = worker_.broker().access()) {
+    security::authz::Decision d;  // no subject: denied
+    if (subject_) {
+      d = access->check(*subject_, security::authz::Action::Publish, will->publish.topic);
+      if (d.allowed && will->retain) {
+        d = access->check(*subject_, security::authz::Action::Retain, will->publish.topic);
+      }
     }
     if (!d.allowed) {
       log::info("client \"{}\": will to \"{}\" not published: {}", clientId_, will->publish.topic,
                 d.explain());
+      if (security::AuditLog* audit = worker_.broker().audit()) {
+        security::AuthorizationEvent e;
+        e.time = std::chrono::system_clock::now();
+        e.clientId = clientId_;
+        e.username = subject_ ? subject_->username : std::string();
+        e.listener = subject_ ? subject_->listener : std::string();
+        e.action = "will";
+        e.topic = will->publish.topic;
+        e.rule = d.rule;
+        e.where = d.where;
+        e.detail = d.explain();
+        audit->write(e);
+      }
       return;
     }
   }

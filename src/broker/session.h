@@ -108,6 +108,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void setSubject(std::shared_ptr<const security::authz::Subject> subject) {
     subject_ = std::move(subject);
   }
+  const security::authz::Subject* subject() const { return subject_.get(); }
   void setLimits(uint32_t maxQueuedMessages, uint64_t maxQueuedBytes);
 
   // The will of the last connection, waiting for its delay or for the session's end. Its

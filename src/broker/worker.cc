@@ -9,9 +9,11 @@
 #include <future>
 
 #include "base/log.h"
+#include "broker/access_control.h"
 #include "broker/broker.h"
 #include "broker/connection.h"
 #include "broker/jwt_checker.h"
+#include "mqtt/topic.h"
 
 namespace moat::broker {
 
@@ -124,6 +126,26 @@ void Worker::dropTokensWithoutKey(const JwtChecker& jwt) {
     return fmt::format("the key of its token ({}, kid \"{}\") is no longer in the JWT keys",
                        c.tokenAlg(), c.tokenKid());
   });
+}
+
+void Worker::revokeSubscriptions(const AccessControl& access) {
+  for (auto& [id, session] : sessions_) {
+    const auto* who = session->subject();
+    if (!who) continue;
+    auto& records = session->subscriptions();
+    for (auto it = records.begin(); it != records.end();) {
+      auto d = access.checkSubscribe(*who, it->first);
+      if (d.allowed) {
+        ++it;
+        continue;
+      }
+      auto shared = mqtt::parseSharedFilter(it->first);
+      broker_.index().unsubscribe(shared ? shared->filter : std::string_view(it->first),
+                                  shared ? shared->group : std::string_view(), session.get());
+      log::info("client \"{}\": subscription \"{}\" removed: {}", id, it->first, d.explain());
+      it = records.erase(it);
+    }
+  }
 }
 
 void Worker::addConnection(const std::shared_ptr<Connection>& c) { connections_[c.get()] = c; }

@@ -169,6 +169,22 @@ def test_admin_commands_reach_the_sensor_and_forbidden_publishes_reach_nobody(
         assert [m.payload for m in admin.receive(1)] == [b"open"]  # the forged one never came
 
 
+def test_an_unproven_user_name_grants_nothing(broker_factory, tmp_path, passwd):
+    """One [authz] serves every listener: a client that only claims to be admin on a listener
+    that admits anonymous clients gets an anonymous client's rights (none here)."""
+    acl = tmp_path / "acl"
+    acl.write_text(SEED_ACL)
+    listeners = [{"name": SECURE, "transport": "tcp", "auth": ["password"]},
+                 {"name": "open", "transport": "tcp", "auth": ["anonymous"]}]
+    broker = broker_factory(listeners=listeners, extra_toml=(
+        f'[auth.password]\nfile = "{passwd}"\n[authz]\nacl_file = "{acl}"\n'))
+    with RawConnection(broker.host, broker.ports["open"]) as conn:
+        conn.send(mb.connect("pretender", version=mb.V5, username="admin"))
+        assert mb.parse_connack(conn.read_packet(), mb.V5).reason == 0
+        conn.send(mb.subscribe(1, [("#", 1)], version=mb.V5))
+        assert mb.parse_ack_reasons(conn.read_packet_of_type(mb.SUBACK), mb.V5) == [0x87]
+
+
 def test_a_will_to_a_forbidden_topic_is_refused_at_connect(broker_factory, tmp_path, passwd):
     broker = acl_broker(broker_factory, tmp_path, passwd, SEED_ACL)
     with RawConnection(broker.host, broker.ports[SECURE]) as conn:
@@ -216,11 +232,18 @@ def test_reload_revokes_a_live_subscription_and_a_broken_file_changes_nothing(
         # The sensor loses its read right: the live subscription stops at once.
         deploy(tmp_path, SEED_ACL.replace("topic read commands/001\n", ""), acl)
         log_line(broker, r"authorization rules \S+ reloaded")
+        # The subscription the new rules no longer grant is removed at once...
+        log_line(broker, r'client "sensor-live": subscription "commands/001" removed: denied')
         mosquitto_pub(broker.host, port, "commands/001", "after", qos=1, extra=login("admin"))
-        # The broker logs the refused delivery: the message was routed to the session, and
-        # not sent.
-        log_line(broker, r'client "sensor-live" .*: receive "commands/001" denied')
+        # ...so the next command is not sent to it (the admin's own copy shows it was routed).
+        with MosquittoSub(broker.host, port, ["commands/001"], qos=1, client_id="admin-check",
+                          extra=login("admin")) as admin:
+            admin.wait_subscribed()
+            mosquitto_pub(broker.host, port, "commands/001", "marker", qos=1,
+                          extra=login("admin"))
+            assert [m.payload for m in admin.receive(1)] == [b"marker"]
         assert b"after".hex() not in sensor.output()
+        assert b"marker".hex() not in sensor.output()
 
 
 def test_a_refusal_is_an_audit_event_naming_the_rule(broker_factory, tmp_path, passwd):
