@@ -283,3 +283,25 @@ def test_moat_acl_check_explains_decisions_of_the_seeds_acl(tmp_path):
     result = moat_run("acl", "check", "--acl-file", str(tmp_path / "missing"), "--action",
                       "publish", "--topic", "t")
     assert result.returncode == 2 and "missing" in result.stderr.decode()
+
+
+def test_moat_acl_lint_flags_the_seeds_shadowed_dashboard_rules(tmp_path, passwd):
+    from support.moat_cli import moat_run
+    acl = tmp_path / "acl"
+    acl.write_text(SEED_ACL + "user sensor_002\ntopic write sensors/002/#\n")
+    config = tmp_path / "moat.toml"
+    config.write_text(f'[auth.password]\nfile = "{passwd}"\n[authz]\nacl_file = "{acl}"\n'
+                      '[[listener]]\nname = "l"\nbind = "127.0.0.1:0"\nauth = ["password"]\n')
+    result = moat_run("acl", "lint", "--config", str(config))
+    out = result.stdout.decode()
+    assert result.returncode == 1, out + result.stderr.decode()
+    assert (f'{acl}:10: warning: "topic read sensors/#" grants nothing: {acl}:13 (topic deny #) '
+            "denies all of it for user dashboard (a deny wins)") in out
+    assert f'{acl}:11: warning: "topic read devices/#" grants nothing' in out
+    assert f"{acl}:3: warning: \"topic readwrite #\" grants every topic to user admin" in out
+    assert f"{acl}:15: warning: user sensor_002 is not in the password file" in out
+    # The file as its comments mean it (no per-user deny) has only the admin's grant to report.
+    acl.write_text(SEED_ACL.replace("topic deny #\n", ""))
+    result = moat_run("acl", "lint", "--acl-file", str(acl))
+    assert result.returncode == 1
+    assert result.stdout.decode().count("warning") == 1
