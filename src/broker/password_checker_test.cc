@@ -1,6 +1,7 @@
 #include "broker/password_checker.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -8,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <string>
 
 namespace moat::broker {
 namespace {
@@ -24,7 +26,11 @@ std::string line(const std::string& user, const std::string& password) {
 class PasswordCheckerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    path_ = fs::path(::testing::TempDir()) / "checker_passwd";
+    // One file per test and process: ctest runs the tests of this binary in parallel.
+    path_ = fs::path(::testing::TempDir()) /
+            ("checker_passwd_" +
+             std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
+             std::to_string(::getpid()));
     bob_ = line("bob", "other");
     write(line("alice", "right") + bob_);
     config::PasswordAuthSection settings;
@@ -32,6 +38,10 @@ class PasswordCheckerTest : public ::testing::Test {
     auto checker = PasswordChecker::create(settings);
     ASSERT_TRUE(checker) << checker.error().message;
     checker_ = std::move(*checker);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove(path_, ec);
   }
   void write(const std::string& text) { std::ofstream(path_) << text; }
 
