@@ -130,6 +130,9 @@ def test_the_seeds_dashboard_reads_nothing_because_the_last_deny_is_its_own(
         dash.close()
     log_line(broker, r'client "dash-1" .*: subscribe "sensors/#" denied by \S+acl:13 '
                      r'\(topic deny #\)')
+    # The broker said so at start, as `moat acl lint` does.
+    log_line(broker, r'authorization: \S+acl:10: "topic read sensors/#" grants nothing: \S+acl:13 '
+                     r'\(topic deny #\) denies all of it for user dashboard')
 
 
 def test_without_its_last_line_the_seeds_dashboard_reads_sensors_and_writes_nothing(
