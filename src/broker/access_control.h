@@ -31,6 +31,11 @@ class AccessControl {
                                   security::authz::Action action, std::string_view topic) const {
     return policy_.load()->check(who, action, topic);
   }
+  // check(...).allowed, without the strings of a Decision: the per-message path.
+  bool allows(const security::authz::Subject& who, security::authz::Action action,
+              std::string_view topic) const {
+    return policy_.load()->allows(who, action, topic);
+  }
   security::authz::Decision checkSubscribe(const security::authz::Subject& who,
                                            std::string_view filter) const {
     return policy_.load()->checkSubscribe(who, filter);

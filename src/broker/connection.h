@@ -156,6 +156,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string clientAddress() const;
   void refuseAuthentication(mqtt::ReasonCode reason, std::string_view why);
   void refuseConnect(mqtt::ReasonCode reason, std::string_view why);
+  // The log line and audit note of a refusal, once per connection: at the decision, also when
+  // its CONNACK waits for the failed-login delay.
+  void recordRefusal(std::string_view stage, mqtt::ReasonCode reason, std::string_view why);
   // connection_audit.cc: the one audit event of this connection attempt ([audit] file).
   // noteRefusal() records why the attempt fails (the last note wins); the event is written
   // at CONNACK success (writeAudit(true)) or when the connection closes before it.
@@ -245,7 +248,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string claimedUsername_;      // the CONNECT's user name, as sent
   std::string tokenKid_, tokenSub_;  // of the JWT that was checked, for the event
   std::string tokenAlg_;             // its algorithm: a JWKS reload keeps it only if a key fits
-  bool refusalLogged_ = false;       // failLogin() logged the refusal its delayed CONNACK carries
+  bool refusalLogged_ = false;       // recordRefusal() was called
   bool claimed_ = false;             // this connection claimed clientId_ in the registry
   boost::asio::ip::tcp::endpoint remote_;  // the peer, kept for the audit event after close
   std::shared_ptr<Session> session_;

@@ -217,10 +217,7 @@ void Connection::failLogin(const std::string& user, ReasonCode reason, std::stri
   // readLoop waits while authPending_ is set. The refusal is logged and noted now, so a
   // client that makes the connect timeout end the wait leaves the same trace.
   if (claimedUsername_.empty()) claimedUsername_ = user;
-  log::info("{} on listener \"{}\": connection refused for client \"{}\": {} ({})", peer_,
-            listener_->name, clientId_, mqtt::reasonName(reason), why);
-  refusalLogged_ = true;
-  noteRefusal("authentication", reason, mqtt::reasonName(reason), why);
+  recordRefusal("authentication", reason, why);
   auto verdict =
       worker_.broker().loginGuard().failed(clientAddress(), user, LoginGuard::Clock::now());
   if (verdict.bannedNow) {

@@ -50,13 +50,17 @@ bool hasConnackCode311(ReasonCode rc) {
 
 }  // namespace
 
+void Connection::recordRefusal(std::string_view stage, ReasonCode reason, std::string_view why) {
+  if (refusalLogged_) return;  // a delayed refusal was recorded when it was decided
+  refusalLogged_ = true;
+  log::info("{} on listener \"{}\": connection refused{}: {} ({})", peer_, listener_->name,
+            clientId_.empty() ? "" : fmt::format(" for client \"{}\"", clientId_),
+            mqtt::reasonName(reason), why);
+  noteRefusal(stage, reason, mqtt::reasonName(reason), why);
+}
+
 void Connection::refuseConnect(ReasonCode reason, std::string_view why) {
-  if (!refusalLogged_) {
-    log::info("{} on listener \"{}\": connection refused{}: {} ({})", peer_, listener_->name,
-              clientId_.empty() ? "" : fmt::format(" for client \"{}\"", clientId_),
-              mqtt::reasonName(reason), why);
-  }
-  noteRefusal(refusingAuth_ ? "authentication" : "connect", reason, mqtt::reasonName(reason), why);
+  recordRefusal(refusingAuth_ ? "authentication" : "connect", reason, why);
   if (reason == ReasonCode::UnsupportedProtocolVersion) {
     // Answered in the 3.1.1 form whatever the level asked for: `20 02 00 01`.
     version_ = Version::V311;

@@ -119,9 +119,13 @@ bool Session::mayReceive(const Message& msg) {
   AccessControl* access = worker_.broker().access();
   if (!access) return true;
   if (!subject_) return false;  // never attached: nobody to ask for
-  auto d = access->check(*subject_, security::authz::Action::Receive, msg.publish.topic);
-  if (!d.allowed && connection_) connection_->noteDenied("receive", msg.publish.topic, d);
-  return d.allowed;
+  const auto receive = security::authz::Action::Receive;
+  if (access->allows(*subject_, receive, msg.publish.topic)) return true;
+  if (connection_) {
+    connection_->noteDenied("receive", msg.publish.topic,
+                            access->check(*subject_, receive, msg.publish.topic));
+  }
+  return false;
 }
 
 void Session::noteDrop(const char* why) {

@@ -5,6 +5,15 @@
 namespace moat::config {
 namespace {
 
+const std::string kListener = "[[listener]]\nname=\"a\"\nbind=\"h:1\"\n";
+
+// `text` (named m.toml) is refused with an error that contains `needle`.
+void expectError(const std::string& text, std::string_view needle) {
+  auto cfg = parse(text, "m.toml");
+  ASSERT_FALSE(cfg) << text;
+  EXPECT_NE(cfg.error().message.find(needle), std::string::npos) << cfg.error().message;
+}
+
 TEST(Config, ParsesTheDocumentedShape) {
   auto cfg = parse(R"(
 [broker]
@@ -111,11 +120,6 @@ TEST(Config, WebSocketSectionIsRead) {
 }
 
 TEST(Config, WebSocketMistakesAreNamed) {
-  auto expectError = [](std::string text, std::string_view needle) {
-    auto cfg = parse(text, "m.toml");
-    ASSERT_FALSE(cfg) << text;
-    EXPECT_NE(cfg.error().message.find(needle), std::string::npos) << cfg.error().message;
-  };
   const std::string head = "[[listener]]\nname=\"a\"\nbind=\"h:1\"\n";
   expectError(head + "transport=\"wss\"\n", "needs a [listener.tls]");
   expectError(head + "transport=\"ws\"\n[listener.tls]\ncert=\"c\"\nkey=\"k\"\n",
@@ -160,11 +164,6 @@ TEST(Config, BruteForceSettingsAreRead) {
 }
 
 TEST(Config, AuthMistakesAreNamed) {
-  auto expectError = [](std::string text, std::string_view needle) {
-    auto cfg = parse(text, "m.toml");
-    ASSERT_FALSE(cfg) << text;
-    EXPECT_NE(cfg.error().message.find(needle), std::string::npos) << cfg.error().message;
-  };
   const std::string head = "[[listener]]\nname=\"a\"\nbind=\"h:1\"\n";
   expectError(head + "auth=[\"password\"]\n", "m.toml:4: listener \"a\": auth \"password\" needs");
   expectError(head + "auth=[\"jwt\"]\n", "auth \"jwt\" needs an [auth.jwt] table");
@@ -195,9 +194,7 @@ TEST(Config, JwtSettingsAreRead) {
 
 TEST(Config, JwtMistakesAreNamed) {
   auto expectError = [](std::string text, std::string_view needle) {
-    auto cfg = parse(text + "[[listener]]\nname=\"a\"\nbind=\"h:1\"\n", "m.toml");
-    ASSERT_FALSE(cfg) << text;
-    EXPECT_NE(cfg.error().message.find(needle), std::string::npos) << cfg.error().message;
+    config::expectError(text + kListener, needle);
   };
   expectError("[auth.jwt]\nissuer=\"x\"\n", "exactly one of jwks_file, public_key, secret_file");
   expectError("[auth.jwt]\njwks_file=\"j\"\nsecret_file=\"s\"\n", "exactly one of");
@@ -225,9 +222,7 @@ TEST(Config, BanListIsRead) {
 
 TEST(Config, BanListMistakesAreNamed) {
   auto expectError = [](std::string text, std::string_view needle) {
-    auto cfg = parse(text + "[[listener]]\nname=\"a\"\nbind=\"h:1\"\n", "m.toml");
-    ASSERT_FALSE(cfg) << text;
-    EXPECT_NE(cfg.error().message.find(needle), std::string::npos) << cfg.error().message;
+    config::expectError(text + kListener, needle);
   };
   expectError("[[auth.ban]]\nreason=\"x\"\n", "m.toml:1: [[auth.ban]] needs exactly one of");
   expectError("[[auth.ban]]\nusername=\"a\"\nclient_id=\"b\"\n", "exactly one of");
@@ -364,11 +359,6 @@ key = "other.key"
 }
 
 TEST(Config, SniMistakesNameFileAndLine) {
-  auto expectError = [](std::string text, std::string_view needle) {
-    auto cfg = parse(text, "m.toml");
-    ASSERT_FALSE(cfg) << text;
-    EXPECT_NE(cfg.error().message.find(needle), std::string::npos) << cfg.error().message;
-  };
   const std::string head =
       "[[listener]]\nname=\"s\"\nbind=\"h:1\"\ntransport=\"tls\"\n"
       "[listener.tls]\ncert=\"c\"\nkey=\"k\"\n[[listener.tls.sni]]\n";  // the entry: line 8

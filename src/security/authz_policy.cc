@@ -627,6 +627,17 @@ struct Policy::Compiled {
     if (who.clientUnsafe) found.deny = std::min(found.deny, firstDenyNeedingClient[a]);
   }
 
+  // The rules that match `action` on the topic name `topic` for `w`; false (nothing looked up)
+  // when `topic` is not a topic name: a filter here would be matched as if its wildcards were
+  // words.
+  bool matchTopicName(const Who& w, Action action, std::string_view topic, Found& found) const {
+    if (topic.empty() || topic.find_first_of("+#") != std::string_view::npos) return false;
+    if (const uint32_t root = topicRoot(w); root != kNone) matchName(root, topic, w, true, found);
+    matchName(patternRoot, topic, w, w.patternsMayAllow, found);
+    denyUnsubstitutable(w, action, found);
+    return true;
+  }
+
   Decision decide(const Found& found, const Who& who, Action action, std::string_view topic) const {
     Decision d;
     d.action = action;
@@ -704,18 +715,18 @@ Decision Policy::check(const Subject& who, Action action, std::string_view topic
   const Compiled& c = *compiled_;
   const Who w(who);
   Compiled::Found found{actionBit(action)};
-  // REQUIRES a valid topic name; a filter here would be matched as if its wildcards were words.
-  if (topic.empty() || topic.find_first_of("+#") != std::string_view::npos) {
-    Decision d = c.decide(found, w, action, topic);
-    d.note = "not a topic name";
-    return d;
-  }
-  if (const uint32_t root = c.topicRoot(w); root != kNone) {
-    c.matchName(root, topic, w, true, found);
-  }
-  c.matchName(c.patternRoot, topic, w, w.patternsMayAllow, found);
-  c.denyUnsubstitutable(w, action, found);
-  return c.decide(found, w, action, topic);
+  const bool name = c.matchTopicName(w, action, topic, found);
+  Decision d = c.decide(found, w, action, topic);
+  if (!name) d.note = "not a topic name";
+  return d;
+}
+
+bool Policy::allows(const Subject& who, Action action, std::string_view topic) const {
+  if (action == Action::Subscribe) return checkSubscribe(who, topic).allowed;
+  const Compiled& c = *compiled_;
+  const Who w(who);
+  Compiled::Found found{actionBit(action)};
+  return c.matchTopicName(w, action, topic, found) && found.deny == kNone && found.allow != kNone;
 }
 
 Decision Policy::checkSubscribe(const Subject& who, std::string_view filter) const {

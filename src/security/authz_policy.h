@@ -121,6 +121,9 @@ class Policy {
   // Publish, Retain or Receive on a topic NAME (no wildcards; an invalid name is denied).
   // Subscribe here is checkSubscribe(who, topic).
   [[nodiscard]] Decision check(const Subject& who, Action action, std::string_view topic) const;
+  // check(...).allowed without building the Decision's strings: for the broker's per-message
+  // path, which asks check() only to explain a refusal.
+  [[nodiscard]] bool allows(const Subject& who, Action action, std::string_view topic) const;
 
   // Subscribe to a topic FILTER. Granted only if every topic the filter can match is granted for
   // Subscribe by one allow rule: "sensors/#" grants "sensors/1/t", "sensors/#" and "sensors/+/t",
