@@ -6,132 +6,27 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "config/config_auth.h"
+#include "config/toml_reader.h"
 #include "net/admission.h"
 #include "net/server_name.h"
 
 namespace moat::config {
 namespace {
 
-// Errors carry "file:line: message"; the code is unused for configuration (0x80).
-Error at(std::string_view source, const toml::node& node, std::string_view message) {
-  return Error{0x80, fmt::format("{}:{}: {}", source, node.source().begin.line, message)};
-}
-
-// Reads one table strictly: every key must be consumed by a reader, the rest are reported.
-class TableReader {
- public:
-  TableReader(std::string_view source, const toml::table& table, std::string_view path)
-      : source_(source), table_(table), path_(path) {}
-
-  template <class T>
-  Result<void> integer(std::string_view key, T& out, int64_t min, int64_t max) {
-    const toml::node* node = take(key);
-    if (!node) return {};
-    auto v = node->value<int64_t>();
-    if (!node->is_integer() || !v) {
-      return tl::unexpected(
-          at(source_, *node, fmt::format("{}.{} must be an integer", path_, key)));
-    }
-    if (*v < min || *v > max) {
-      return tl::unexpected(
-          at(source_, *node, fmt::format("{}.{} must be between {} and {}", path_, key, min, max)));
-    }
-    out = static_cast<T>(*v);
-    return {};
-  }
-
-  Result<void> string(std::string_view key, std::string& out) {
-    const toml::node* node = take(key);
-    if (!node) return {};
-    if (!node->is_string()) {
-      return tl::unexpected(at(source_, *node, fmt::format("{}.{} must be a string", path_, key)));
-    }
-    out = *node->value<std::string>();
-    return {};
-  }
-
-  // An integer or a floating-point number.
-  Result<void> number(std::string_view key, double& out, double min, double max) {
-    const toml::node* node = take(key);
-    if (!node) return {};
-    auto v = node->value<double>();
-    if (!(node->is_integer() || node->is_floating_point()) || !v) {
-      return tl::unexpected(at(source_, *node, fmt::format("{}.{} must be a number", path_, key)));
-    }
-    if (*v < min || *v > max) {
-      return tl::unexpected(
-          at(source_, *node, fmt::format("{}.{} must be between {} and {}", path_, key, min, max)));
-    }
-    out = *v;
-    return {};
-  }
-
-  // A string or an array of strings.
-  Result<void> strings(std::string_view key, std::vector<std::string>& out) {
-    const toml::node* node = take(key);
-    if (!node) return {};
-    if (node->is_string()) {
-      out.push_back(*node->value<std::string>());
-      return {};
-    }
-    const toml::array* arr = node->as_array();
-    if (arr) {
-      for (const auto& item : *arr) {
-        if (!item.is_string()) break;
-        out.push_back(*item.value<std::string>());
-      }
-      if (out.size() == arr->size()) return {};
-    }
-    return tl::unexpected(
-        at(source_, *node, fmt::format("{}.{} must be a string or a list of strings", path_, key)));
-  }
-
-  Result<void> boolean(std::string_view key, bool& out) {
-    const toml::node* node = take(key);
-    if (!node) return {};
-    if (!node->is_boolean()) {
-      return tl::unexpected(
-          at(source_, *node, fmt::format("{}.{} must be true or false", path_, key)));
-    }
-    out = *node->value<bool>();
-    return {};
-  }
-
-  bool has(std::string_view key) const { return table_.contains(key); }
-  // Marks a key as read by a caller that handles it itself (a sub-table).
-  void accept(std::string_view key) { taken_.emplace_back(key); }
-
-  // Fails on the first key no reader asked for.
-  Result<void> finish() const {
-    for (const auto& [key, node] : table_) {
-      bool known = false;
-      for (const auto& k : taken_) known = known || k == key.str();
-      if (!known) {
-        return tl::unexpected(Error{0x80, fmt::format("{}:{}: unknown key '{}' in [{}]", source_,
-                                                      key.source().begin.line, key.str(), path_)});
-      }
-    }
-    return {};
-  }
-
- private:
-  const toml::node* take(std::string_view key) {
-    taken_.emplace_back(key);
-    return table_.get(key);
-  }
-
-  std::string_view source_;
-  const toml::table& table_;
-  std::string path_;
-  std::vector<std::string> taken_;
-};
+using detail::at;
+using detail::checkAuthChain;
+using detail::readAudit;
+using detail::readAuth;
+using detail::readAuthz;
+using detail::resolvePath;
+using detail::TableReader;
 
 Result<void> readBroker(std::string_view src, const toml::table& t, BrokerSection& b) {
   TableReader r(src, t, "broker");
@@ -195,13 +90,6 @@ Result<void> parseBind(std::string_view src, const toml::node& node, Listener& l
   l.host = host;
   l.port = static_cast<uint16_t>(port);
   return {};
-}
-
-// Relative file names in [listener.tls] are relative to the configuration file's directory.
-std::string resolvePath(std::string_view source, const std::string& file) {
-  if (file.empty() || file.front() == '/') return file;
-  std::filesystem::path base = std::filesystem::path(source).parent_path();
-  return base.empty() ? file : (base / file).string();
 }
 
 // [[listener.tls.sni]]: each entry needs names, cert and key; a name may appear only once
@@ -414,222 +302,6 @@ Result<void> readWebSocket(std::string_view src, const toml::table& t, WebSocket
                                fmt::format("listener.websocket.origins: \"{}\" is not an origin "
                                            "(scheme://host[:port], no trailing slash)",
                                            o)));
-    }
-  }
-  return {};
-}
-
-Result<void> readBruteForce(std::string_view src, const toml::node& node, BruteForceSection& b) {
-  if (!node.is_table()) return tl::unexpected(at(src, node, "[auth.brute_force] must be a table"));
-  TableReader r(src, *node.as_table(), "auth.brute_force");
-  MOAT_TRY(r.integer("max_failures", b.maxFailures, 1, 1'000'000));
-  MOAT_TRY(r.integer("window", b.window, 1, 86400));
-  MOAT_TRY(r.integer("ban_time", b.banTime, 0, 30 * 86400));
-  MOAT_TRY(r.integer("first_delay_ms", b.firstDelayMs, 0, 60'000));
-  MOAT_TRY(r.integer("max_delay_ms", b.maxDelayMs, 0, 60'000));
-  return r.finish();
-}
-
-Result<void> readPassword(std::string_view src, const toml::node& node, Config& cfg) {
-  if (!node.is_table()) return tl::unexpected(at(src, node, "[auth.password] must be a table"));
-  PasswordAuthSection p;
-  TableReader r(src, *node.as_table(), "auth.password");
-  MOAT_TRY(r.string("file", p.file));
-  MOAT_TRY(r.integer("cache_seconds", p.cacheSeconds, 0, 86400));
-  MOAT_TRY(r.finish());
-  if (p.file.empty()) return tl::unexpected(at(src, node, "auth.password.file is required"));
-  p.file = resolvePath(src, p.file);
-  cfg.authPassword = std::move(p);
-  return {};
-}
-
-Result<void> readJwt(std::string_view src, const toml::node& node, Config& cfg) {
-  if (!node.is_table()) return tl::unexpected(at(src, node, "[auth.jwt] must be a table"));
-  JwtAuthSection j;
-  TableReader r(src, *node.as_table(), "auth.jwt");
-  MOAT_TRY(r.string("jwks_file", j.jwksFile));
-  MOAT_TRY(r.string("public_key", j.publicKey));
-  MOAT_TRY(r.string("secret_file", j.secretFile));
-  MOAT_TRY(r.strings("algorithms", j.algorithms));
-  MOAT_TRY(r.string("issuer", j.issuer));
-  MOAT_TRY(r.string("audience", j.audience));
-  MOAT_TRY(r.integer("leeway", j.leeway, 0, 3600));
-  MOAT_TRY(r.boolean("require_exp", j.requireExpiry));
-  MOAT_TRY(r.string("username_claim", j.usernameClaim));
-  MOAT_TRY(r.string("roles_claim", j.rolesClaim));
-  MOAT_TRY(r.string("tenant_claim", j.tenantClaim));
-  MOAT_TRY(r.integer("max_token_size", j.maxTokenSize, 256, 65535));
-  MOAT_TRY(r.boolean("disconnect_at_expiry", j.disconnectAtExpiry));
-  MOAT_TRY(r.finish());
-  const int sources = !j.jwksFile.empty() + !j.publicKey.empty() + !j.secretFile.empty();
-  if (sources != 1) {
-    return tl::unexpected(
-        at(src, node, "[auth.jwt] needs exactly one of jwks_file, public_key, secret_file"));
-  }
-  static constexpr std::string_view kAlgorithms[] = {"HS256", "HS384", "HS512", "RS256", "RS384",
-                                                     "RS512", "PS256", "ES256", "ES384", "EdDSA"};
-  for (const auto& a : j.algorithms) {
-    if (std::find(std::begin(kAlgorithms), std::end(kAlgorithms), a) == std::end(kAlgorithms)) {
-      return tl::unexpected(at(src, *node.as_table()->get("algorithms"),
-                               fmt::format("auth.jwt.algorithms: \"{}\" is not one of HS256, "
-                                           "HS384, HS512, RS256, RS384, RS512, PS256, ES256, "
-                                           "ES384, EdDSA",
-                                           a)));
-    }
-  }
-  if (j.usernameClaim.empty()) {
-    return tl::unexpected(at(src, node, "auth.jwt.username_claim must not be empty"));
-  }
-  for (auto* f : {&j.jwksFile, &j.publicKey, &j.secretFile}) *f = resolvePath(src, *f);
-  cfg.authJwt = std::move(j);
-  return {};
-}
-
-// A TOML offset date-time (2026-12-31T00:00:00Z) as Unix seconds.
-Result<int64_t> unixSeconds(std::string_view src, const toml::node& node, std::string_view what) {
-  const auto* dt = node.as_date_time();
-  if (!dt || !dt->get().offset) {
-    return tl::unexpected(
-        at(src, node,
-           fmt::format("{} must be a date and time with a zone, like 2026-12-31T00:00:00Z", what)));
-  }
-  const toml::date_time& v = dt->get();
-  using namespace std::chrono;
-  const sys_days day{year{v.date.year} / month{v.date.month} / v.date.day};
-  return duration_cast<seconds>(day.time_since_epoch()).count() + v.time.hour * 3600 +
-         v.time.minute * 60 + v.time.second - v.offset->minutes * 60;
-}
-
-Result<void> readBans(std::string_view src, const toml::node& node, Config& cfg) {
-  if (!node.is_array_of_tables()) {
-    return tl::unexpected(at(src, node, "ban list entries are written [[auth.ban]]"));
-  }
-  for (const auto& item : *node.as_array()) {
-    const toml::table& t = *item.as_table();
-    BanEntry b;
-    TableReader r(src, t, "auth.ban");
-    MOAT_TRY(r.string("address", b.address));
-    MOAT_TRY(r.string("username", b.username));
-    MOAT_TRY(r.string("client_id", b.clientId));
-    MOAT_TRY(r.string("reason", b.reason));
-    if (const toml::node* until = t.get("until")) {
-      r.accept("until");
-      auto when = unixSeconds(src, *until, "auth.ban.until");
-      if (!when) return tl::unexpected(when.error());
-      b.until = *when;
-    }
-    MOAT_TRY(r.finish());
-    if (!b.address.empty() + !b.username.empty() + !b.clientId.empty() != 1) {
-      return tl::unexpected(
-          at(src, item, "[[auth.ban]] needs exactly one of address, username, client_id"));
-    }
-    if (!b.address.empty()) {
-      if (auto ok = net::Cidr::parse(b.address); !ok) {
-        return tl::unexpected(at(src, item, fmt::format("auth.ban: {}", ok.error().message)));
-      }
-    }
-    cfg.bans.push_back(std::move(b));
-  }
-  return {};
-}
-
-Result<void> readAuth(std::string_view src, const toml::table& t, Config& cfg) {
-  for (const auto& [key, node] : t) {
-    const std::string_view k = key.str();
-    if (k == "brute_force") {
-      MOAT_TRY(readBruteForce(src, node, cfg.bruteForce));
-    } else if (k == "password") {
-      MOAT_TRY(readPassword(src, node, cfg));
-    } else if (k == "jwt") {
-      MOAT_TRY(readJwt(src, node, cfg));
-    } else if (k == "ban") {
-      MOAT_TRY(readBans(src, node, cfg));
-    } else {
-      return tl::unexpected(at(src, node,
-                               fmt::format("unknown key 'auth.{}' (auth.password, auth.jwt, "
-                                           "auth.brute_force, auth.ban)",
-                                           k)));
-    }
-  }
-  return {};
-}
-
-Result<void> readAuthz(std::string_view src, const toml::node& node, Config& cfg) {
-  if (!node.is_table()) return tl::unexpected(at(src, node, "[authz] must be a table"));
-  AuthzSection a;
-  TableReader r(src, *node.as_table(), "authz");
-  MOAT_TRY(r.string("acl_file", a.aclFile));
-  MOAT_TRY(r.boolean("disconnect_on_violation", a.disconnectOnViolation));
-  MOAT_TRY(r.finish());
-  if (a.aclFile.empty()) {
-    return tl::unexpected(at(src, node, "[authz] needs acl_file (the rules to check)"));
-  }
-  a.aclFile = resolvePath(src, a.aclFile);
-  cfg.authz = std::move(a);
-  return {};
-}
-
-Result<void> readAudit(std::string_view src, const toml::node& node, AuditSection& a) {
-  if (!node.is_table()) return tl::unexpected(at(src, node, "[audit] must be a table"));
-  TableReader r(src, *node.as_table(), "audit");
-  MOAT_TRY(r.string("file", a.file));
-  MOAT_TRY(r.finish());
-  if (a.file != "-") a.file = resolvePath(src, a.file);
-  return {};
-}
-
-// The listener's `auth` list against what the configuration provides.
-Result<void> checkAuthChain(std::string_view src, const toml::table& t, const Listener& l,
-                            const Config& cfg) {
-  if (l.auth.empty()) return {};
-  const toml::node& where = *t.get("auth");
-  if (t.contains("allow_anonymous")) {
-    return tl::unexpected(at(src, where,
-                             fmt::format("listener \"{}\": allow_anonymous and auth together; "
-                                         "list \"anonymous\" in auth instead",
-                                         l.name)));
-  }
-  std::vector<std::string> seen;
-  for (const auto& m : l.auth) {
-    if (std::find(seen.begin(), seen.end(), m) != seen.end()) {
-      return tl::unexpected(at(src, where, fmt::format("listener.auth lists \"{}\" twice", m)));
-    }
-    seen.push_back(m);
-    if (m == "certificate" || m == "psk") {
-      if (!l.tls || l.tls->identity == "none") {
-        return tl::unexpected(
-            at(src, where,
-               fmt::format("listener \"{}\": auth \"{}\" needs [listener.tls] identity (which "
-                           "field of the handshake names the client)",
-                           l.name, m)));
-      }
-    } else if (m == "password") {
-      if (!cfg.authPassword) {
-        return tl::unexpected(at(src, where,
-                                 fmt::format("listener \"{}\": auth \"password\" needs an "
-                                             "[auth.password] table with the password file",
-                                             l.name)));
-      }
-    } else if (m == "jwt") {
-      if (!cfg.authJwt) {
-        return tl::unexpected(at(src, where,
-                                 fmt::format("listener \"{}\": auth \"jwt\" needs an [auth.jwt] "
-                                             "table with the key to check tokens with",
-                                             l.name)));
-      }
-    } else if (m == "scram") {
-      if (!cfg.authPassword) {
-        return tl::unexpected(at(src, where,
-                                 fmt::format("listener \"{}\": auth \"scram\" needs an "
-                                             "[auth.password] table with the password file that "
-                                             "holds the SCRAM credentials",
-                                             l.name)));
-      }
-    } else if (m != "anonymous") {
-      return tl::unexpected(at(src, where,
-                               fmt::format("listener.auth \"{}\": methods are certificate, psk, "
-                                           "password, jwt, scram, anonymous",
-                                           m)));
     }
   }
   return {};
