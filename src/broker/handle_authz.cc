@@ -21,7 +21,9 @@ void Connection::buildSubject(const mqtt::Connect& c) {
   // name). Mosquitto, with allow_anonymous and no password file, would use the name as given.
   s->username = authMethod_ == "anonymous" ? std::string() : authUser_;
   s->clientId = c.clientId;
-  if (tls_) s->certCn = tls_->facts().peerCommonName;
+  if (tls_ && !tls_->facts().peerCommonName.empty()) {
+    s->cert.push_back({"cn", {tls_->facts().peerCommonName}});
+  }
   s->roles = roles_;
   s->tenant = tenant_;
   s->listener = listener_->name;

@@ -151,7 +151,7 @@ Result<std::vector<Rule>> parseAclRules(std::string_view text, std::string_view 
     rule.deny = access.deny;
     rule.actions = access.actions;
     rule.filter = std::string(filter);
-    rule.pattern = pattern;
+    rule.placeholders = pattern ? Placeholders::Mosquitto : Placeholders::None;
     rule.text = std::string(line);
     rule.where = fmt::format("{}:{}", source, number);
     rules.push_back(std::move(rule));

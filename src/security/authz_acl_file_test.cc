@@ -54,7 +54,7 @@ TEST(AuthzAclFile, ReadsUserTopicAndPatternLines) {
   EXPECT_EQ(rules[1].where, "acl:3");
 
   EXPECT_EQ(rules[2].scope, Rule::Scope::Everyone);
-  EXPECT_TRUE(rules[2].pattern);
+  EXPECT_EQ(rules[2].placeholders, Placeholders::Mosquitto);
   EXPECT_EQ(rules[2].actions, kAllActions);
   EXPECT_EQ(rules[2].filter, "clients/%c/#");
 
@@ -128,7 +128,7 @@ TEST(AuthzAclFile, TopicRulesBeforeAnyUserAreForAnonymousClients) {
 TEST(AuthzAclFile, TopicLinesAreNotPatterns) {
   const auto rules = rulesOf("user alice\ntopic write %u/x\n");
   ASSERT_EQ(rules.size(), 1u);
-  EXPECT_FALSE(rules[0].pattern);
+  EXPECT_EQ(rules[0].placeholders, Placeholders::None);
 }
 
 TEST(AuthzAclFile, UnknownKeywordIsRefusedWithItsLine) {

@@ -21,7 +21,7 @@ std::vector<std::string_view> levels(std::string_view filter) {
 }
 
 bool hasPlaceholder(const Rule& r) {
-  return r.pattern &&
+  return r.placeholders == Placeholders::Mosquitto &&
          (r.filter.find("%u") != std::string::npos || r.filter.find("%c") != std::string::npos);
 }
 
@@ -29,7 +29,7 @@ bool hasPlaceholder(const Rule& r) {
 // everyone, so it also reaches the clients of a user section or the anonymous ones).
 bool reaches(const Rule& deny, const Rule& allow) {
   if (deny.scope == Rule::Scope::Everyone) return true;
-  return deny.scope == allow.scope && deny.user == allow.user;
+  return deny.scope == allow.scope && deny.user == allow.user && deny.role == allow.role;
 }
 
 std::string whom(const Rule& r) {
@@ -67,7 +67,7 @@ std::vector<LintFinding> lintRules(const std::vector<Rule>& rules,
   std::set<std::string> reported;  // user sections already reported as unknown
   for (size_t a = 0; a < rules.size(); ++a) {
     const Rule& r = rules[a];
-    if (r.pattern && !hasPlaceholder(r)) {
+    if (r.placeholders == Placeholders::Mosquitto && !hasPlaceholder(r)) {
       out.push_back({r.where, fmt::format("\"{}\" has no %u or %c: it applies to every client "
                                           "alike, anonymous ones included; write a topic rule "
                                           "or add a placeholder",

@@ -34,6 +34,7 @@
 #include "base/atomic_file.h"
 #include "mqtt/topic.h"
 #include "security/authz_acl_file.h"
+#include "security/authz_policy_file.h"
 
 namespace moat::security::authz {
 
@@ -59,20 +60,14 @@ struct Node {
   bool denyAtOrBelow = false;
 };
 
-// A level of a pattern that holds %u or %c, as written.
-struct TemplateLevel {
-  std::string text;
-  bool needsUser = false;
-  bool needsClient = false;
-  bool startsWithPlaceholder = false;
-};
-
 struct CompiledRule {
   std::string text;
   std::string where;
   ActionSet actions = 0;
   bool deny = false;
-  uint32_t next = kNone;  // the next rule at the same node
+  uint8_t maxQos = 2;
+  uint32_t condition = kNone;  // index in Compiled::conditions
+  uint32_t next = kNone;       // the next rule at the same node
 };
 
 // (parent node, level): the key of a literal edge. Stored with an owned level, looked up with a
@@ -106,88 +101,189 @@ struct StringHash {
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
-// Mosquitto's substitution scan: "%u" and "%c" are placeholders, any other '%' is itself. Calls
-// onText(piece) and onPlaceholder(char) in order.
-template <class OnText, class OnPlaceholder>
-void scanTemplate(std::string_view text, OnText&& onText, OnPlaceholder&& onPlaceholder) {
-  size_t start = 0;
-  for (size_t i = 0; i + 1 < text.size(); ++i) {
-    if (text[i] == '%' && (text[i + 1] == 'u' || text[i + 1] == 'c')) {
-      if (i > start) onText(text.substr(start, i - start));
-      onPlaceholder(text[i + 1]);
-      start = i + 2;
-      ++i;
-    }
+// Placeholders, whatever their spelling, become variables: the first four fixed, then one per
+// device attribute named in some rule.
+constexpr uint16_t kVarUser = 0;
+constexpr uint16_t kVarClient = 1;
+constexpr uint16_t kVarCertCn = 2;
+constexpr uint16_t kVarTenant = 3;
+constexpr uint16_t kVarAttr0 = 4;
+constexpr uint16_t kText = std::numeric_limits<uint16_t>::max();
+
+// A piece of a template level: text, or a variable.
+struct Piece {
+  uint16_t var = kText;
+  std::string text;
+};
+
+bool hasPlaceholder(std::string_view level, Placeholders syntax) {
+  switch (syntax) {
+    case Placeholders::None:
+      return false;
+    case Placeholders::Mosquitto:
+      for (size_t i = 0; i + 1 < level.size(); ++i) {
+        if (level[i] == '%' && (level[i + 1] == 'u' || level[i + 1] == 'c')) return true;
+      }
+      return false;
+    case Placeholders::Moat:
+      return level.find("${") != std::string_view::npos;
   }
-  if (start < text.size()) onText(text.substr(start));
+  return false;
 }
 
-bool hasPlaceholder(std::string_view text) {
-  bool found = false;
-  scanTemplate(
-      text, [](std::string_view) {}, [&](char) { found = true; });
-  return found;
+bool validAttributeName(std::string_view name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '_' || ch == '-';
+  });
+}
+
+// A level with placeholders as pieces. Mosquitto's scan: "%u" and "%c" are placeholders, any
+// other '%' is itself. Moat's: "${NAME}", where an unknown NAME is an error. `attribute` interns
+// an attribute name as a variable.
+template <class InternAttribute>
+Result<std::vector<Piece>> parsePieces(std::string_view level, Placeholders syntax,
+                                       InternAttribute&& attribute) {
+  std::vector<Piece> pieces;
+  auto text = [&](std::string_view t) {
+    if (t.empty()) return;
+    if (!pieces.empty() && pieces.back().var == kText) {
+      pieces.back().text += t;
+    } else {
+      pieces.push_back(Piece{kText, std::string(t)});
+    }
+  };
+  size_t start = 0;
+  if (syntax == Placeholders::Mosquitto) {
+    for (size_t i = 0; i + 1 < level.size(); ++i) {
+      if (level[i] == '%' && (level[i + 1] == 'u' || level[i + 1] == 'c')) {
+        text(level.substr(start, i - start));
+        pieces.push_back(Piece{level[i + 1] == 'u' ? kVarUser : kVarClient, {}});
+        start = i + 2;
+        ++i;
+      }
+    }
+  } else {
+    for (size_t open; (open = level.find("${", start)) != std::string_view::npos;) {
+      const size_t close = level.find('}', open);
+      if (close == std::string_view::npos) {
+        return fail(kUnspecified, fmt::format("\"{}\": a placeholder without its '}}'", level));
+      }
+      text(level.substr(start, open - start));
+      const std::string_view name = level.substr(open + 2, close - open - 2);
+      uint16_t var;
+      if (name == "username") {
+        var = kVarUser;
+      } else if (name == "client_id") {
+        var = kVarClient;
+      } else if (name == "cert.cn") {
+        var = kVarCertCn;
+      } else if (name == "tenant") {
+        var = kVarTenant;
+      } else if (name.starts_with("attr.") && validAttributeName(name.substr(5))) {
+        var = attribute(name.substr(5));
+      } else {
+        return fail(kUnspecified,
+                    fmt::format("unknown placeholder ${{{}}} (${{username}}, ${{client_id}}, "
+                                "${{cert.cn}}, ${{tenant}} or ${{attr.NAME}})",
+                                name));
+      }
+      pieces.push_back(Piece{var, {}});
+      start = close + 1;
+    }
+  }
+  text(level.substr(start));
+  return pieces;
 }
 
 bool hasWildcard(std::string_view value) {
   return value.find_first_of("+#") != std::string_view::npos;
 }
 
-// What a check needs to know about the subject, worked out once per check. A value with '/'
-// spans levels: substituted into an allow pattern it could land in another client's part of the
-// tree ("home/%u/#" for user "a/b" is inside user "a"'s "home/a/#"), so it is substituted into
-// deny patterns only, which it can only narrow. A value with '+' or '#' (or an empty client id)
-// is never substituted.
-struct Who {
-  std::string_view user;  // empty: anonymous
-  std::string_view client;
-  bool userForDeny = false;   // %u may be substituted into a deny pattern
-  bool userForAllow = false;  // ... and into an allow pattern
-  bool clientForDeny = false;
-  bool clientForAllow = false;
-  bool userUnsafe = false;       // a user name with '+' or '#': deny patterns with %u deny all
-  bool clientUnsafe = false;     // the same for the client id (or an empty one) and %c
-  bool patternsMayAllow = true;  // Mosquitto: not for a user name or client id with '+' or '#'
+// A level that holds placeholders, as written and as pieces.
+struct TemplateLevel {
+  std::string text;
+  Placeholders syntax = Placeholders::None;
+  std::vector<Piece> pieces;
+  std::vector<uint16_t> vars;  // the variables it needs
+};
 
-  explicit Who(const Subject& s) : user(s.username), client(s.clientId) {
-    userForDeny = !user.empty() && !hasWildcard(user);
-    userForAllow = userForDeny && user.find('/') == std::string_view::npos;
-    clientForDeny = !client.empty() && !hasWildcard(client);
-    clientForAllow = clientForDeny && client.find('/') == std::string_view::npos;
-    userUnsafe = !user.empty() && !userForDeny;
-    clientUnsafe = !clientForDeny;
-    patternsMayAllow = !hasWildcard(user) && !hasWildcard(client);
+// The value of a variable for one subject, and where it may be substituted. A value with '/'
+// spans levels: substituted into an allow rule it could land in another client's part of the
+// tree ("home/%u/#" for user "a/b" is inside user "a"'s "home/a/#"), so it is substituted into
+// deny rules only, which it can only narrow. A value with '+' or '#' is never substituted, and
+// a deny rule that needs it denies everything (`unsafe`). A value that is absent (no user name,
+// no certificate, no such attribute) makes the rules that need it not apply -- except the
+// client id, which is always there: an empty one is unsafe, as in Mosquitto.
+struct Var {
+  std::string_view value;
+  bool forDeny = false;
+  bool forAllow = false;
+  bool unsafe = false;
+
+  static Var of(std::string_view value) {
+    Var v;
+    v.value = value;
+    v.forDeny = !value.empty() && !hasWildcard(value);
+    v.forAllow = v.forDeny && value.find('/') == std::string_view::npos;
+    v.unsafe = !value.empty() && !v.forDeny;
+    return v;
   }
 };
 
 enum class Use : uint8_t { None, DenyOnly, Any };
 
+const Fields kNoFields;
+
+// What a check needs to know about the subject, worked out once per check (Compiled::who).
+struct Who {
+  explicit Who(const Subject& s) : subject(s) {}
+  const Subject& subject;
+  const Fields* attributes = &kNoFields;  // the device attributes policy.toml gives the user
+  boost::container::small_vector<Var, 8> vars;
+  // The tries of rules that apply, besides the patterns: the user's or the anonymous ones, then
+  // those of its roles.
+  boost::container::small_vector<uint32_t, 8> roots;
+  bool patternsMayAllow = true;  // Mosquitto: not for a user name or client id with '+' or '#'
+
+  const Var& var(uint16_t v) const { return vars[v]; }
+  bool hasRoot(uint32_t root) const {
+    return std::find(roots.begin(), roots.end(), root) != roots.end();
+  }
+  void addRoot(uint32_t root) {
+    if (!hasRoot(root)) roots.push_back(root);
+  }
+  bool holds(const Condition& c) const {
+    if (!now) now = std::chrono::system_clock::now();
+    return authz::holds(c, ConditionFacts{subject.address, subject.listener, subject.cert,
+                                          subject.claims, *attributes, *now});
+  }
+
+ private:
+  mutable std::optional<std::chrono::system_clock::time_point> now;
+};
+
 // Whether a template level may be substituted for `who`, and for which rules.
 Use templateUse(const TemplateLevel& t, const Who& who) {
-  if ((t.needsUser && !who.userForDeny) || (t.needsClient && !who.clientForDeny)) {
-    return Use::None;
+  Use use = Use::Any;
+  for (uint16_t v : t.vars) {
+    const Var& var = who.var(v);
+    if (!var.forDeny) return Use::None;
+    if (!var.forAllow) use = Use::DenyOnly;
   }
-  if ((t.needsUser && !who.userForAllow) || (t.needsClient && !who.clientForAllow)) {
-    return Use::DenyOnly;
-  }
-  return Use::Any;
-}
-
-std::string_view valueOf(char placeholder, const Who& who) {
-  return placeholder == 'u' ? who.user : who.client;
+  return use;
 }
 
 // The first character of `t` substituted for `who` (templateUse not None).
 char firstSubstitutedChar(const TemplateLevel& t, const Who& who) {
-  if (!t.startsWithPlaceholder) return t.text.front();
-  return valueOf(t.text[1], who).front();
+  const Piece& p = t.pieces.front();
+  return p.var == kText ? p.text.front() : who.var(p.var).value.front();
 }
 
 std::string substitute(const TemplateLevel& t, const Who& who) {
   std::string out;
-  scanTemplate(
-      t.text, [&](std::string_view piece) { out += piece; },
-      [&](char p) { out += valueOf(p, who); });
+  for (const Piece& p : t.pieces)
+    out += p.var == kText ? std::string_view(p.text) : who.var(p.var).value;
   return out;
 }
 
@@ -197,16 +293,11 @@ constexpr size_t kNoMatch = std::string_view::npos - 1;
 // of a level) to the end of a level; then where the next level starts (kDone: none left), else
 // kNoMatch. A value with '/' makes the substitution span levels.
 size_t matchTemplateAt(const TemplateLevel& t, std::string_view topic, size_t pos, const Who& who) {
-  bool equal = true;
-  auto consume = [&](std::string_view piece) {
-    if (equal && topic.substr(pos, piece.size()) == piece) {
-      pos += piece.size();
-    } else {
-      equal = false;
-    }
-  };
-  scanTemplate(t.text, consume, [&](char p) { consume(valueOf(p, who)); });
-  if (!equal) return kNoMatch;
+  for (const Piece& p : t.pieces) {
+    const std::string_view piece = p.var == kText ? std::string_view(p.text) : who.var(p.var).value;
+    if (topic.substr(pos, piece.size()) != piece) return kNoMatch;
+    pos += piece.size();
+  }
   if (pos == topic.size()) return kDone;
   return topic[pos] == '/' ? pos + 1 : kNoMatch;
 }
@@ -281,18 +372,38 @@ std::string Decision::explain() const {
   return text;
 }
 
+// What the policy.toml says about one user, with its roles resolved to tries.
+struct UserInfo {
+  std::vector<uint32_t> roleRoots;  // its roles' and its groups' roles'
+  Fields attributes;
+  std::string tenant;
+};
+
+// A deny rule whose filter needs a variable: it denies everything to a client whose value for
+// the variable is unsafe ('+' or '#'), as it cannot be substituted.
+struct DenyNeed {
+  uint32_t root;
+  uint32_t rule;
+  uint16_t var;
+  Placeholders syntax;
+};
+
 struct Policy::Compiled {
   std::vector<CompiledRule> rules;
   std::vector<Node> nodes;
   std::vector<TemplateLevel> templates;
+  std::vector<Condition> conditions;
+  std::vector<std::string> attributeNames;  // variable kVarAttr0 + i
   boost::unordered_flat_map<EdgeKey, uint32_t, EdgeHash, EdgeEq> literals;
   boost::unordered_flat_map<std::string, uint32_t, StringHash, std::equal_to<>> userRoots;
+  boost::unordered_flat_map<std::string, uint32_t, StringHash, std::equal_to<>> roleRoots;
+  boost::unordered_flat_map<std::string, UserInfo, StringHash, std::equal_to<>> users;
+  std::vector<uint32_t> anonymousRoleRoots;
+  std::vector<uint32_t> authenticatedRoleRoots;
+  Directory directory;
   uint32_t anonymousRoot = kNone;
   uint32_t patternRoot = kNone;
-  // By action: the first deny pattern needing %u (%c), which denies a client whose user name
-  // (client id) cannot be substituted.
-  std::array<uint32_t, 4> firstDenyNeedingUser{kNone, kNone, kNone, kNone};
-  std::array<uint32_t, 4> firstDenyNeedingClient{kNone, kNone, kNone, kNone};
+  std::vector<DenyNeed> denyNeeds;
   bool allowPatterns = false;
   bool allowPatternsNeedingUser = false;
   bool allowPatternsNeedingClient = false;
@@ -321,22 +432,39 @@ struct Policy::Compiled {
     return nodes[parent].plus;
   }
 
-  uint32_t templateChild(uint32_t parent, std::string_view level) {
+  uint16_t attributeVar(std::string_view name) {
+    auto it = std::find(attributeNames.begin(), attributeNames.end(), name);
+    if (it == attributeNames.end()) it = attributeNames.insert(it, std::string(name));
+    return static_cast<uint16_t>(kVarAttr0 + (it - attributeNames.begin()));
+  }
+
+  Result<uint32_t> templateChild(uint32_t parent, std::string_view level, Placeholders syntax) {
     for (uint32_t t = nodes[parent].firstTemplate; t != kNone; t = nodes[t].nextTemplate) {
-      if (templates[nodes[t].templateIndex].text == level) return t;
+      const TemplateLevel& tl = templates[nodes[t].templateIndex];
+      if (tl.text == level && tl.syntax == syntax) return t;
     }
-    TemplateLevel tl{std::string(level), false, false, false};
-    scanTemplate(
-        level, [](std::string_view) {},
-        [&](char p) { (p == 'u' ? tl.needsUser : tl.needsClient) = true; });
-    tl.startsWithPlaceholder =
-        level.size() >= 2 && level[0] == '%' && (level[1] == 'u' || level[1] == 'c');
+    auto pieces =
+        parsePieces(level, syntax, [&](std::string_view name) { return attributeVar(name); });
+    if (!pieces) return tl::unexpected(std::move(pieces).error());
+    TemplateLevel tl{std::string(level), syntax, std::move(*pieces), {}};
+    for (const Piece& p : tl.pieces) {
+      if (p.var != kText && std::find(tl.vars.begin(), tl.vars.end(), p.var) == tl.vars.end()) {
+        tl.vars.push_back(p.var);
+      }
+    }
     templates.push_back(std::move(tl));
     const uint32_t child = newNode(EdgeKind::Template);
     nodes[child].templateIndex = static_cast<uint32_t>(templates.size() - 1);
     nodes[child].nextTemplate = nodes[parent].firstTemplate;
     nodes[parent].firstTemplate = child;
     return child;
+  }
+
+  uint32_t roleRoot(const std::string& role) {
+    if (auto it = roleRoots.find(std::string_view(role)); it != roleRoots.end()) return it->second;
+    const uint32_t root = newNode(EdgeKind::Root);
+    roleRoots.emplace(role, root);
+    return root;
   }
 
   Result<void> add(Rule rule) {
@@ -346,12 +474,13 @@ struct Policy::Compiled {
     if (auto valid = mqtt::validateTopicFilter(rule.filter); !valid) {
       return error(fmt::format("invalid topic filter: {}", valid.error().message));
     }
-    if (rule.pattern && rule.scope != Rule::Scope::Everyone) {
+    if (rule.placeholders == Placeholders::Mosquitto && rule.scope != Rule::Scope::Everyone) {
       return error("a pattern applies to every client, not to one user or to anonymous ones");
     }
     if (rule.actions == 0 || (rule.actions & ~kAllActions) != 0) {
       return error("a rule must name one or more of publish, subscribe, receive and retain");
     }
+    if (rule.maxQos > 2) return error("max_qos must be 0, 1 or 2");
     if (rules.size() >= kNone - 1 || nodes.size() >= kNone - 1 - 65536) {
       return error("too many rules");
     }
@@ -373,14 +502,17 @@ struct Policy::Compiled {
       case Rule::Scope::Everyone:
         root = patternRoot;
         break;
+      case Rule::Scope::Role:
+        if (rule.role.empty()) return error("a role rule needs a role");
+        root = roleRoot(rule.role);
+        break;
     }
 
     // Down the levels, remembering the path to mark it for a deny rule.
     std::vector<uint32_t> path{root};
     uint32_t node = root;
     bool endsWithHash = false;
-    bool needsUser = false;
-    bool needsClient = false;
+    std::vector<uint16_t> needs;
     for (size_t pos = 0; pos != kDone;) {
       auto [level, next] = levelAt(rule.filter, pos);
       pos = next;
@@ -390,11 +522,13 @@ struct Policy::Compiled {
       }
       if (level == "+") {
         node = plusChild(node);
-      } else if (rule.pattern && hasPlaceholder(level)) {
-        node = templateChild(node, level);
-        const TemplateLevel& t = templates[nodes[node].templateIndex];
-        needsUser = needsUser || t.needsUser;
-        needsClient = needsClient || t.needsClient;
+      } else if (hasPlaceholder(level, rule.placeholders)) {
+        auto child = templateChild(node, level, rule.placeholders);
+        if (!child) return error(child.error().message);
+        node = *child;
+        for (uint16_t v : templates[nodes[node].templateIndex].vars) {
+          if (std::find(needs.begin(), needs.end(), v) == needs.end()) needs.push_back(v);
+        }
       } else {
         node = literalChild(node, level);
       }
@@ -402,9 +536,14 @@ struct Policy::Compiled {
     }
 
     const auto index = static_cast<uint32_t>(rules.size());
+    uint32_t condition = kNone;
+    if (rule.when) {
+      conditions.push_back(std::move(*rule.when));
+      condition = static_cast<uint32_t>(conditions.size() - 1);
+    }
     uint32_t& head = endsWithHash ? nodes[node].rest : nodes[node].exact;
-    rules.push_back(
-        CompiledRule{std::move(rule.text), std::move(rule.where), rule.actions, rule.deny, head});
+    rules.push_back(CompiledRule{std::move(rule.text), std::move(rule.where), rule.actions,
+                                 rule.deny, rule.maxQos, condition, head});
     head = index;
 
     if (rule.deny) {
@@ -416,17 +555,41 @@ struct Policy::Compiled {
           nodes[path[i - 1]].firstDenyChild = path[i];
         }
       }
-      for (size_t a = 0; a < 4; ++a) {
-        if ((rule.actions & (1u << a)) == 0) continue;
-        if (needsUser) firstDenyNeedingUser[a] = std::min(firstDenyNeedingUser[a], index);
-        if (needsClient) firstDenyNeedingClient[a] = std::min(firstDenyNeedingClient[a], index);
-      }
+      for (uint16_t v : needs) denyNeeds.push_back(DenyNeed{root, index, v, rule.placeholders});
     } else if (rule.scope == Rule::Scope::Everyone) {
       allowPatterns = true;
-      allowPatternsNeedingUser = allowPatternsNeedingUser || needsUser;
-      allowPatternsNeedingClient = allowPatternsNeedingClient || needsClient;
+      for (uint16_t v : needs) {
+        allowPatternsNeedingUser = allowPatternsNeedingUser || v == kVarUser;
+        allowPatternsNeedingClient = allowPatternsNeedingClient || v == kVarClient;
+      }
     }
     return {};
+  }
+
+  // Resolves the directory's roles to tries (a role without rules has none).
+  void setDirectory(Directory d) {
+    auto rootsOf = [&](const std::vector<std::string>& roles, std::vector<uint32_t>& out) {
+      for (const auto& role : roles) {
+        auto it = roleRoots.find(std::string_view(role));
+        if (it != roleRoots.end() && std::find(out.begin(), out.end(), it->second) == out.end()) {
+          out.push_back(it->second);
+        }
+      }
+    };
+    for (const auto& [name, user] : d.users) {
+      UserInfo info;
+      rootsOf(user.roles, info.roleRoots);
+      for (const auto& group : user.groups) {
+        if (auto it = d.groups.find(group); it != d.groups.end())
+          rootsOf(it->second, info.roleRoots);
+      }
+      info.attributes = user.attributes;
+      info.tenant = user.tenant;
+      users.emplace(name, std::move(info));
+    }
+    rootsOf(d.anonymousRoles, anonymousRoleRoots);
+    rootsOf(d.authenticatedRoles, authenticatedRoleRoots);
+    directory = std::move(d);
   }
 
   // ---- checking
@@ -434,18 +597,24 @@ struct Policy::Compiled {
   // The first deny and the first allow found for one action.
   struct Found {
     ActionSet bit;
+    const Who& who;   // for conditions
+    uint8_t qos = 0;  // Publish: an allow rule with a lower max_qos does not count
     uint32_t deny = kNone;
     uint32_t allow = kNone;
+    uint8_t maxQos = 0;  // the highest max_qos of the allow rules that counted
   };
 
   void take(uint32_t head, Found& found, bool allowsCount, bool denies = true) const {
     for (uint32_t r = head; r != kNone; r = rules[r].next) {
       const CompiledRule& rule = rules[r];
       if ((rule.actions & found.bit) == 0) continue;
+      if (rule.deny ? !denies : (!allowsCount || rule.maxQos < found.qos)) continue;
+      if (rule.condition != kNone && !found.who.holds(conditions[rule.condition])) continue;
       if (rule.deny) {
-        if (denies) found.deny = std::min(found.deny, r);
-      } else if (allowsCount) {
+        found.deny = std::min(found.deny, r);
+      } else {
         found.allow = std::min(found.allow, r);
+        found.maxQos = std::max(found.maxQos, rule.maxQos);
       }
     }
   }
@@ -613,29 +782,102 @@ struct Policy::Compiled {
     }
   }
 
-  // The root of the topic rules that apply to `who`; kNone when none do.
-  uint32_t topicRoot(const Who& who) const {
-    if (who.user.empty()) return anonymousRoot;
-    auto it = userRoots.find(who.user);
-    return it == userRoots.end() ? kNone : it->second;
+  // The tenant named by the policy.toml, the token or the certificate: the first there is (they
+  // agree, or tenantOf refuses the client).
+  std::string_view tenantName(const Subject& s, const UserInfo* user) const {
+    if (user && !user->tenant.empty()) return user->tenant;
+    if (!s.tenant.empty()) return s.tenant;
+    if (!directory.tenantFromCert.empty()) {
+      const auto& values = valuesOf(s.cert, directory.tenantFromCert);
+      if (values.size() == 1) return values.front();
+    }
+    return {};
   }
 
-  // Deny patterns that cannot be applied to `who` deny it everything.
-  void denyUnsubstitutable(const Who& who, Action action, Found& found) const {
-    const auto a = static_cast<size_t>(action);
-    if (who.userUnsafe) found.deny = std::min(found.deny, firstDenyNeedingUser[a]);
-    if (who.clientUnsafe) found.deny = std::min(found.deny, firstDenyNeedingClient[a]);
+  // Everything a check needs to know about `s`.
+  Who who(const Subject& s) const {
+    Who w(s);
+    const UserInfo* user = nullptr;
+    if (!s.username.empty() && !users.empty()) {
+      if (auto it = users.find(std::string_view(s.username)); it != users.end()) {
+        user = &it->second;
+        w.attributes = &user->attributes;
+      }
+    }
+    w.vars.resize(kVarAttr0 + attributeNames.size());
+    w.vars[kVarUser] = Var::of(s.username);
+    w.vars[kVarClient] = Var::of(s.clientId);
+    w.vars[kVarClient].unsafe = !w.vars[kVarClient].forDeny;  // always there: empty is unsafe
+    const auto& cn = valuesOf(s.cert, "cn");
+    if (cn.size() == 1) w.vars[kVarCertCn] = Var::of(cn.front());
+    w.vars[kVarTenant] = Var::of(tenantName(s, user));
+    for (size_t i = 0; i < attributeNames.size(); ++i) {
+      const auto& values = valuesOf(*w.attributes, attributeNames[i]);
+      if (values.size() == 1) w.vars[kVarAttr0 + i] = Var::of(values.front());
+    }
+    w.patternsMayAllow = !hasWildcard(s.username) && !hasWildcard(s.clientId);
+
+    if (s.username.empty()) {
+      w.addRoot(anonymousRoot);
+      for (uint32_t r : anonymousRoleRoots) w.addRoot(r);
+    } else {
+      if (auto it = userRoots.find(std::string_view(s.username)); it != userRoots.end()) {
+        w.addRoot(it->second);
+      }
+      if (user) {
+        for (uint32_t r : user->roleRoots) w.addRoot(r);
+      }
+      for (uint32_t r : authenticatedRoleRoots) w.addRoot(r);
+    }
+    if (!roleRoots.empty()) {
+      auto addRole = [&](std::string_view role) {
+        if (auto it = roleRoots.find(role); it != roleRoots.end()) w.addRoot(it->second);
+      };
+      for (const auto& role : s.roles) addRole(role);
+      if (directory.rolesFromCertOu) {
+        for (const auto& ou : valuesOf(s.cert, "ou")) addRole(ou);
+      }
+      if (directory.rolesFromCertO) {
+        for (const auto& o : valuesOf(s.cert, "o")) addRole(o);
+      }
+    }
+    return w;
+  }
+
+  // Deny rules that cannot be applied to `who` deny it everything.
+  void denyUnsubstitutable(const Who& who, Found& found) const {
+    for (const DenyNeed& d : denyNeeds) {
+      if (d.rule >= found.deny || (rules[d.rule].actions & found.bit) == 0) continue;
+      if (!who.var(d.var).unsafe || (d.root != patternRoot && !who.hasRoot(d.root))) continue;
+      const CompiledRule& rule = rules[d.rule];
+      if (rule.condition != kNone && !who.holds(conditions[rule.condition])) continue;
+      found.deny = d.rule;
+    }
   }
 
   // The rules that match `action` on the topic name `topic` for `w`; false (nothing looked up)
   // when `topic` is not a topic name: a filter here would be matched as if its wildcards were
   // words.
-  bool matchTopicName(const Who& w, Action action, std::string_view topic, Found& found) const {
+  bool matchTopicName(const Who& w, std::string_view topic, Found& found) const {
     if (topic.empty() || topic.find_first_of("+#") != std::string_view::npos) return false;
-    if (const uint32_t root = topicRoot(w); root != kNone) matchName(root, topic, w, true, found);
+    for (uint32_t root : w.roots) matchName(root, topic, w, true, found);
     matchName(patternRoot, topic, w, w.patternsMayAllow, found);
-    denyUnsubstitutable(w, action, found);
+    denyUnsubstitutable(w, found);
     return true;
+  }
+
+  static std::string_view variableName(uint16_t var, Placeholders syntax) {
+    switch (var) {
+      case kVarUser:
+        return syntax == Placeholders::Mosquitto ? "%u" : "${username}";
+      case kVarClient:
+        return syntax == Placeholders::Mosquitto ? "%c" : "${client_id}";
+      case kVarCertCn:
+        return "${cert.cn}";
+      case kVarTenant:
+        return "${tenant}";
+    }
+    return "${attr...}";
   }
 
   Decision decide(const Found& found, const Who& who, Action action, std::string_view topic) const {
@@ -646,28 +888,38 @@ struct Policy::Compiled {
       const CompiledRule& rule = rules[found.deny];
       d.rule = rule.text;
       d.where = rule.where;
-      const auto a = static_cast<size_t>(action);
-      if (who.userUnsafe && found.deny == firstDenyNeedingUser[a]) {
-        d.note =
-            "the user name contains '+' or '#', so this pattern's %u cannot be substituted "
-            "and it denies everything";
-      } else if (who.clientUnsafe && found.deny == firstDenyNeedingClient[a]) {
-        d.note =
-            "the client id is empty or contains '+' or '#', so this pattern's %c cannot be "
-            "substituted and it denies everything";
+      for (const DenyNeed& need : denyNeeds) {
+        if (need.rule != found.deny || !who.var(need.var).unsafe) continue;
+        std::string value =
+            need.var == kVarUser     ? "the user name"
+            : need.var == kVarClient ? "the client id"
+            : need.var >= kVarAttr0
+                ? fmt::format("attribute \"{}\"", attributeNames[need.var - kVarAttr0])
+                : fmt::format("the value of {}", variableName(need.var, need.syntax));
+        d.note = fmt::format(
+            "{} {}contains '+' or '#', so this {}'s {} cannot be substituted and it denies "
+            "everything",
+            value, need.var == kVarClient ? "is empty or " : "",
+            need.syntax == Placeholders::Mosquitto ? "pattern" : "rule",
+            need.var >= kVarAttr0
+                ? fmt::format("${{attr.{}}}", attributeNames[need.var - kVarAttr0])
+                : std::string(variableName(need.var, need.syntax)));
+        break;
       }
     } else if (found.allow != kNone) {
       const CompiledRule& rule = rules[found.allow];
       d.allowed = true;
       d.rule = rule.text;
       d.where = rule.where;
+      d.maxQos = found.maxQos;
     } else if (allowPatterns && !who.patternsMayAllow) {
       d.note =
           "no pattern allows anything to a client whose user name or client id contains "
           "'+' or '#'";
-    } else if (allowPatternsNeedingUser && !who.user.empty() && !who.userForAllow) {
+    } else if (allowPatternsNeedingUser && !who.subject.username.empty() &&
+               !who.var(kVarUser).forAllow) {
       d.note = "patterns with %u allow nothing to a user name containing '/'";
-    } else if (allowPatternsNeedingClient && !who.clientForAllow) {
+    } else if (allowPatternsNeedingClient && !who.var(kVarClient).forAllow) {
       d.note = "patterns with %c allow nothing to a client id that is empty or contains '/'";
     }
     return d;
@@ -689,12 +941,13 @@ Policy::~Policy() = default;
 Policy::Policy(Policy&&) noexcept = default;
 Policy& Policy::operator=(Policy&&) noexcept = default;
 
-Result<Policy> Policy::fromRules(std::vector<Rule> rules) {
+Result<Policy> Policy::fromRules(std::vector<Rule> rules, Directory directory) {
   auto compiled = std::make_unique<Compiled>();
   compiled->anonymousRoot = compiled->newNode(EdgeKind::Root);
   compiled->patternRoot = compiled->newNode(EdgeKind::Root);
   compiled->rules.reserve(rules.size());
   for (Rule& rule : rules) MOAT_TRY(compiled->add(std::move(rule)));
+  compiled->setDirectory(std::move(directory));
   return Policy(std::move(compiled));
 }
 
@@ -710,29 +963,61 @@ Result<Policy> Policy::loadAclFile(const std::filesystem::path& path) {
   return parseAclFile(*text, path.string());
 }
 
-Decision Policy::check(const Subject& who, Action action, std::string_view topic) const {
+Result<Policy> Policy::loadFiles(const std::filesystem::path& aclFile,
+                                 const std::filesystem::path& policyFile) {
+  std::vector<Rule> rules;
+  Directory directory;
+  if (!aclFile.empty()) {
+    auto text = readWholeFile(aclFile);
+    if (!text) return tl::unexpected(std::move(text).error());
+    auto acl = parseAclRules(*text, aclFile.string());
+    if (!acl) return tl::unexpected(std::move(acl).error());
+    rules = std::move(*acl);
+  }
+  if (!policyFile.empty()) {
+    auto text = readWholeFile(policyFile);
+    if (!text) return tl::unexpected(std::move(text).error());
+    auto file = parsePolicyFile(*text, policyFile.string());
+    if (!file) return tl::unexpected(std::move(file).error());
+    for (Rule& r : file->rules) rules.push_back(std::move(r));
+    directory = std::move(file->directory);
+  }
+  return fromRules(std::move(rules), std::move(directory));
+}
+
+Decision Policy::check(const Subject& who, Action action, std::string_view topic,
+                       uint8_t qos) const {
   if (action == Action::Subscribe) return checkSubscribe(who, topic);
   const Compiled& c = *compiled_;
-  const Who w(who);
-  Compiled::Found found{actionBit(action)};
-  const bool name = c.matchTopicName(w, action, topic, found);
+  const Who w = c.who(who);
+  Compiled::Found found{actionBit(action), w, action == Action::Publish ? qos : uint8_t(0)};
+  const bool name = c.matchTopicName(w, topic, found);
   Decision d = c.decide(found, w, action, topic);
   if (!name) d.note = "not a topic name";
+  if (!d.allowed && name && found.deny == kNone && action == Action::Publish && qos > 0) {
+    // Would a lower QoS have been allowed? Then max_qos is why.
+    Compiled::Found any{actionBit(action), w, 0};
+    c.matchTopicName(w, topic, any);
+    if (any.deny == kNone && any.allow != kNone) {
+      d.note = fmt::format("allowed only up to QoS {} (max_qos of {})", any.maxQos,
+                           c.rules[any.allow].where);
+    }
+  }
   return d;
 }
 
-bool Policy::allows(const Subject& who, Action action, std::string_view topic) const {
+bool Policy::allows(const Subject& who, Action action, std::string_view topic, uint8_t qos) const {
   if (action == Action::Subscribe) return checkSubscribe(who, topic).allowed;
   const Compiled& c = *compiled_;
-  const Who w(who);
-  Compiled::Found found{actionBit(action)};
-  return c.matchTopicName(w, action, topic, found) && found.deny == kNone && found.allow != kNone;
+  const Who w = c.who(who);
+  Compiled::Found found{actionBit(action), w, action == Action::Publish ? qos : uint8_t(0)};
+  return c.matchTopicName(w, topic, found) && found.deny == kNone && found.allow != kNone;
 }
 
 Decision Policy::checkSubscribe(const Subject& who, std::string_view filter) const {
   const Compiled& c = *compiled_;
-  const Who w(who);
-  Compiled::Found found{actionBit(Action::Subscribe)};
+  const Who w = c.who(who);
+  Compiled::Found found{actionBit(Action::Subscribe), w};
   if (auto valid = mqtt::validateTopicFilter(filter); !valid) {
     Decision d = c.decide(found, w, Action::Subscribe, filter);
     d.note = "not a valid topic filter: " + valid.error().message;
@@ -740,16 +1025,87 @@ Decision Policy::checkSubscribe(const Subject& who, std::string_view filter) con
   }
   std::string_view f = filter;
   if (auto shared = mqtt::parseSharedFilter(filter)) f = shared->filter;
-  if (const uint32_t root = c.topicRoot(w); root != kNone) {
+  for (uint32_t root : w.roots) {
     c.overlapFilter(root, f, w, found);
     c.coverFilter(root, f, w, true, found);
   }
   c.overlapFilter(c.patternRoot, f, w, found);
   c.coverFilter(c.patternRoot, f, w, w.patternsMayAllow, found);
-  c.denyUnsubstitutable(w, Action::Subscribe, found);
+  c.denyUnsubstitutable(w, found);
   return c.decide(found, w, Action::Subscribe, filter);
 }
 
+Result<std::optional<Tenant>> Policy::tenantOf(const Subject& who) const {
+  const Compiled& c = *compiled_;
+  std::vector<std::pair<std::string_view, std::string>> named;  // source, tenant
+  if (!who.username.empty()) {
+    if (auto it = c.users.find(std::string_view(who.username));
+        it != c.users.end() && !it->second.tenant.empty()) {
+      named.emplace_back("the policy file", it->second.tenant);
+    }
+  }
+  if (!who.tenant.empty()) named.emplace_back("the token", who.tenant);
+  if (!c.directory.tenantFromCert.empty()) {
+    const auto& values = valuesOf(who.cert, c.directory.tenantFromCert);
+    if (values.size() > 1) {
+      return fail(0x87, fmt::format("the certificate has {} {} fields: which one is the tenant?",
+                                    values.size(), c.directory.tenantFromCert));
+    }
+    if (values.size() == 1) named.emplace_back("the certificate", values.front());
+  }
+  if (named.empty()) return std::optional<Tenant>{};
+  for (const auto& [source, name] : named) {
+    if (name != named.front().second) {
+      return fail(0x87, fmt::format("{} names tenant \"{}\" but {} names \"{}\"",
+                                    named.front().first, named.front().second, source, name));
+    }
+  }
+  const std::string& name = named.front().second;
+  if (!validTenantName(name)) {
+    return fail(0x87, fmt::format("tenant \"{}\" from {} is not a valid tenant name", name,
+                                  named.front().first));
+  }
+  Tenant t{name, {}};
+  if (auto it = c.directory.mounts.find(name); it != c.directory.mounts.end()) {
+    t.mount = it->second;
+  } else {
+    t.mount = "tenants/" + name + "/";
+  }
+  return std::optional<Tenant>(std::move(t));
+}
+
+std::vector<std::string> Policy::rolesOf(const Subject& who) const {
+  const Directory& d = compiled_->directory;
+  std::vector<std::string> roles;
+  auto add = [&](const std::vector<std::string>& names) {
+    for (const auto& n : names) {
+      if (std::find(roles.begin(), roles.end(), n) == roles.end()) roles.push_back(n);
+    }
+  };
+  if (who.username.empty()) {
+    add(d.anonymousRoles);
+  } else {
+    if (auto it = d.users.find(who.username); it != d.users.end()) {
+      add(it->second.roles);
+      for (const auto& g : it->second.groups) {
+        if (auto git = d.groups.find(g); git != d.groups.end()) add(git->second);
+      }
+    }
+    add(d.authenticatedRoles);
+  }
+  add(who.roles);
+  if (d.rolesFromCertOu) add(valuesOf(who.cert, "ou"));
+  if (d.rolesFromCertO) add(valuesOf(who.cert, "o"));
+  return roles;
+}
+
 size_t Policy::ruleCount() const { return compiled_->rules.size(); }
+
+bool validTenantName(std::string_view name) {
+  return !name.empty() && name.size() <= 64 && !name.starts_with('$') &&
+         name.find_first_of("/+#") == std::string_view::npos &&
+         std::none_of(name.begin(), name.end(),
+                      [](char ch) { return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f; });
+}
 
 }  // namespace moat::security::authz

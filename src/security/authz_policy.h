@@ -31,12 +31,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/result.h"
+#include "net/admission.h"
+#include "security/authz_condition.h"
 
 namespace moat::security::authz {
 
@@ -59,10 +63,12 @@ inline constexpr ActionSet kAllActions = 0x0F;
 struct Subject {
   std::string username;  // empty: anonymous
   std::string clientId;  // the one in use: the broker's assigned id when the client sent none
-  std::string certCn;    // not used by acl_file rules (later placeholders)
-  std::vector<std::string> roles;
-  std::string tenant;
+  Fields cert;           // the client certificate's subject: "cn", "o", "ou"; empty without one
+  std::vector<std::string> roles;  // from the token (roles claim)
+  std::string tenant;              // from the token (tenant claim)
+  Fields claims;                   // the token's other claims (authz_condition.h)
   std::string listener;
+  std::optional<net::IpAddress> address;  // the client's (forwarded, behind a trusted proxy)
 };
 
 // An answer, with what made it.
@@ -77,28 +83,74 @@ struct Decision {
   // Why a rule that might be expected to apply did not, or did in an unusual way ("patterns with
   // %u grant nothing to a user name containing '/', '+' or '#'"); usually empty.
   std::string note;
+  // The highest QoS the allow rules that matched permit (max_qos); 2 without a limit. For
+  // Subscribe, the QoS to grant at most.
+  uint8_t maxQos = 2;
 
   // "allowed by acl:7 (topic read sensors/#)", "denied by acl:18 (topic deny #)",
   // "denied: no rule allows subscribe to \"x\" (default deny)"; the note, if any, follows.
   std::string explain() const;
 };
 
-// One rule, whatever file it came from (authz_acl_file.h makes them from an acl_file).
+// How placeholders are written in a rule's filter.
+enum class Placeholders : uint8_t {
+  None,       // the filter is literal
+  Mosquitto,  // acl_file patterns: %u (user name) and %c (client id)
+  Moat,       // policy.toml: ${username}, ${client_id}, ${cert.cn}, ${tenant}, ${attr.NAME}
+};
+
+// One rule, whatever file it came from (authz_acl_file.h makes them from an acl_file,
+// authz_policy_file.h from a policy.toml).
 struct Rule {
   enum class Scope : uint8_t {
     Anonymous,  // clients without a user name
     User,       // the client whose user name is `user`
     Everyone,   // every client
+    Role,       // clients that have the role `role` (Directory)
   };
   Scope scope = Scope::Everyone;
   std::string user;   // for Scope::User
+  std::string role;   // for Scope::Role
   bool deny = false;  // a deny rule denies `actions`; an allow rule allows them
   ActionSet actions = 0;
-  std::string filter;    // a topic filter (spec 4.7); see `pattern`
-  bool pattern = false;  // %u and %c in `filter` are placeholders (Scope::Everyone only)
-  std::string text;      // as written, for Decision::rule ("topic read sensors/#")
-  std::string where;     // "acl:12"
+  std::string filter;  // a topic filter (spec 4.7), with placeholders as `placeholders` says
+  Placeholders placeholders = Placeholders::None;
+  uint8_t maxQos = 2;             // an allow rule: Publish up to this QoS, Subscribe granted
+                                  // at most this QoS
+  std::optional<Condition> when;  // the rule applies only while this holds
+  std::string text;               // as written, for Decision::rule ("topic read sensors/#")
+  std::string where;              // "acl:12"
 };
+
+// Who has which roles, attributes and tenant: the non-rule half of a policy.toml
+// (authz_policy_file.h).
+struct PolicyUser {
+  std::vector<std::string> roles;
+  std::vector<std::string> groups;
+  std::string tenant;
+  Fields attributes;  // sorted by name
+};
+struct Directory {
+  std::map<std::string, PolicyUser, std::less<>> users;
+  std::map<std::string, std::vector<std::string>, std::less<>> groups;  // group -> roles
+  std::vector<std::string> anonymousRoles;      // every client without a user name
+  std::vector<std::string> authenticatedRoles;  // every client with one
+  bool rolesFromCertOu = false;                 // each OU of the client certificate names a role
+  bool rolesFromCertO = false;                  // and its O
+  std::string tenantFromCert;  // "", "o" or "ou": the certificate field naming the tenant
+  std::map<std::string, std::string, std::less<>> mounts;  // tenant -> mount point
+};
+
+// Where a client with a tenant lives: its topics are below `mount` ("tenants/acme/"), which it
+// never sees: everything it sends is prefixed with it, everything it receives has it removed.
+struct Tenant {
+  std::string name;
+  std::string mount;
+};
+
+// A tenant name: 1..64 characters, no '/', '+', '#' or control characters, not starting with
+// '$' (it becomes a topic level).
+bool validTenantName(std::string_view name);
 
 class Policy {
  public:
@@ -114,22 +166,40 @@ class Policy {
   // The same from text in memory; `source` names it in errors and in Decision::where ("acl").
   [[nodiscard]] static Result<Policy> parseAclFile(std::string_view text, std::string_view source);
 
-  // Compiles rules from any source. Fails, naming the rule's `where`, on a filter that is not a
-  // valid topic filter, a pattern outside Scope::Everyone, or a User rule without a user name.
-  [[nodiscard]] static Result<Policy> fromRules(std::vector<Rule> rules);
+  // Reads the acl_file and the policy.toml (either path may be empty: not used) into one
+  // policy: all or nothing.
+  [[nodiscard]] static Result<Policy> loadFiles(const std::filesystem::path& aclFile,
+                                                const std::filesystem::path& policyFile);
 
-  // Publish, Retain or Receive on a topic NAME (no wildcards; an invalid name is denied).
+  // Compiles rules from any source. Fails, naming the rule's `where`, on a filter that is not a
+  // valid topic filter, an unknown placeholder, a User rule without a user name, or a Role rule
+  // without a role.
+  [[nodiscard]] static Result<Policy> fromRules(std::vector<Rule> rules, Directory directory = {});
+
+  // Publish, Retain or Receive on a topic NAME (no wildcards; an invalid name is denied). For
+  // Publish, `qos` is the message's: an allow rule with a lower max_qos does not allow it.
   // Subscribe here is checkSubscribe(who, topic).
-  [[nodiscard]] Decision check(const Subject& who, Action action, std::string_view topic) const;
+  [[nodiscard]] Decision check(const Subject& who, Action action, std::string_view topic,
+                               uint8_t qos = 0) const;
   // check(...).allowed without building the Decision's strings: for the broker's per-message
   // path, which asks check() only to explain a refusal.
-  [[nodiscard]] bool allows(const Subject& who, Action action, std::string_view topic) const;
+  [[nodiscard]] bool allows(const Subject& who, Action action, std::string_view topic,
+                            uint8_t qos = 0) const;
 
   // Subscribe to a topic FILTER. Granted only if every topic the filter can match is granted for
   // Subscribe by one allow rule: "sensors/#" grants "sensors/1/t", "sensors/#" and "sensors/+/t",
   // never "#" or "+/t". A deny rule for Subscribe whose filter overlaps the filter at all (some
   // topic matches both) denies it. A shared subscription "$share/group/F" is checked as F.
   [[nodiscard]] Decision checkSubscribe(const Subject& who, std::string_view filter) const;
+
+  // The tenant of `who`: named by its policy.toml user entry, its token's tenant claim or (with
+  // [certificates] tenant_from) its certificate; nullopt for none. Fails when two of them name
+  // different tenants (the client is refused, not guessed about).
+  [[nodiscard]] Result<std::optional<Tenant>> tenantOf(const Subject& who) const;
+
+  // The roles `who` has, for explanations: policy.toml user and groups, [authenticated] or
+  // [anonymous], the token, the certificate.
+  std::vector<std::string> rolesOf(const Subject& who) const;
 
   size_t ruleCount() const;
 
