@@ -3,6 +3,8 @@
 //
 //   moat acl check --config moat.toml --user sensor_001 --client-id s1 --action publish --topic T
 //   moat acl check --acl-file acl --user dashboard --action subscribe --topic 'sensors/#'
+//   moat acl check --policy policy.toml --user press-1 --cert-ou Presses --address 10.0.0.7 \
+//       --action publish --qos 1 --topic factory/line1
 //
 // Prints "allowed by acl:7 (topic read sensors/#)" or "denied: ..." and exits 0 when allowed,
 // 1 when denied, 2 for a usage or configuration error — so scripts and CI can assert rules.
@@ -70,12 +72,24 @@ int aclMain(int argc, char** argv) {
   CLI::App app{"Ask the authorization policy what it decides, and why", "moat acl"};
   app.require_subcommand(1);
   auto* check = app.add_subcommand("check", "the decision for one client, action and topic");
-  std::string configPath, aclPath, action, topic;
+  std::string configPath, aclPath, policyPath, action, topic, address;
+  std::vector<std::string> certCn, certO, certOu, claims;
+  unsigned qos = 0;
   security::authz::Subject who;
   check->add_option("-c,--config", configPath, "a configuration file with [authz]");
   check->add_option("--acl-file", aclPath, "an acl_file (instead of --config)");
+  check->add_option("--policy", policyPath, "a policy.toml (instead of --config)");
   check->add_option("-u,--user", who.username, "the user name (none: an anonymous client)");
   check->add_option("-i,--client-id", who.clientId, "the client id (for %c patterns)");
+  check->add_option("--role", who.roles, "a role its token names (repeatable)");
+  check->add_option("--tenant", who.tenant, "the tenant its token names");
+  check->add_option("--claim", claims, "a token claim NAME=VALUE (repeatable)");
+  check->add_option("--cert-cn", certCn, "its certificate's CN");
+  check->add_option("--cert-o", certO, "its certificate's O (repeatable)");
+  check->add_option("--cert-ou", certOu, "its certificate's OU (repeatable)");
+  check->add_option("--address", address, "its IP address");
+  check->add_option("--listener", who.listener, "the listener it came in on");
+  check->add_option("-q,--qos", qos, "the QoS of the publish")->check(CLI::Range(0, 2));
   check->add_option("-a,--action", action, "publish | subscribe | receive | retain")
       ->required()
       ->check(CLI::IsMember({"publish", "subscribe", "receive", "retain"}));
@@ -88,10 +102,27 @@ int aclMain(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : kUsage;
   }
-  if (configPath.empty() == aclPath.empty()) {
-    return fail("give exactly one of --config, --acl-file");
+  if (lint->parsed()) {
+    if (configPath.empty() == aclPath.empty()) {
+      return fail("give exactly one of --config, --acl-file");
+    }
+    return lintMain(configPath, aclPath);
   }
-  if (lint->parsed()) return lintMain(configPath, aclPath);
+  if (configPath.empty() == (aclPath.empty() && policyPath.empty())) {
+    return fail("give --config, or --acl-file and/or --policy");
+  }
+  if (!certCn.empty()) who.cert.push_back({"cn", certCn});
+  if (!certO.empty()) who.cert.push_back({"o", certO});
+  if (!certOu.empty()) who.cert.push_back({"ou", certOu});
+  for (const auto& c : claims) {
+    const size_t eq = c.find('=');
+    if (eq == std::string::npos || eq == 0) return fail("--claim wants NAME=VALUE, not " + c);
+    who.claims.push_back({c.substr(0, eq), {c.substr(eq + 1)}});
+  }
+  if (!address.empty()) {
+    who.address = net::IpAddress::parse(address);
+    if (!who.address) return fail("--address: not an IP address: " + address);
+  }
   if (!configPath.empty()) {
     auto cfg = config::loadFile(configPath);
     if (!cfg) return fail(cfg.error().message);
@@ -101,9 +132,22 @@ int aclMain(int argc, char** argv) {
       return 0;
     }
     aclPath = cfg->authz->aclFile;
+    policyPath = cfg->authz->policyFile;
   }
-  auto policy = security::authz::Policy::loadAclFile(aclPath);
+  auto policy = security::authz::Policy::loadFiles(aclPath, policyPath);
   if (!policy) return fail(policy.error().message);
+  if (auto roles = policy->rolesOf(who); !roles.empty()) {
+    std::string list;
+    for (const auto& r : roles) list += (list.empty() ? "" : ", ") + r;
+    std::printf("roles: %s\n", list.c_str());
+  }
+  if (auto tenant = policy->tenantOf(who); !tenant) {
+    std::printf("refused at CONNECT: %s\n", tenant.error().message.c_str());
+    return kDenied;
+  } else if (*tenant) {
+    std::printf("tenant: %s (topics under \"%s\")\n", (*tenant)->name.c_str(),
+                (*tenant)->mount.c_str());
+  }
   security::authz::Decision d;
   if (action == "subscribe") {
     d = policy->checkSubscribe(who, topic);
@@ -111,7 +155,7 @@ int aclMain(int argc, char** argv) {
     auto a = action == "publish"   ? security::authz::Action::Publish
              : action == "receive" ? security::authz::Action::Receive
                                    : security::authz::Action::Retain;
-    d = policy->check(who, a, topic);
+    d = policy->check(who, a, topic, static_cast<uint8_t>(qos));
   }
   if (who.clientId.empty()) {
     std::fprintf(stderr,

@@ -211,7 +211,7 @@ Result<void> Broker::start() {
     access_ = std::move(*access);
     accessSignature_ = access_->signature();
     log::info("authorization: {} rule{} from {}{}", access_->ruleCount(),
-              access_->ruleCount() == 1 ? "" : "s", access_->path(),
+              access_->ruleCount() == 1 ? "" : "s", access_->files(),
               access_->disconnectOnViolation() ? " (a violation disconnects the client)" : "");
   } else {
     log::warn(
@@ -368,7 +368,7 @@ void Broker::reloadAccess() {
     log::error("authorization reload failed, keeping the rules in force: {}", r.error().message);
     return;
   }
-  log::info("authorization rules {} reloaded ({} rule{})", access_->path(), access_->ruleCount(),
+  log::info("authorization rules {} reloaded ({} rule{})", access_->files(), access_->ruleCount(),
             access_->ruleCount() == 1 ? "" : "s");
   for (auto& w : workers_) {
     asio::post(w->context(), [worker = w.get(), access = access_.get()] {
@@ -429,7 +429,7 @@ void Broker::watchTlsFiles() {
       reloadPasswords();
     }
     if (access_ && access_->signature() != accessSignature_) {
-      log::info("authorization rules {} changed; reloading", access_->path());
+      log::info("authorization rules {} changed; reloading", access_->files());
       reloadAccess();
     }
     if (jwt_ && jwt_->signature() != jwtSignature_) {

@@ -531,6 +531,9 @@ bool Connection::sendPublish(const MessagePtr& msg, uint8_t qos, uint16_t packet
   if (state_ == State::Closed) return true;
   const auto& publish = msg->publish;
   mqtt::PublishExtras extras;
+  // A tenant's client sees its topics without the mount point (Session::mayReceive checked
+  // that they begin with it).
+  extras.topicSkip = mount_.size();
   extras.qos = qos;
   extras.dup = dup;
   extras.retain = retain;

@@ -140,7 +140,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // handle_authz.cc
   // Whether the policy ([authz]) lets this client do `action` on `topic`; a refusal is
   // logged and audited as `what` (publish, retain, will, ...).
-  bool permitted(security::authz::Action action, std::string_view topic, std::string_view what);
+  // `qos` is a PUBLISH's (a rule's max_qos may refuse it).
+  bool permitted(security::authz::Action action, std::string_view topic, std::string_view what,
+                 uint8_t qos = 0);
+  // Where this client's tenant lives (authz::Tenant), worked out after authentication; false
+  // when the client was refused.
+  bool placeInTenant();
   // The identity the policy sees, from the CONNECT and what authentication proved.
   void buildSubject(const mqtt::Connect& connect);
   // After re-authentication: the token's new roles and tenant into the subject.
@@ -228,10 +233,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // From a token: roles and tenant (for authorization), and when it expires.
   std::vector<std::string> roles_;
   std::string tenant_;
+  security::authz::Fields claims_;
   std::optional<std::chrono::system_clock::time_point> tokenExpires_;
   std::unique_ptr<boost::asio::steady_timer> tokenTimer_;
   // Authorization: who the policy sees; refusals logged at most once a second.
   std::shared_ptr<const security::authz::Subject> subject_;
+  // The tenant's mount point ("tenants/acme/"), empty without a tenant: prefixed to every topic
+  // and filter the client sends, removed from every topic it receives.
+  std::string mount_;
   std::chrono::steady_clock::time_point lastDenied_{};
   uint64_t deniedSuppressed_ = 0;
   // Audit: the attempt's refusal, if any, and whether its event was written (or belongs to

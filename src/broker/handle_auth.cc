@@ -185,6 +185,7 @@ bool Connection::acceptToken(mqtt::Connect& c, std::string_view token) {
   authUser_ = claims->username;
   roles_ = std::move(claims->roles);
   tenant_ = std::move(claims->tenant);
+  claims_ = std::move(claims->fields);
   tokenExpires_ = claims->expiresAt;
   return true;
 }
@@ -350,12 +351,17 @@ bool Connection::handleAuth(mqtt::Auth& auth) {
       return failed(
           fmt::format("the new token is for \"{}\", not \"{}\"", claims->username, authUser_));
     }
+    if (claims->tenant != tenant_) {
+      return failed(
+          fmt::format("the new token names tenant \"{}\", not \"{}\"", claims->tenant, tenant_));
+    }
     // Everything the new token says replaces what the old one said.
     tokenKid_ = claims->keyId;
     tokenSub_ = claims->subject;
     tokenAlg_ = claims->algorithm;
     roles_ = std::move(claims->roles);
     tenant_ = std::move(claims->tenant);
+    claims_ = std::move(claims->fields);
     tokenExpires_ = claims->expiresAt;
     refreshSubject();
     armTokenExpiry();

@@ -21,13 +21,31 @@ void Connection::buildSubject(const mqtt::Connect& c) {
   // name). Mosquitto, with allow_anonymous and no password file, would use the name as given.
   s->username = authMethod_ == "anonymous" ? std::string() : authUser_;
   s->clientId = c.clientId;
-  if (tls_ && !tls_->facts().peerCommonName.empty()) {
-    s->cert.push_back({"cn", {tls_->facts().peerCommonName}});
+  if (tls_) {
+    const auto& f = tls_->facts();
+    if (!f.peerCommonName.empty()) s->cert.push_back({"cn", {f.peerCommonName}});
+    if (!f.peerOrganizations.empty()) s->cert.push_back({"o", f.peerOrganizations});
+    if (!f.peerOrganizationalUnits.empty()) s->cert.push_back({"ou", f.peerOrganizationalUnits});
   }
   s->roles = roles_;
   s->tenant = tenant_;
+  s->claims = claims_;
   s->listener = listener_->name;
+  s->address = net::IpAddress::parse(clientAddress());
   subject_ = std::move(s);
+}
+
+bool Connection::placeInTenant() {
+  // Without [authz] an identity still has the tenant its token names, with the default mount.
+  static const security::authz::Policy kNoPolicy;
+  AccessControl* access = worker_.broker().access();
+  auto tenant = access ? access->tenantOf(*subject_) : kNoPolicy.tenantOf(*subject_);
+  if (!tenant) {
+    refuseConnect(mqtt::ReasonCode::NotAuthorized, tenant.error().message);
+    return false;
+  }
+  mount_ = *tenant ? (*tenant)->mount : std::string();
+  return true;
 }
 
 void Connection::refreshSubject() {
@@ -35,16 +53,18 @@ void Connection::refreshSubject() {
   auto s = std::make_shared<security::authz::Subject>(*subject_);
   s->roles = roles_;
   s->tenant = tenant_;
+  s->claims = claims_;
   subject_ = std::move(s);
-  if (session_) session_->setSubject(subject_);
+  if (session_) session_->setSubject(subject_, mount_);
 }
 
-bool Connection::permitted(Action action, std::string_view topic, std::string_view what) {
+bool Connection::permitted(Action action, std::string_view topic, std::string_view what,
+                           uint8_t qos) {
   AccessControl* access = worker_.broker().access();
   if (!access) return true;
   if (!subject_) return false;  // fail closed: nobody to ask for
-  if (access->allows(*subject_, action, topic)) return true;
-  noteDenied(what, topic, access->check(*subject_, action, topic));  // only to explain it
+  if (access->allows(*subject_, action, topic, qos)) return true;
+  noteDenied(what, topic, access->check(*subject_, action, topic, qos));  // only to explain it
   return false;
 }
 

@@ -254,9 +254,10 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   if (!authenticated_ && !authenticate(c)) return authConnect_.has_value() && !closing_;
   if (!stillAdmitted(c)) return false;
   buildSubject(c);
+  if (!placeInTenant()) return false;
   // The will is authorized now (and again when it is published): a client may not leave a
   // message behind on a topic it may not publish to.
-  if (c.will && (!permitted(security::authz::Action::Publish, c.will->topic, "will") ||
+  if (c.will && (!permitted(security::authz::Action::Publish, c.will->topic, "will", c.will->qos) ||
                  (c.will->retain &&
                   !permitted(security::authz::Action::Retain, c.will->topic, "retained will")))) {
     refuseConnect(
@@ -301,7 +302,10 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   bool sessionPresent = false;
   // A session whose expiry was 0 ended with its connection, even when that connection was
   // taken over [MQTT-3.1.2-6].
-  if (session && (c.cleanStart || (takenOver && session->expiryInterval() == 0))) {
+  // A session kept under another mount point (the policy moved the identity to another tenant)
+  // is not resumed: its subscriptions are in the other tenant's topics.
+  if (session && (c.cleanStart || (takenOver && session->expiryInterval() == 0) ||
+                  session->mount() != mount_)) {
     session->end(/*keepClaim=*/true);  // [MQTT-3.1.2-4] discard the old session
     session.reset();
   }
@@ -313,7 +317,7 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   }
   session->setExpiryInterval(expiry);
   session_ = session;
-  session_->setSubject(subject_);  // before anything can be delivered to it
+  session_->setSubject(subject_, mount_);  // before anything can be delivered to it
   will_ = std::move(c.will);
 
   if (v5) {
@@ -388,7 +392,7 @@ void Connection::releaseSession() {
   if (will_ && !stopping) {
     // [MQTT-3.1.2-8] the will goes out when the connection ends without a normal DISCONNECT.
     auto msg = std::make_shared<Message>();
-    msg->publish.topic = std::move(will_->topic);
+    msg->publish.topic = mount_ + will_->topic;
     msg->publish.payload = std::move(will_->payload);
     msg->publish.properties = std::move(will_->properties);
     uint32_t delay = msg->publish.properties.willDelayInterval.value_or(0);

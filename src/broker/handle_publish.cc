@@ -68,7 +68,7 @@ bool Connection::handlePublish(mqtt::Publish& p) {
   }
 
   if (AccessControl* access = worker_.broker().access();
-      access && (!permitted(security::authz::Action::Publish, p.topic, "publish") ||
+      access && (!permitted(security::authz::Action::Publish, p.topic, "publish", p.qos) ||
                  (p.retain && !permitted(security::authz::Action::Retain, p.topic, "retain")))) {
     if (access->disconnectOnViolation()) {
       close(ReasonCode::NotAuthorized, "publish not authorized");
@@ -101,6 +101,7 @@ bool Connection::handlePublish(mqtt::Publish& p) {
     msg->expiresAt = Clock::now() + std::chrono::seconds(*e);
   }
   msg->publish = std::move(p);
+  if (!mount_.empty()) msg->publish.topic.insert(0, mount_);
   size_t routed = worker_.publish(msg);
 
   // 5.0 tells the publisher when nobody was subscribed (0x10); it is still a success.

@@ -52,7 +52,6 @@ bool Connection::handleSubscribe(mqtt::Subscribe& s) {
     }
   }
   for (auto& t : s.topics) {
-    const auto& opts = t.options;
     if (auto ok = mqtt::validateTopicFilter(t.filter); !ok) {
       log::info("client \"{}\" {}: subscription to \"{}\" refused: {}", clientId_, peer_,
                 t.filter, ok.error().message);
@@ -71,9 +70,8 @@ bool Connection::handleSubscribe(mqtt::Subscribe& s) {
       ack.reasonCodes.push_back(ReasonCode::QuotaExceeded);  // 3.1.1: written as 0x80
       continue;
     }
-    auto shared = mqtt::parseSharedFilter(t.filter);
-    std::string_view filter = shared ? shared->filter : std::string_view(t.filter);
-    std::string_view group = shared ? shared->group : std::string_view();
+    const bool shared = mqtt::parseSharedFilter(t.filter).has_value();
+    auto opts = t.options;
     if (AccessControl* access = worker_.broker().access()) {
       // A wildcard filter is granted only if everything it can match is (docs/authorization.md);
       // the policy looks through "$share/GROUP/".
@@ -82,19 +80,21 @@ bool Connection::handleSubscribe(mqtt::Subscribe& s) {
         noteDenied("subscribe", t.filter, d);
         // A subscription to the same filter from before (resubscribing after a reload took
         // the right away) does not outlive the refusal.
-        if (session_->subscriptions().erase(t.filter) > 0)
-          index.unsubscribe(filter, group, session_.get());
+        if (session_->subscriptions().erase(t.filter) > 0) session_->unindex(t.filter);
         ack.reasonCodes.push_back(ReasonCode::NotAuthorized);  // 3.1.1: written as 0x80
         continue;
       }
+      opts.qos = std::min(opts.qos, d.maxQos);  // a rule's max_qos: granted at most that
     }
-    bool isNew = index.subscribe(filter, group, session_, opts, subId);
+    // In the index under the tenant's mount point, if any.
+    const Session::IndexedFilter f = session_->indexed(t.filter);
+    bool isNew = index.subscribe(f.filter, f.group, session_, opts, subId);
     session_->subscriptions()[t.filter] = SubscriptionRecord{opts, subId};
     ack.reasonCodes.push_back(static_cast<ReasonCode>(opts.qos));
     // [MQTT-3.3.1-9]..[MQTT-3.3.1-11] retain handling; none for shared subscriptions.
     if (!shared && (opts.retainHandling == 0 || (opts.retainHandling == 1 && isNew))) {
       found.clear();
-      worker_.broker().retained().match(filter, found);
+      worker_.broker().retained().match(f.filter, found);
       for (auto& m : found) {
         retained.push_back(RetainedDelivery{m, std::min(m->qos, opts.qos)});
       }
@@ -118,9 +118,7 @@ bool Connection::handleUnsubscribe(mqtt::Unsubscribe& u) {
       ack.reasonCodes.push_back(ReasonCode::TopicFilterInvalid);
       continue;
     }
-    auto shared = mqtt::parseSharedFilter(f);
-    bool removed = shared ? index.unsubscribe(shared->filter, shared->group, session_.get())
-                          : index.unsubscribe(f, {}, session_.get());
+    bool removed = session_->unindex(f);
     session_->subscriptions().erase(f);
     ack.reasonCodes.push_back(removed ? ReasonCode::Success : ReasonCode::NoSubscriptionExisted);
   }

@@ -116,16 +116,30 @@ void Session::pump() {
 }
 
 bool Session::mayReceive(const Message& msg) {
+  // A tenant's session receives only its tenant's topics (the index ensures it; this is the
+  // last word before a topic goes out without its mount point).
+  if (!mount_.empty() && !msg.publish.topic.starts_with(mount_)) return false;
   AccessControl* access = worker_.broker().access();
   if (!access) return true;
   if (!subject_) return false;  // never attached: nobody to ask for
   const auto receive = security::authz::Action::Receive;
-  if (access->allows(*subject_, receive, msg.publish.topic)) return true;
-  if (connection_) {
-    connection_->noteDenied("receive", msg.publish.topic,
-                            access->check(*subject_, receive, msg.publish.topic));
-  }
+  const std::string_view topic = localTopic(msg.publish.topic);
+  if (access->allows(*subject_, receive, topic)) return true;
+  if (connection_)
+    connection_->noteDenied("receive", topic, access->check(*subject_, receive, topic));
   return false;
+}
+
+Session::IndexedFilter Session::indexed(std::string_view filter) const {
+  if (auto shared = mqtt::parseSharedFilter(filter)) {
+    return {mount_ + std::string(shared->filter), std::string(shared->group)};
+  }
+  return {mount_ + std::string(filter), {}};
+}
+
+bool Session::unindex(std::string_view filter) {
+  const IndexedFilter f = indexed(filter);
+  return worker_.broker().index().unsubscribe(f.filter, f.group, this);
 }
 
 void Session::noteDrop(const char* why) {
@@ -226,10 +240,11 @@ void Session::publishWill(std::shared_ptr<Message> will) {
   // Checked at CONNECT, and again now: the policy may have changed since.
   if (AccessControl* access = worker_.broker().access()) {
     security::authz::Decision d;  // no subject: denied
+    const std::string_view topic = localTopic(will->publish.topic);
     if (subject_) {
-      d = access->check(*subject_, security::authz::Action::Publish, will->publish.topic);
+      d = access->check(*subject_, security::authz::Action::Publish, topic, will->qos);
       if (d.allowed && will->retain) {
-        d = access->check(*subject_, security::authz::Action::Retain, will->publish.topic);
+        d = access->check(*subject_, security::authz::Action::Retain, topic);
       }
     }
     if (!d.allowed) {
@@ -292,13 +307,7 @@ void Session::end(bool keepClaim) {
   ended_ = true;
   cancelExpiry();
   auto& index = worker_.broker().index();
-  for (const auto& [filter, record] : subscriptions_) {
-    if (auto shared = mqtt::parseSharedFilter(filter)) {
-      index.unsubscribe(shared->filter, shared->group, this);
-    } else {
-      index.unsubscribe(filter, {}, this);
-    }
-  }
+  for (const auto& [filter, record] : subscriptions_) unindex(filter);
   subscriptions_.clear();
   inflight_.clear();
   queue_.clear();

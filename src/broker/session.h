@@ -105,9 +105,26 @@ class Session : public std::enable_shared_from_this<Session> {
   void setOwner(std::string owner) { owner_ = std::move(owner); }
   // Who the authorization policy sees receiving this session's messages (and publishing its
   // will): the identity of the connection that last attached. Set before attach().
-  void setSubject(std::shared_ptr<const security::authz::Subject> subject) {
+  // With it, the tenant's mount point ("tenants/acme/", or empty): the session's subscriptions
+  // are under it in the index, and its messages' topics begin with it.
+  void setSubject(std::shared_ptr<const security::authz::Subject> subject, std::string mount) {
     subject_ = std::move(subject);
+    mount_ = std::move(mount);
   }
+  const std::string& mount() const { return mount_; }
+  // A topic as the client sees it: without the mount point.
+  std::string_view localTopic(std::string_view topic) const {
+    return topic.starts_with(mount_) ? topic.substr(mount_.size()) : topic;
+  }
+  // A filter as the client wrote it ("$share/g/a/#"), as the subscription index holds it: the
+  // share group apart, the mount point before the filter.
+  struct IndexedFilter {
+    std::string filter;
+    std::string group;  // empty: not shared
+  };
+  IndexedFilter indexed(std::string_view filter) const;
+  // Takes the subscription to `filter` (as the client wrote it) out of the index.
+  bool unindex(std::string_view filter);
   const security::authz::Subject* subject() const { return subject_.get(); }
   void setLimits(uint32_t maxQueuedMessages, uint64_t maxQueuedBytes);
 
@@ -148,6 +165,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   Worker& worker_;
   std::shared_ptr<const security::authz::Subject> subject_;
+  std::string mount_;
   const std::string clientId_;
   const uint64_t uid_;
   std::atomic<bool> online_{false};

@@ -139,9 +139,7 @@ void Worker::revokeSubscriptions(const AccessControl& access) {
         ++it;
         continue;
       }
-      auto shared = mqtt::parseSharedFilter(it->first);
-      broker_.index().unsubscribe(shared ? shared->filter : std::string_view(it->first),
-                                  shared ? shared->group : std::string_view(), session.get());
+      session->unindex(it->first);
       log::info("client \"{}\": subscription \"{}\" removed: {}", id, it->first, d.explain());
       it = records.erase(it);
     }

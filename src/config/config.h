@@ -150,6 +150,7 @@ struct BanEntry {
 // authenticated client may publish and subscribe anywhere (as Mosquitto without acl_file).
 struct AuthzSection {
   std::string aclFile;                 // Mosquitto's acl_file format
+  std::string policyFile;              // Moat's policy.toml (roles, conditions, tenants)
   bool disconnectOnViolation = false;  // close a client whose PUBLISH or SUBSCRIBE is denied
 };
 

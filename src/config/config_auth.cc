@@ -155,12 +155,15 @@ Result<void> readAuthz(std::string_view src, const toml::node& node, Config& cfg
   AuthzSection a;
   TableReader r(src, *node.as_table(), "authz");
   MOAT_TRY(r.string("acl_file", a.aclFile));
+  MOAT_TRY(r.string("policy", a.policyFile));
   MOAT_TRY(r.boolean("disconnect_on_violation", a.disconnectOnViolation));
   MOAT_TRY(r.finish());
-  if (a.aclFile.empty()) {
-    return tl::unexpected(at(src, node, "[authz] needs acl_file (the rules to check)"));
+  if (a.aclFile.empty() && a.policyFile.empty()) {
+    return tl::unexpected(
+        at(src, node, "[authz] needs acl_file or policy (or both: the rules to check)"));
   }
   a.aclFile = resolvePath(src, a.aclFile);
+  a.policyFile = resolvePath(src, a.policyFile);
   cfg.authz = std::move(a);
   return {};
 }

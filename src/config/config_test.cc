@@ -243,7 +243,8 @@ TEST(Config, AuthzAclFileIsRead) {
   EXPECT_TRUE(cfg->authz->disconnectOnViolation);
   auto none = parse("[authz]\n[[listener]]\nname=\"a\"\nbind=\"h:1\"\n", "m.toml");
   ASSERT_FALSE(none);
-  EXPECT_NE(none.error().message.find("m.toml:1: [authz] needs acl_file"), std::string::npos)
+  EXPECT_NE(none.error().message.find("m.toml:1: [authz] needs acl_file or policy"),
+            std::string::npos)
       << none.error().message;
 }
 

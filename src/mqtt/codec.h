@@ -67,6 +67,7 @@ struct PublishExtras {
   std::span<const uint32_t> subscriptionIds;   // replaces base subscriptionIdentifiers
   std::optional<uint32_t> messageExpiry;       // replaces base messageExpiryInterval
   bool omitTopic = false;                      // write a zero-length topic (alias already known)
+  size_t topicSkip = 0;  // leading bytes of p.topic not written (a tenant's mount point)
 };
 
 // Appends a PUBLISH's fixed header, topic, packet id and properties -- everything but the

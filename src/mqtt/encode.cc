@@ -176,7 +176,8 @@ uint8_t publishFirstByte(const PublishExtras& extras) {
 // encodePublishHeader, reserving `reserveAfter` more bytes for what the caller appends next.
 uint32_t writePublishHeader(const Publish& p, const PublishExtras& extras, size_t payloadSize,
                             Version version, size_t reserveAfter, std::string& out) {
-  const std::string_view topic = extras.omitTopic ? std::string_view() : p.topic;
+  const std::string_view topic =
+      extras.omitTopic ? std::string_view() : std::string_view(p.topic).substr(extras.topicSkip);
   const PublishOverrides overrides{extras.topicAlias, extras.subscriptionIds, extras.messageExpiry};
   const bool v5 = isV5(version);
   const size_t propertiesSize =

@@ -358,14 +358,21 @@ void TlsEngine::collectFacts() {
     facts_.peerIssuer = nameOf(X509_get_issuer_name(peer));
     facts_.peerSerial = serialOf(peer);
     X509_NAME* subject = X509_get_subject_name(peer);
-    int at = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
-    if (at >= 0) {
-      ASN1_STRING* cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at));
-      unsigned char* utf8 = nullptr;
-      int len = ASN1_STRING_to_UTF8(&utf8, cn);
-      if (len > 0) facts_.peerCommonName.assign(reinterpret_cast<char*>(utf8), len);
-      OPENSSL_free(utf8);
-    }
+    // Every value of one field of the subject, as UTF-8.
+    auto valuesOf = [subject](int nid) {
+      std::vector<std::string> values;
+      for (int at = -1; (at = X509_NAME_get_index_by_NID(subject, nid, at)) >= 0;) {
+        ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at));
+        unsigned char* utf8 = nullptr;
+        int len = ASN1_STRING_to_UTF8(&utf8, data);
+        if (len > 0) values.emplace_back(reinterpret_cast<char*>(utf8), len);
+        OPENSSL_free(utf8);
+      }
+      return values;
+    };
+    if (auto cn = valuesOf(NID_commonName); !cn.empty()) facts_.peerCommonName = cn.front();
+    facts_.peerOrganizations = valuesOf(NID_organizationName);
+    facts_.peerOrganizationalUnits = valuesOf(NID_organizationalUnitName);
     auto* names =
         static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(peer, NID_subject_alt_name, nullptr, nullptr));
     for (int i = 0; names && i < sk_GENERAL_NAME_num(names); ++i) {

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 #include "net/tls_context.h"
@@ -29,7 +30,9 @@ struct TlsFacts {
   std::string peerSubject;  // empty without a client certificate
   std::string peerIssuer;
   std::string peerSerial;  // hex
-  std::string peerCommonName;
+  std::string peerCommonName;                        // the first CN
+  std::vector<std::string> peerOrganizations;        // every O
+  std::vector<std::string> peerOrganizationalUnits;  // every OU
   std::string sanDns, sanUri, sanEmail;  // the first of each kind in subjectAltName
   std::string spkiSha256;                // hex, lower case, of the client's public key
   std::string pskIdentity;               // when the handshake used a PSK

@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "security/authz_condition.h"
 #include "security/jwt_keys.h"
 
 namespace moat::security {
@@ -78,6 +79,7 @@ struct JwtClaims {
   std::string issuer;    // "iss", empty when absent
   std::string tenant;    // the tenant claim, empty when absent
   std::vector<std::string> roles;
+  authz::Fields fields;  // string, number, boolean and string-array claims, for conditions
   // "exp"; time_point::max() for a date past what system_clock holds (year 2262 with
   // libstdc++), nullopt when the token has none.
   std::optional<std::chrono::system_clock::time_point> expiresAt;
