@@ -157,7 +157,7 @@ int aclMain(int argc, char** argv) {
                                    : security::authz::Action::Retain;
     d = policy->check(who, a, topic, static_cast<uint8_t>(qos));
   }
-  if (who.clientId.empty()) {
+  if (who.clientId.empty() && !aclPath.empty()) {
     std::fprintf(stderr,
                  "moat acl: note: no --client-id; %%c patterns see an empty client id, which "
                  "grants nothing and makes deny patterns deny everything\n");
