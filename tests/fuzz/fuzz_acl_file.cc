@@ -121,7 +121,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
               "checkSubscribe is not deterministic", rule.filter);
       checkDecision(sub, *rules);
       for (bool dropHash : {false, true}) {
-        const std::string name = instance(rule.filter, who, rule.pattern, dropHash);
+        const std::string name = instance(rule.filter, who, rule.placeholders == authz::Placeholders::Mosquitto, dropHash);
         if (name.empty()) continue;
         for (auto action : {authz::Action::Publish, authz::Action::Receive, authz::Action::Retain,
                             authz::Action::Subscribe}) {
@@ -132,7 +132,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         // The coverage rule: what a granted filter matches is granted too. (Not for a shared
         // subscription, checked as its inner filter, which dropping '#' can empty.)
-        if (sub.allowed && !rule.pattern && !rule.filter.starts_with("$share/")) {
+        if (sub.allowed && rule.placeholders == authz::Placeholders::None && !rule.filter.starts_with("$share/")) {
           const authz::Decision one = first->checkSubscribe(who, name);
           require(one.allowed, "a granted filter matches a topic that is not granted:", name);
         }
