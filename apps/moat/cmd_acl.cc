@@ -9,7 +9,7 @@
 // Prints "allowed by acl:7 (topic read sensors/#)" or "denied: ..." and exits 0 when allowed,
 // 1 when denied, 2 for a usage or configuration error — so scripts and CI can assert rules.
 //
-//   moat acl lint (--config moat.toml | --acl-file acl)
+//   moat acl lint (--config moat.toml | [--acl-file acl] [--policy policy.toml])
 //
 // Reports rules that load but do not do what they seem to (security/authz_lint.h): allows a
 // deny takes away, redundant allows, grants of `#`, patterns without placeholders, user
@@ -26,6 +26,7 @@
 #include "security/authz_acl_file.h"
 #include "security/authz_lint.h"
 #include "security/authz_policy.h"
+#include "security/authz_policy_file.h"
 #include "security/password_file.h"
 
 namespace moat::app {
@@ -41,28 +42,41 @@ int fail(const std::string& message) {
 }
 
 // `moat acl lint`: one line per finding, "FILE:LINE: warning: ..."; exit 1 when there is any.
-int lintMain(const std::string& configPath, std::string aclPath) {
+int lintMain(const std::string& configPath, std::string aclPath, std::string policyPath) {
   std::optional<std::vector<std::string>> users;
   if (!configPath.empty()) {
     auto cfg = config::loadFile(configPath);
     if (!cfg) return fail(cfg.error().message);
     if (!cfg->authz) return fail(configPath + " has no [authz] acl_file to lint");
     aclPath = cfg->authz->aclFile;
+    policyPath = cfg->authz->policyFile;
     if (cfg->authPassword) {
       auto file = security::PasswordFile::load(cfg->authPassword->file);
       if (!file) return fail(file.error().message);
       users = file->usernames();
     }
   }
-  auto text = readWholeFile(aclPath);
-  if (!text) return fail(text.error().message);
-  auto rules = security::authz::parseAclRules(*text, aclPath);
-  if (!rules) return fail(rules.error().message);
-  auto found = security::authz::lintRules(*rules, users ? &*users : nullptr);
-  for (const auto& f : found) std::printf("%s: warning: %s\n", f.where.c_str(), f.message.c_str());
-  if (found.empty()) {
-    std::printf("%s: %zu rules, nothing to report\n", aclPath.c_str(), rules->size());
+  std::vector<security::authz::Rule> rules;
+  std::string files;
+  if (!aclPath.empty()) {
+    auto text = readWholeFile(aclPath);
+    if (!text) return fail(text.error().message);
+    auto acl = security::authz::parseAclRules(*text, aclPath);
+    if (!acl) return fail(acl.error().message);
+    rules = std::move(*acl);
+    files = aclPath;
   }
+  if (!policyPath.empty()) {
+    auto text = readWholeFile(policyPath);
+    if (!text) return fail(text.error().message);
+    auto file = security::authz::parsePolicyFile(*text, policyPath);
+    if (!file) return fail(file.error().message);
+    for (auto& r : file->rules) rules.push_back(std::move(r));
+    files += (files.empty() ? "" : " and ") + policyPath;
+  }
+  auto found = security::authz::lintRules(rules, users ? &*users : nullptr);
+  for (const auto& f : found) std::printf("%s: warning: %s\n", f.where.c_str(), f.message.c_str());
+  if (found.empty()) std::printf("%s: %zu rules, nothing to report\n", files.c_str(), rules.size());
   return found.empty() ? 0 : kDenied;
 }
 
@@ -97,20 +111,16 @@ int aclMain(int argc, char** argv) {
   auto* lint = app.add_subcommand("lint", "rules that load but do not do what they seem to");
   lint->add_option("-c,--config", configPath, "a configuration file with [authz]");
   lint->add_option("--acl-file", aclPath, "an acl_file (instead of --config)");
+  lint->add_option("--policy", policyPath, "a policy.toml (instead of --config)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : kUsage;
   }
-  if (lint->parsed()) {
-    if (configPath.empty() == aclPath.empty()) {
-      return fail("give exactly one of --config, --acl-file");
-    }
-    return lintMain(configPath, aclPath);
-  }
   if (configPath.empty() == (aclPath.empty() && policyPath.empty())) {
     return fail("give --config, or --acl-file and/or --policy");
   }
+  if (lint->parsed()) return lintMain(configPath, aclPath, policyPath);
   if (!certCn.empty()) who.cert.push_back({"cn", certCn});
   if (!certO.empty()) who.cert.push_back({"o", certO});
   if (!certOu.empty()) who.cert.push_back({"ou", certOu});

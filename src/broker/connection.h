@@ -86,6 +86,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
                   const security::authz::Decision& decision);
   // The token's key id and algorithm, for a connection admitted by JWT.
   const std::string& tokenKid() const { return tokenKid_; }
+  // Who the policy sees (null before CONNECT is accepted) and the tenant's mount point.
+  const security::authz::Subject* subject() const { return subject_.get(); }
+  const std::string& mount() const { return mount_; }
   const std::string& tokenAlg() const { return tokenAlg_; }
 
  private:

@@ -129,6 +129,17 @@ void Worker::dropTokensWithoutKey(const JwtChecker& jwt) {
 }
 
 void Worker::revokeSubscriptions(const AccessControl& access) {
+  // A client the new policy puts in another tenant (or none) would keep publishing into the old
+  // one's topics: it is disconnected, and its next connection starts under the new mount point.
+  dropWhere([&](const Connection& c) -> std::string {
+    if (!c.subject()) return {};
+    auto tenant = access.tenantOf(*c.subject());
+    if (!tenant) return "its tenant is no longer clear: " + tenant.error().message;
+    const std::string mount = *tenant ? (*tenant)->mount : std::string();
+    if (mount == c.mount()) return {};
+    return fmt::format("the reloaded policy moved it from mount point \"{}\" to \"{}\"", c.mount(),
+                       mount);
+  });
   for (auto& [id, session] : sessions_) {
     const auto* who = session->subject();
     if (!who) continue;

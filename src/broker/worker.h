@@ -67,9 +67,10 @@ class Worker {
   // Disconnects this worker's connections admitted by a token that no key of `jwt` could check
   // now (its key was removed from the JWKS).
   void dropTokensWithoutKey(const JwtChecker& jwt);
-  // After an authorization reload: removes the subscriptions of this worker's sessions that
-  // the new policy no longer grants (a shared group then stops picking a member that may not
-  // receive; deliveries are checked one by one anyway).
+  // After an authorization reload: disconnects the clients the new policy puts in another
+  // tenant, and removes the subscriptions of this worker's sessions that the new policy no
+  // longer grants (a shared group then stops picking a member that may not receive; deliveries
+  // are checked one by one anyway).
   void revokeSubscriptions(const AccessControl& access);
   // Disconnects this worker's connections admitted by password or SCRAM as one of `users`.
   void dropUsers(const std::vector<std::string>& users);

@@ -21,8 +21,15 @@ std::vector<std::string_view> levels(std::string_view filter) {
 }
 
 bool hasPlaceholder(const Rule& r) {
-  return r.placeholders == Placeholders::Mosquitto &&
-         (r.filter.find("%u") != std::string::npos || r.filter.find("%c") != std::string::npos);
+  switch (r.placeholders) {
+    case Placeholders::None:
+      return false;
+    case Placeholders::Mosquitto:
+      return r.filter.find("%u") != std::string::npos || r.filter.find("%c") != std::string::npos;
+    case Placeholders::Moat:
+      return r.filter.find("${") != std::string::npos;
+  }
+  return false;
 }
 
 // Whether `a` and `b` apply to the same clients (a `pattern` without placeholders applies to
@@ -40,6 +47,8 @@ std::string whom(const Rule& r) {
       return fmt::format("user {}", r.user);
     case Rule::Scope::Everyone:
       return "every client";
+    case Rule::Scope::Role:
+      return fmt::format("role {}", r.role);
   }
   return {};
 }
@@ -87,6 +96,8 @@ std::vector<LintFinding> lintRules(const std::vector<Rule>& rules,
     for (size_t b = 0; b < rules.size(); ++b) {
       const Rule& other = rules[b];
       if (b == a || hasPlaceholder(other)) continue;
+      // A rule with a condition neither shadows nor is shadowed for sure.
+      if (other.when || r.when) continue;
       if (other.deny && reaches(other, r) && (other.actions & r.actions) == r.actions &&
           filterCovers(other.filter, r.filter)) {
         out.push_back({r.where, fmt::format("\"{}\" grants nothing: {} ({}) denies all of it "
@@ -95,6 +106,7 @@ std::vector<LintFinding> lintRules(const std::vector<Rule>& rules,
         break;
       }
       if (!other.deny && b < a && other.scope == r.scope && other.user == r.user &&
+          other.role == r.role && other.maxQos >= r.maxQos &&
           (other.actions & r.actions) == r.actions && filterCovers(other.filter, r.filter)) {
         out.push_back({r.where, fmt::format("\"{}\" is redundant: {} ({}) already grants it",
                                             r.text, other.where, other.text)});

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "security/authz_acl_file.h"
+#include "security/authz_policy_file.h"
 
 namespace moat::security::authz {
 namespace {
@@ -61,6 +62,33 @@ TEST(AuthzLint, UsersUnknownToThePasswordFileAreReportedOnce) {
   EXPECT_EQ(found[0].message,
             "user bob is not in the password file: its rules apply to nobody who logs in by "
             "password");
+}
+
+TEST(AuthzLint, RolesAreTheirOwnClientsAndConditionalRulesAreNotShadows) {
+  auto file = parsePolicyFile(R"(
+[[roles.a.rules]]
+allow = "all"
+topic = "#"
+[[roles.b.rules]]
+allow = "read"
+topic = "x/#"
+[[roles.b.rules]]
+deny = "read"
+topic = "x/#"
+when = { time = "22:00-06:00" }
+[[roles.b.rules]]
+allow = "read"
+topic = "x/y"
+max_qos = 1
+)",
+                              "policy.toml");
+  ASSERT_TRUE(file.has_value()) << file.error().message;
+  auto found = lintRules(file->rules, nullptr);
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].message, "\"role a: allow all #\" grants every topic to role a");
+  EXPECT_EQ(found[1].message,
+            "\"role b: allow read x/y max_qos 1\" is redundant: policy.toml:5 (role b: allow "
+            "read x/#) already grants it");
 }
 
 }  // namespace

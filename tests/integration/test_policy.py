@@ -300,6 +300,19 @@ def test_a_tenant_client_cannot_reach_outside_its_mount(broker_factory, tmp_path
         assert [(m.topic, m.payload) for m in globex.receive(1)] == [("marker", b"own")]
 
 
+def test_a_reload_that_moves_a_client_to_another_tenant_disconnects_it(broker_factory,
+                                                                         tmp_path, passwd):
+    broker = policy_broker(broker_factory, tmp_path, passwd, TENANTS)
+    client = Raw(broker, "acme-dev", "acme-live")
+    (tmp_path / "policy.new").write_text(TENANTS.replace('tenant = "acme"', 'tenant = "globex"'))
+    install(tmp_path / "policy.new", tmp_path / "policy.toml")
+    disconnect = client.conn.read_packet_of_type(mb.DISCONNECT)
+    assert disconnect.body[0] == NOT_AUTHORIZED
+    client.close()
+    log_line(broker, r'client "acme-live" .*: the reloaded policy moved it from mount point '
+                     r'"tenants/acme/" to "customers/globex/"; disconnecting')
+
+
 # -- reload and explanations -----------------------------------------------------------------
 
 def test_a_broken_policy_at_reload_changes_nothing_and_a_good_one_revokes(
