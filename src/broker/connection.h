@@ -146,6 +146,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // `qos` is a PUBLISH's (a rule's max_qos may refuse it).
   bool permitted(security::authz::Action action, std::string_view topic, std::string_view what,
                  uint8_t qos = 0);
+  // [provenance]: replaces any user property of that name with the client's proven user name
+  // (empty for an anonymous client).
+  void stampPublisher(mqtt::Properties& properties) const;
   // Where this client's tenant lives (authz::Tenant), worked out after authentication; false
   // when the client was refused.
   bool placeInTenant();

@@ -58,6 +58,14 @@ void Connection::refreshSubject() {
   if (session_) session_->setSubject(subject_, mount_);
 }
 
+void Connection::stampPublisher(mqtt::Properties& properties) const {
+  const std::string& name = worker_.broker().config().provenance.property;
+  if (name.empty()) return;
+  // Only the broker says who published: a client's own copies go, whatever they claim.
+  std::erase_if(properties.userProperties, [&](const auto& p) { return p.first == name; });
+  properties.userProperties.emplace_back(name, subject_ ? subject_->username : std::string());
+}
+
 bool Connection::permitted(Action action, std::string_view topic, std::string_view what,
                            uint8_t qos) {
   AccessControl* access = worker_.broker().access();

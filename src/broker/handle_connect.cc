@@ -395,6 +395,7 @@ void Connection::releaseSession() {
     msg->publish.topic = mount_ + will_->topic;
     msg->publish.payload = std::move(will_->payload);
     msg->publish.properties = std::move(will_->properties);
+    stampPublisher(msg->publish.properties);
     uint32_t delay = msg->publish.properties.willDelayInterval.value_or(0);
     msg->publish.properties.willDelayInterval.reset();
     msg->qos = will_->qos;

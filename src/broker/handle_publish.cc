@@ -102,6 +102,7 @@ bool Connection::handlePublish(mqtt::Publish& p) {
   }
   msg->publish = std::move(p);
   if (!mount_.empty()) msg->publish.topic.insert(0, mount_);
+  stampPublisher(msg->publish.properties);
   size_t routed = worker_.publish(msg);
 
   // 5.0 tells the publisher when nobody was subscribed (0x10); it is still a success.

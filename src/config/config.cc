@@ -25,6 +25,7 @@ using detail::checkAuthChain;
 using detail::readAudit;
 using detail::readAuth;
 using detail::readAuthz;
+using detail::readProvenance;
 using detail::resolvePath;
 using detail::TableReader;
 
@@ -433,6 +434,10 @@ Result<Config> parse(std::string_view text, std::string_view sourceName) {
       if (auto r = readAuthz(sourceName, node, cfg); !r) return tl::unexpected(r.error());
     } else if (k == "audit") {
       if (auto r = readAudit(sourceName, node, cfg.audit); !r) return tl::unexpected(r.error());
+    } else if (k == "provenance") {
+      if (auto r = readProvenance(sourceName, node, cfg.provenance); !r) {
+        return tl::unexpected(r.error());
+      }
     } else if (k == "broker" || k == "limits") {
       if (!node.is_table()) {
         return tl::unexpected(at(sourceName, node, fmt::format("[{}] must be a table", k)));

@@ -159,6 +159,12 @@ struct AuditSection {
   std::string file;  // a path, or "-" for standard output; empty = no events
 };
 
+// [provenance]: every message carries its publisher's authenticated user name as an MQTT 5
+// user property; copies a client put there itself are removed (docs/authorization.md).
+struct ProvenanceSection {
+  std::string property;  // the user property's name; empty = off
+};
+
 struct Config {
   BrokerSection broker;
   LimitsSection limits;
@@ -168,6 +174,7 @@ struct Config {
   std::vector<BanEntry> bans;
   std::optional<AuthzSection> authz;
   AuditSection audit;
+  ProvenanceSection provenance;
   std::vector<Listener> listeners;
   std::string source;  // file name, or "<embedded default>"
 };

@@ -168,6 +168,23 @@ Result<void> readAuthz(std::string_view src, const toml::node& node, Config& cfg
   return {};
 }
 
+Result<void> readProvenance(std::string_view src, const toml::node& node, ProvenanceSection& p) {
+  if (!node.is_table()) return tl::unexpected(at(src, node, "[provenance] must be a table"));
+  TableReader r(src, *node.as_table(), "provenance");
+  MOAT_TRY(r.string("property", p.property));
+  MOAT_TRY(r.finish());
+  // A user property name is a UTF-8 string; one a client could not tell from data, or that is
+  // empty, would defeat the point.
+  if (p.property.empty() || p.property.size() > 128 ||
+      std::any_of(p.property.begin(), p.property.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+    return tl::unexpected(at(src, node,
+                             "provenance.property must be 1..128 characters without control "
+                             "characters"));
+  }
+  return {};
+}
+
 Result<void> readAudit(std::string_view src, const toml::node& node, AuditSection& a) {
   if (!node.is_table()) return tl::unexpected(at(src, node, "[audit] must be a table"));
   TableReader r(src, *node.as_table(), "audit");

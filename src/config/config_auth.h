@@ -15,6 +15,7 @@ namespace moat::config::detail {
 Result<void> readAuth(std::string_view src, const toml::table& t, Config& cfg);
 Result<void> readAuthz(std::string_view src, const toml::node& node, Config& cfg);
 Result<void> readAudit(std::string_view src, const toml::node& node, AuditSection& a);
+Result<void> readProvenance(std::string_view src, const toml::node& node, ProvenanceSection& p);
 // The listener's `auth` list against what the configuration provides (once all is read).
 Result<void> checkAuthChain(std::string_view src, const toml::table& t, const Listener& l,
                             const Config& cfg);

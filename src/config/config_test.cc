@@ -248,6 +248,19 @@ TEST(Config, AuthzAclFileIsRead) {
       << none.error().message;
 }
 
+TEST(Config, AuthzPolicyAndProvenanceAreRead) {
+  auto cfg = parse(
+      "[authz]\npolicy=\"policy.toml\"\n[provenance]\nproperty=\"publisher\"\n"
+      "[[listener]]\nname=\"a\"\nbind=\"h:1\"\n",
+      "/etc/moat/m.toml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->authz->policyFile, "/etc/moat/policy.toml");
+  EXPECT_TRUE(cfg->authz->aclFile.empty());
+  EXPECT_EQ(cfg->provenance.property, "publisher");
+  expectError("[provenance]\nproperty=\"\"\n[[listener]]\nname=\"a\"\nbind=\"h:1\"\n",
+              "provenance.property must be 1..128 characters");
+}
+
 TEST(Config, AuditFileIsRead) {
   auto cfg = parse("[audit]\nfile=\"audit.jsonl\"\n[[listener]]\nname=\"a\"\nbind=\"h:1\"\n",
                    "/etc/moat/m.toml");

@@ -121,11 +121,12 @@ def passwd(tmp_path):
     return path
 
 
-def policy_broker(broker_factory, tmp_path, passwd, policy_text):
+def policy_broker(broker_factory, tmp_path, passwd, policy_text, extra=""):
     (tmp_path / "policy.toml").write_text(policy_text)
     listener = {"name": SECURE, "transport": "tcp", "auth": ["password"]}
     return broker_factory(listeners=[listener], extra_toml=(
-        f'[auth.password]\nfile = "{passwd}"\n[authz]\npolicy = "{tmp_path / "policy.toml"}"\n'))
+        f'[auth.password]\nfile = "{passwd}"\n[authz]\npolicy = "{tmp_path / "policy.toml"}"\n'
+        + extra))
 
 
 def login(user):
@@ -311,6 +312,37 @@ def test_a_reload_that_moves_a_client_to_another_tenant_disconnects_it(broker_fa
     client.close()
     log_line(broker, r'client "acme-live" .*: the reloaded policy moved it from mount point '
                      r'"tenants/acme/" to "customers/globex/"; disconnecting')
+
+
+# -- provenance ------------------------------------------------------------------------------
+
+def test_the_broker_stamps_who_sent_a_command_and_removes_forged_stamps(broker_factory, tmp_path,
+                                                                        passwd):
+    broker = policy_broker(broker_factory, tmp_path, passwd, RBAC,
+                           extra='[provenance]\nproperty = "publisher"\n')
+    port = broker.ports[SECURE]
+    sensor = PahoClient(broker.host, port, "s1-prov", version=mb.V5)
+    sensor.client.username_pw_set("sensor-1", USERS["sensor-1"])
+    sensor.connect()
+    controller = PahoClient(broker.host, port, "c1-prov", version=mb.V5)
+    controller.client.username_pw_set("ctl-1", USERS["ctl-1"])
+    controller.connect()
+    try:
+        assert sensor.subscribe("commands/sensor-1", qos=1) == [1]
+        # The controller claims to be root, and adds a property of its own.
+        controller.publish("commands/sensor-1", b"open", qos=1,
+                           UserProperty=[("publisher", "root"), ("site", "berlin")])
+        got = sensor.next_message()
+        assert got.payload == b"open"
+        assert got.properties.UserProperty == [("site", "berlin"), ("publisher", "ctl-1")]
+        # A 3.1.1 publisher (no properties at all) is stamped too.
+        mosquitto_pub(broker.host, port, "commands/sensor-1", "close", qos=1, extra=login("root"))
+        got = sensor.next_message()
+        assert got.payload == b"close"
+        assert got.properties.UserProperty == [("publisher", "root")]
+    finally:
+        sensor.close()
+        controller.close()
 
 
 # -- reload and explanations -----------------------------------------------------------------
