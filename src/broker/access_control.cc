@@ -56,6 +56,7 @@ Result<void> AccessControl::reload() {
   auto policy = loadPolicy(settings_);
   if (!policy) return tl::unexpected(policy.error());
   policy_.store(std::make_shared<const security::authz::Policy>(std::move(*policy)));
+  generation_.fetch_add(1, std::memory_order_acq_rel);
   return {};
 }
 

@@ -34,9 +34,13 @@ class AccessControl {
   }
   // check(...).allowed, without the strings of a Decision: the per-message path.
   bool allows(const security::authz::Subject& who, security::authz::Action action,
-              std::string_view topic, uint8_t qos = 0) const {
-    return policy_.load()->allows(who, action, topic, qos);
+              std::string_view topic, uint8_t qos = 0, bool* cacheable = nullptr) const {
+    return policy_.load()->allows(who, action, topic, qos, cacheable);
   }
+  // Changes with every successful reload: a decision remembered under another generation is
+  // stale. Read it before asking the policy (a decision of a newer policy stamped with an older
+  // generation is only thrown away early).
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   security::authz::Decision checkSubscribe(const security::authz::Subject& who,
                                            std::string_view filter) const {
     return policy_.load()->checkSubscribe(who, filter);
@@ -61,6 +65,7 @@ class AccessControl {
 
   const config::AuthzSection settings_;
   std::atomic<std::shared_ptr<const security::authz::Policy>> policy_;
+  std::atomic<uint64_t> generation_{1};
 };
 
 }  // namespace moat::broker

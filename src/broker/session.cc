@@ -124,7 +124,22 @@ bool Session::mayReceive(const Message& msg) {
   if (!subject_) return false;  // never attached: nobody to ask for
   const auto receive = security::authz::Action::Receive;
   const std::string_view topic = localTopic(msg.publish.topic);
-  if (access->allows(*subject_, receive, topic)) return true;
+  const uint64_t generation = access->generation();
+  if (generation != receiveCacheGeneration_) {
+    receiveCache_.clear();
+    receiveCacheGeneration_ = generation;
+  }
+  bool allowed;
+  if (auto it = receiveCache_.find(topic); it != receiveCache_.end()) {
+    allowed = it->second;
+  } else {
+    bool cacheable = false;
+    allowed = access->allows(*subject_, receive, topic, 0, &cacheable);
+    if (cacheable && receiveCache_.size() < kReceiveCacheSize) {
+      receiveCache_.emplace(std::string(topic), allowed);
+    }
+  }
+  if (allowed) return true;
   if (connection_)
     connection_->noteDenied("receive", topic, access->check(*subject_, receive, topic));
   return false;

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -33,6 +34,12 @@ class Connection;
 class Worker;
 
 using SubscriptionIds = std::vector<uint32_t>;
+
+// Hashes topics for lookups by std::string_view.
+struct TopicHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
 
 // One QoS 1/2 delivery sent (or to be resent) and not yet completed.
 struct InflightMessage {
@@ -110,6 +117,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void setSubject(std::shared_ptr<const security::authz::Subject> subject, std::string mount) {
     subject_ = std::move(subject);
     mount_ = std::move(mount);
+    receiveCache_.clear();
   }
   const std::string& mount() const { return mount_; }
   // A topic as the client sees it: without the mount point.
@@ -166,6 +174,12 @@ class Session : public std::enable_shared_from_this<Session> {
   Worker& worker_;
   std::shared_ptr<const security::authz::Subject> subject_;
   std::string mount_;
+  // Receive decisions by topic (client-visible), for the policy generation they were made
+  // under: a session receives the same few topics again and again, and a lookup costs less than
+  // a walk of the policy. Bounded: once full, further topics are asked every time.
+  static constexpr size_t kReceiveCacheSize = 256;
+  boost::unordered_flat_map<std::string, bool, TopicHash, std::equal_to<>> receiveCache_;
+  uint64_t receiveCacheGeneration_ = 0;
   const std::string clientId_;
   const uint64_t uid_;
   std::atomic<bool> online_{false};

@@ -64,6 +64,24 @@ TEST(AuthzLint, UsersUnknownToThePasswordFileAreReportedOnce) {
             "password");
 }
 
+// The broker lints at every (re)load: 100,000 rules must not be compared all with all (that
+// took the broker minutes to start). Compared within each user's section, with one finding.
+TEST(AuthzLint, ALargePolicyIsComparedWithinEachClientsRules) {
+  std::string text = "topic deny private/#\n";
+  for (int u = 0; u < 20000; ++u) {
+    text += "user d" + std::to_string(u) + "\n";
+    for (int r = 0; r < 5; ++r) {
+      text += "topic read fleet/" + std::to_string(u) + "/" + std::to_string(r) + "/#\n";
+    }
+  }
+  text += "user d7\ntopic read fleet/7/1/x\n";
+  auto found = lint(text);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].message,
+            "\"topic read fleet/7/1/x\" is redundant: acl:46 (topic read fleet/7/1/#) already "
+            "grants it");
+}
+
 TEST(AuthzLint, RolesAreTheirOwnClientsAndConditionalRulesAreNotShadows) {
   auto file = parsePolicyFile(R"(
 [[roles.a.rules]]

@@ -245,6 +245,7 @@ struct Who {
   // those of its roles.
   boost::container::small_vector<uint32_t, 8> roots;
   bool patternsMayAllow = true;  // Mosquitto: not for a user name or client id with '+' or '#'
+  mutable bool timeDependent = false;  // a condition with a time window was evaluated
 
   const Var& var(uint16_t v) const { return vars[v]; }
   bool hasRoot(uint32_t root) const {
@@ -254,6 +255,7 @@ struct Who {
     if (!hasRoot(root)) roots.push_back(root);
   }
   bool holds(const Condition& c) const {
+    timeDependent = timeDependent || c.time.has_value();
     if (!now) now = std::chrono::system_clock::now();
     return authz::holds(c, ConditionFacts{subject.address, subject.listener, subject.cert,
                                           subject.claims, *attributes, *now});
@@ -1006,12 +1008,19 @@ Decision Policy::check(const Subject& who, Action action, std::string_view topic
   return d;
 }
 
-bool Policy::allows(const Subject& who, Action action, std::string_view topic, uint8_t qos) const {
-  if (action == Action::Subscribe) return checkSubscribe(who, topic).allowed;
+bool Policy::allows(const Subject& who, Action action, std::string_view topic, uint8_t qos,
+                    bool* cacheable) const {
+  if (action == Action::Subscribe) {
+    if (cacheable) *cacheable = false;
+    return checkSubscribe(who, topic).allowed;
+  }
   const Compiled& c = *compiled_;
   const Who w = c.who(who);
   Compiled::Found found{actionBit(action), w, action == Action::Publish ? qos : uint8_t(0)};
-  return c.matchTopicName(w, topic, found) && found.deny == kNone && found.allow != kNone;
+  const bool allowed =
+      c.matchTopicName(w, topic, found) && found.deny == kNone && found.allow != kNone;
+  if (cacheable) *cacheable = !w.timeDependent;
+  return allowed;
 }
 
 Decision Policy::checkSubscribe(const Subject& who, std::string_view filter) const {

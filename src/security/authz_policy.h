@@ -183,8 +183,10 @@ class Policy {
                                uint8_t qos = 0) const;
   // check(...).allowed without building the Decision's strings: for the broker's per-message
   // path, which asks check() only to explain a refusal.
+  // `cacheable`, when given, is set to whether the answer stays the same for this subject
+  // until the policy changes (false when a rule with a time window was looked at).
   [[nodiscard]] bool allows(const Subject& who, Action action, std::string_view topic,
-                            uint8_t qos = 0) const;
+                            uint8_t qos = 0, bool* cacheable = nullptr) const;
 
   // Subscribe to a topic FILTER. Granted only if every topic the filter can match is granted for
   // Subscribe by one allow rule: "sensors/#" grants "sensors/1/t", "sensors/#" and "sensors/+/t",

@@ -268,6 +268,28 @@ when = { address = "10.9.9.9" }
   EXPECT_TRUE(p.check(s, Action::Publish, "always").allowed);
 }
 
+TEST(PolicyFile, AnswersThatDependOnTheTimeAreNotCacheable) {
+  const Policy p = policyOf(R"(
+[authenticated]
+roles = ["r"]
+[[roles.r.rules]]
+allow = "read"
+topic = "day/#"
+when = { time = "00:00-24:00" }
+[[roles.r.rules]]
+allow = "read"
+topic = "any/#"
+when = { listener = "tls" }
+)");
+  bool cacheable = true;
+  EXPECT_TRUE(p.allows(user("u"), Action::Receive, "day/1", 0, &cacheable));
+  EXPECT_FALSE(cacheable);
+  EXPECT_TRUE(p.allows(user("u"), Action::Receive, "any/1", 0, &cacheable));
+  EXPECT_TRUE(cacheable);
+  EXPECT_FALSE(p.allows(user("u"), Action::Receive, "none", 0, &cacheable));
+  EXPECT_TRUE(cacheable);
+}
+
 TEST(PolicyFile, TimeWindows) {
   using namespace std::chrono;
   auto at = [](int day, int hour, int minute) {  // 2026-11-22 is a Sunday
