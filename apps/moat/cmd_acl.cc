@@ -3,7 +3,7 @@
 //
 //   moat acl check --config moat.toml --user sensor_001 --client-id s1 --action publish --topic T
 //   moat acl check --acl-file acl --user dashboard --action subscribe --topic 'sensors/#'
-//   moat acl check --policy policy.toml --user press-1 --cert-ou Presses --address 10.0.0.7 \
+//   moat acl check --policy policy.toml --user press-1 --cert-ou Presses --address 10.0.0.7
 //       --action publish --qos 1 --topic factory/line1
 //
 // Prints "allowed by acl:7 (topic read sensors/#)" or "denied: ..." and exits 0 when allowed,

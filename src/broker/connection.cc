@@ -534,6 +534,15 @@ bool Connection::sendPublish(const MessagePtr& msg, uint8_t qos, uint16_t packet
   // A tenant's client sees its topics without the mount point (Session::mayReceive checked
   // that they begin with it).
   extras.topicSkip = mount_.size();
+  if (!mount_.empty() && publish.properties.responseTopic) {
+    // A response topic under the tenant's mount point is shown without it; one outside it (an
+    // operator's) is not the tenant's to answer on: not shown.
+    if (publish.properties.responseTopic->starts_with(mount_)) {
+      extras.responseTopicSkip = mount_.size();
+    } else {
+      extras.omitResponseTopic = true;
+    }
+  }
   extras.qos = qos;
   extras.dup = dup;
   extras.retain = retain;

@@ -152,6 +152,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Where this client's tenant lives (authz::Tenant), worked out after authentication; false
   // when the client was refused.
   bool placeInTenant();
+  // Why a topic (a PUBLISH's, a will's, a filter's) cannot go under this tenant's mount point;
+  // nullopt when it can.
+  std::optional<std::string> outsideMount(
+      std::string_view topic, const std::optional<std::string>& responseTopic = {}) const;
   // The identity the policy sees, from the CONNECT and what authentication proved.
   void buildSubject(const mqtt::Connect& connect);
   // After re-authentication: the token's new roles and tenant into the subject.

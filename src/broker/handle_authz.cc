@@ -35,6 +35,21 @@ void Connection::buildSubject(const mqtt::Connect& c) {
   subject_ = std::move(s);
 }
 
+std::optional<std::string> Connection::outsideMount(
+    std::string_view topic, const std::optional<std::string>& responseTopic) const {
+  // The broker's own '$' topics are not a tenant's; and under the mount point a topic must still
+  // be one MQTT can carry.
+  if (topic.starts_with('$')) return "a tenant's client has no '$' topics";
+  if (mount_.size() + topic.size() > 65535 ||
+      (responseTopic && mount_.size() + responseTopic->size() > 65535)) {
+    return fmt::format("longer than 65,535 bytes under the tenant's mount point \"{}\"", mount_);
+  }
+  if (responseTopic && responseTopic->starts_with('$')) {
+    return "a tenant's client has no '$' topics (response topic)";
+  }
+  return std::nullopt;
+}
+
 bool Connection::placeInTenant() {
   // Without [authz] an identity still has the tenant its token names, with the default mount.
   static const security::authz::Policy kNoPolicy;

@@ -255,6 +255,13 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   if (!stillAdmitted(c)) return false;
   buildSubject(c);
   if (!placeInTenant()) return false;
+  if (c.will && !mount_.empty()) {
+    if (auto why = outsideMount(c.will->topic, c.will->properties.responseTopic)) {
+      refuseConnect(ReasonCode::TopicNameInvalid,
+                    fmt::format("the will's topic \"{}\": {}", c.will->topic, *why));
+      return false;
+    }
+  }
   // The will is authorized now (and again when it is published): a client may not leave a
   // message behind on a topic it may not publish to.
   if (c.will && (!permitted(security::authz::Action::Publish, c.will->topic, "will", c.will->qos) ||
@@ -393,6 +400,7 @@ void Connection::releaseSession() {
     // [MQTT-3.1.2-8] the will goes out when the connection ends without a normal DISCONNECT.
     auto msg = std::make_shared<Message>();
     msg->publish.topic = mount_ + will_->topic;
+    if (auto& rt = will_->properties.responseTopic; rt && !mount_.empty()) rt->insert(0, mount_);
     msg->publish.payload = std::move(will_->payload);
     msg->publish.properties = std::move(will_->properties);
     stampPublisher(msg->publish.properties);

@@ -67,6 +67,23 @@ bool Connection::handlePublish(mqtt::Publish& p) {
     return false;
   }
 
+  // A refused PUBLISH: 5.0 says so in the ack; 3.1.1 has no way to, so the message is
+  // acknowledged and dropped (as Mosquitto does). Nothing is routed.
+  auto refuse = [&](ReasonCode code) {
+    if (p.qos == 1) {
+      send(mqtt::PubAck{PacketType::Puback, p.packetId, v5 ? code : ReasonCode::Success, {}});
+    } else if (p.qos == 2) {
+      if (!v5) received.insert(p.packetId);  // its PUBREL gets a PUBCOMP
+      send(mqtt::PubAck{PacketType::Pubrec, p.packetId, v5 ? code : ReasonCode::Success, {}});
+    }
+    return true;
+  };
+  if (!mount_.empty()) {
+    if (auto why = outsideMount(p.topic, p.properties.responseTopic)) {
+      log::info("client \"{}\" {}: publish to \"{}\" refused: {}", clientId_, peer_, p.topic, *why);
+      return refuse(ReasonCode::TopicNameInvalid);
+    }
+  }
   if (AccessControl* access = worker_.broker().access();
       access && (!permitted(security::authz::Action::Publish, p.topic, "publish", p.qos) ||
                  (p.retain && !permitted(security::authz::Action::Retain, p.topic, "retain")))) {
@@ -74,21 +91,7 @@ bool Connection::handlePublish(mqtt::Publish& p) {
       close(ReasonCode::NotAuthorized, "publish not authorized");
       return false;
     }
-    // 5.0 says so in the ack; 3.1.1 has no way to, so the message is acknowledged and dropped
-    // (as Mosquitto does). Nothing is routed.
-    if (p.qos == 1) {
-      send(mqtt::PubAck{PacketType::Puback,
-                        p.packetId,
-                        v5 ? ReasonCode::NotAuthorized : ReasonCode::Success,
-                        {}});
-    } else if (p.qos == 2) {
-      if (!v5) received.insert(p.packetId);  // its PUBREL gets a PUBCOMP
-      send(mqtt::PubAck{PacketType::Pubrec,
-                        p.packetId,
-                        v5 ? ReasonCode::NotAuthorized : ReasonCode::Success,
-                        {}});
-    }
-    return true;
+    return refuse(ReasonCode::NotAuthorized);
   }
 
   const uint8_t qos = p.qos;
@@ -101,7 +104,10 @@ bool Connection::handlePublish(mqtt::Publish& p) {
     msg->expiresAt = Clock::now() + std::chrono::seconds(*e);
   }
   msg->publish = std::move(p);
-  if (!mount_.empty()) msg->publish.topic.insert(0, mount_);
+  if (!mount_.empty()) {
+    msg->publish.topic.insert(0, mount_);
+    if (auto& rt = msg->publish.properties.responseTopic) rt->insert(0, mount_);
+  }
   stampPublisher(msg->publish.properties);
   size_t routed = worker_.publish(msg);
 

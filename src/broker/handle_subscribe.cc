@@ -70,7 +70,16 @@ bool Connection::handleSubscribe(mqtt::Subscribe& s) {
       ack.reasonCodes.push_back(ReasonCode::QuotaExceeded);  // 3.1.1: written as 0x80
       continue;
     }
-    const bool shared = mqtt::parseSharedFilter(t.filter).has_value();
+    const auto sharedFilter = mqtt::parseSharedFilter(t.filter);
+    const bool shared = sharedFilter.has_value();
+    if (!mount_.empty()) {
+      if (auto why = outsideMount(shared ? sharedFilter->filter : std::string_view(t.filter))) {
+        log::info("client \"{}\" {}: subscription to \"{}\" refused: {}", clientId_, peer_,
+                  t.filter, *why);
+        ack.reasonCodes.push_back(ReasonCode::TopicFilterInvalid);  // 3.1.1: written as 0x80
+        continue;
+      }
+    }
     auto opts = t.options;
     if (AccessControl* access = worker_.broker().access()) {
       // A wildcard filter is granted only if everything it can match is (docs/authorization.md);

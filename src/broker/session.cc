@@ -118,7 +118,11 @@ void Session::pump() {
 bool Session::mayReceive(const Message& msg) {
   // A tenant's session receives only its tenant's topics (the index ensures it; this is the
   // last word before a topic goes out without its mount point).
-  if (!mount_.empty() && !msg.publish.topic.starts_with(mount_)) return false;
+  if (!mount_.empty() &&
+      (msg.publish.topic.size() <= mount_.size() || !msg.publish.topic.starts_with(mount_) ||
+       msg.publish.topic[mount_.size()] == '$')) {
+    return false;  // not below the mount point, or one of the broker's '$' topics under it
+  }
   AccessControl* access = worker_.broker().access();
   if (!access) return true;
   if (!subject_) return false;  // never attached: nobody to ask for
@@ -256,6 +260,18 @@ void Session::publishWill(std::shared_ptr<Message> will) {
   if (AccessControl* access = worker_.broker().access()) {
     security::authz::Decision d;  // no subject: denied
     const std::string_view topic = localTopic(will->publish.topic);
+    // A reload that moved the identity to another tenant: the will belongs to the old one.
+    if (subject_) {
+      auto tenant = access->tenantOf(*subject_);
+      const std::string mount = tenant && *tenant ? (*tenant)->mount : std::string();
+      if (!tenant || mount != mount_) {
+        log::info(
+            "client \"{}\": will to \"{}\" not published: the client is no longer in the "
+            "tenant it was written in",
+            clientId_, will->publish.topic);
+        return;
+      }
+    }
     if (subject_) {
       d = access->check(*subject_, security::authz::Action::Publish, topic, will->qos);
       if (d.allowed && will->retain) {

@@ -147,6 +147,14 @@ void Worker::revokeSubscriptions(const AccessControl& access) {
     for (auto it = records.begin(); it != records.end();) {
       auto d = access.checkSubscribe(*who, it->first);
       if (d.allowed) {
+        // A lower max_qos now: the subscription is granted at most that from here on.
+        if (auto& options = it->second.options; options.qos > d.maxQos) {
+          options.qos = d.maxQos;
+          const Session::IndexedFilter f = session->indexed(it->first);
+          broker_.index().subscribe(f.filter, f.group, session, options, it->second.subscriptionId);
+          log::info("client \"{}\": subscription \"{}\" now at QoS {} (max_qos)", id, it->first,
+                    d.maxQos);
+        }
         ++it;
         continue;
       }

@@ -68,6 +68,8 @@ struct PublishExtras {
   std::optional<uint32_t> messageExpiry;       // replaces base messageExpiryInterval
   bool omitTopic = false;                      // write a zero-length topic (alias already known)
   size_t topicSkip = 0;  // leading bytes of p.topic not written (a tenant's mount point)
+  size_t responseTopicSkip = 0;    // the same for the Response Topic property
+  bool omitResponseTopic = false;  // a Response Topic the receiver could not reach: not written
 };
 
 // Appends a PUBLISH's fixed header, topic, packet id and properties -- everything but the

@@ -178,7 +178,8 @@ uint32_t writePublishHeader(const Publish& p, const PublishExtras& extras, size_
                             Version version, size_t reserveAfter, std::string& out) {
   const std::string_view topic =
       extras.omitTopic ? std::string_view() : std::string_view(p.topic).substr(extras.topicSkip);
-  const PublishOverrides overrides{extras.topicAlias, extras.subscriptionIds, extras.messageExpiry};
+  const PublishOverrides overrides{extras.topicAlias, extras.subscriptionIds, extras.messageExpiry,
+                                   extras.responseTopicSkip, extras.omitResponseTopic};
   const bool v5 = isV5(version);
   const size_t propertiesSize =
       v5 ? propertyListSize(p.properties, PropertyScope::Publish, &overrides) : 0;

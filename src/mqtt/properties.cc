@@ -375,7 +375,13 @@ void writePropertyList(const Properties& p, PropertyScope scope, const PublishOv
   u8(Id::PayloadFormatIndicator, p.payloadFormatIndicator);
   u32(Id::MessageExpiryInterval, expiry);
   str(Id::ContentType, p.contentType);
-  str(Id::ResponseTopic, p.responseTopic);
+  if (p.responseTopic && ok(Id::ResponseTopic) && !(overrides && overrides->omitResponseTopic)) {
+    header(Id::ResponseTopic);
+    s.lengthPrefixed(
+        std::string_view(*p.responseTopic)
+            .substr(overrides ? std::min(overrides->responseTopicSkip, p.responseTopic->size())
+                              : 0));
+  }
   str(Id::CorrelationData, p.correlationData);
   if (ok(Id::SubscriptionIdentifier)) {
     for (uint32_t id : subscriptionIds) {

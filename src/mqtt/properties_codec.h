@@ -45,6 +45,8 @@ struct PublishOverrides {
   std::optional<uint16_t> topicAlias;         // used when set, else the base value
   std::span<const uint32_t> subscriptionIds;  // always used; the base list is ignored
   std::optional<uint32_t> messageExpiry;      // used when set, else the base value
+  size_t responseTopicSkip = 0;               // leading bytes of the Response Topic not written
+  bool omitResponseTopic = false;             // the Response Topic is not written at all
 };
 
 // Writes the properties of `p` allowed in `scope`, in ascending identifier order, without the

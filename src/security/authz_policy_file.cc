@@ -353,6 +353,15 @@ class Reader {
                                              "in '/', without wildcards, not starting with '$'",
                                              name, mount)));
       }
+      // Tenants without a [tenants.X] table live under "tenants/X/": a mount chosen under
+      // "tenants/" could hold (or be) another tenant's.
+      if (mount.starts_with("tenants/") && mount != "tenants/" + name + "/") {
+        return tl::unexpected(at(source_, tenantNode,
+                                 fmt::format("tenants.{}.mount \"{}\" lies under \"tenants/\", "
+                                             "where the tenants without a mount of their own "
+                                             "live; use \"tenants/{}/\" or a mount elsewhere",
+                                             name, mount, name)));
+      }
       mounts.emplace_back(mount, &tenantNode);
       out_.directory.mounts.emplace(name, std::move(mount));
     }

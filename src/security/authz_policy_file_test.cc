@@ -399,6 +399,9 @@ TEST(PolicyFile, ErrorsNameTheLine) {
   EXPECT_EQ(errorOf("[tenants.a]\nmount = \"x\"\n"),
             "policy.toml:1: tenants.a.mount \"x\" must be a topic name ending in '/', without "
             "wildcards, not starting with '$'");
+  EXPECT_EQ(errorOf("[tenants.ops]\nmount = \"tenants/\"\n"),
+            "policy.toml:1: tenants.ops.mount \"tenants/\" lies under \"tenants/\", where the "
+            "tenants without a mount of their own live; use \"tenants/ops/\" or a mount elsewhere");
   EXPECT_EQ(errorOf("[rolez]\n"), "policy.toml:1: unknown key 'rolez' in [policy]");
   EXPECT_EQ(errorOf("[[roles.r.rules]]\ndeny = \"publish\"\ntopic = \"a\"\nmax_qos = 1\n"),
             "policy.toml:1: max_qos belongs to allow rules");

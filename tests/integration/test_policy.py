@@ -288,6 +288,49 @@ def test_two_tenants_with_the_same_topic_names_do_not_see_each_other(broker_fact
                        ("customers/globex/sensors/1", b"globex-live")]
 
 
+def test_a_tenant_has_no_dollar_topics_and_no_topics_too_long_for_its_mount(
+        broker_factory, tmp_path, passwd):
+    broker = policy_broker(broker_factory, tmp_path, passwd, TENANTS)
+    acme = Raw(broker, "acme-dev", "acme-raw")
+    try:
+        assert acme.publish("$SYS/broker/x") == 0x90  # Topic Name invalid
+        assert acme.publish("t" * 65530, packet_id=2) == 0x90  # 65,530 + "tenants/acme/"
+        assert acme.subscribe("$SYS/#") == 0x8F  # Topic Filter invalid
+        assert acme.publish("fine", packet_id=3) == 0x10
+    finally:
+        acme.close()
+    log_line(broker, r'client "acme-raw" .*: publish to "\$SYS/broker/x" refused: a tenant\'s '
+                     r'client has no \'\$\' topics')
+
+
+def test_response_topics_stay_inside_the_tenant(broker_factory, tmp_path, passwd):
+    broker = policy_broker(broker_factory, tmp_path, passwd, TENANTS)
+    port = broker.ports[SECURE]
+    responder = PahoClient(broker.host, port, "acme-responder", version=mb.V5)
+    responder.client.username_pw_set("acme-dev", USERS["acme-dev"])
+    responder.connect()
+    operator = PahoClient(broker.host, port, "operator-rr", version=mb.V5)
+    operator.client.username_pw_set("root", USERS["root"])
+    operator.connect()
+    try:
+        assert responder.subscribe("requests", qos=1) == [1]
+        assert operator.subscribe("tenants/acme/requests", qos=1) == [1]
+        requester = PahoClient(broker.host, port, "acme-requester", version=mb.V5)
+        requester.client.username_pw_set("acme-dev", USERS["acme-dev"])
+        requester.connect()
+        try:
+            requester.publish("requests", b"ping", qos=1, ResponseTopic="replies/1")
+        finally:
+            requester.close()
+        got = responder.next_message()
+        assert got.properties.ResponseTopic == "replies/1"  # as the tenant wrote it
+        seen = operator.next_message()
+        assert seen.properties.ResponseTopic == "tenants/acme/replies/1"  # where it lives
+    finally:
+        responder.close()
+        operator.close()
+
+
 def test_a_tenant_client_cannot_reach_outside_its_mount(broker_factory, tmp_path, passwd):
     broker = policy_broker(broker_factory, tmp_path, passwd, TENANTS)
     port = broker.ports[SECURE]
