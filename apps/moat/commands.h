@@ -11,5 +11,6 @@ int subMain(int argc, char** argv);          // cmd_sub.cc
 int pkiMain(int argc, char** argv);          // cmd_pki.cc
 int passwdMain(int argc, char** argv);       // cmd_passwd.cc
 int aclMain(int argc, char** argv);          // cmd_acl.cc
+int benchMain(int argc, char** argv);        // cmd_bench.cc
 
 }  // namespace moat::app

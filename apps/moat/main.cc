@@ -25,6 +25,7 @@ constexpr Command kCommands[] = {
     {"passwd", moat::app::passwdMain,
      "create and edit password files (the usage of mosquitto_passwd)"},
     {"acl", moat::app::aclMain, "ask the authorization policy: check (what it decides and why)"},
+    {"bench", moat::app::benchMain, "load a broker: fan-in, fan-out, latency, connection storms"},
 };
 
 void usage(FILE* out) {
