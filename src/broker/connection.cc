@@ -70,8 +70,9 @@ Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const List
     // Counted among the listener's handshakes until TLS and the WebSocket upgrade are done.
     listener_->handshakes.fetch_add(1, std::memory_order_relaxed);
     countsHandshake_ = true;
-    socket_.non_blocking(true, ec);
   }
+  // Reads try the socket first and wait only when it has nothing (readPlain, readFiltered).
+  socket_.non_blocking(true, ec);
   lastReceived_ = std::chrono::steady_clock::now();
 }
 
@@ -92,7 +93,7 @@ Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const List
   readEnd_ = readBuf_.size();
   boost::system::error_code ec;
   remote_ = socket_.remote_endpoint(ec);
-  if (tls_ || ws_) socket_.non_blocking(true, ec);
+  socket_.non_blocking(true, ec);
   lastReceived_ = std::chrono::steady_clock::now();
 }
 
@@ -183,19 +184,35 @@ asio::awaitable<Connection::Read> Connection::readPlain() {
   // actually arrived (at most doubling per read), never straight to the length a header
   // announces, so a few bytes cannot make the broker allocate a whole maximum-size packet.
   compactReadBuffer();
-  size_t buffered = readEnd_ - readStart_;
-  size_t want = buffered + kReadChunk;
-  if (neededBytes_ > want) want = std::min(neededBytes_, std::max(want, buffered * 2));
-  if (readBuf_.size() < want) readBuf_.resize(want);
-  auto [ec, n] = co_await socket_.async_read_some(
-      asio::buffer(readBuf_.data() + readEnd_, readBuf_.size() - readEnd_),
-      asio::as_tuple(asio::use_awaitable));
-  if (ec) {
-    noteReadError(ec);
-    co_return Read::Ended;
+  for (;;) {
+    const size_t buffered = readEnd_ - readStart_;
+    size_t want = buffered + kReadChunk;
+    if (neededBytes_ > want) want = std::min(neededBytes_, std::max(want, buffered * 2));
+    if (readBuf_.size() < want) readBuf_.resize(want);
+    // A busy connection finds bytes waiting: one recv, no trip through the reactor.
+    boost::system::error_code ec;
+    const size_t n =
+        socket_.read_some(asio::buffer(readBuf_.data() + readEnd_, readBuf_.size() - readEnd_), ec);
+    if (!ec) {
+      readEnd_ += n;
+      co_return Read::More;
+    }
+    if (ec != asio::error::would_block && ec != asio::error::try_again) {
+      noteReadError(ec);
+      co_return Read::Ended;
+    }
+    // Nothing there: an idle connection holds no read buffer while it waits.
+    if (buffered == 0) {
+      std::string().swap(readBuf_);
+      readStart_ = readEnd_ = 0;
+    }
+    auto [wec] = co_await socket_.async_wait(asio::socket_base::wait_read,
+                                             asio::as_tuple(asio::use_awaitable));
+    if (wec) {
+      noteReadError(wec);
+      co_return Read::Ended;
+    }
   }
-  readEnd_ += n;
-  co_return Read::More;
 }
 
 asio::awaitable<Connection::Read> Connection::readFiltered() {
