@@ -86,7 +86,7 @@ Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const List
       hops_(hops),
       tls_(std::move(tls)),
       ws_(std::move(ws)),
-      pendingConnect_(std::move(connect)),
+      pendingConnect_(std::make_unique<mqtt::Connect>(std::move(connect))),
       timer_(worker.context()),
       drained_(worker.context()) {
   readBuf_ = std::move(buffered);

@@ -218,7 +218,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     unsigned worker;
     mqtt::Connect connect;
   };
-  std::optional<Migration> migration_;  // handover to the session's worker, once writes drain
+  // State of a phase of the connection's life lives on the heap, only while it lasts: an idle
+  // connection should cost little (docs/benchmarks.md).
+  std::unique_ptr<Migration> migration_;  // handover to the session's worker, once writes drain
 
   mqtt::Version version_ = mqtt::Version::V311;
   std::string clientId_;
@@ -233,12 +235,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string authUser_;      // the identity it gave (user name, certificate identity)
   // A CONNECT still to handle: handed over from another worker, or waiting for a password
   // check.
-  std::optional<mqtt::Connect> pendingConnect_;
+  std::unique_ptr<mqtt::Connect> pendingConnect_;
   // Enhanced authentication (5.0): the method CONNECT named, the exchange under way, the
   // CONNECT waiting for its end, and what the CONNACK carries back.
   std::string enhancedMethod_;
   std::unique_ptr<security::ScramServer> scram_;
-  std::optional<mqtt::Connect> authConnect_;
+  std::unique_ptr<mqtt::Connect> authConnect_;
   std::optional<std::string> connackAuthData_;
   // From a token: roles and tenant (for authorization), and when it expires.
   std::vector<std::string> roles_;
@@ -271,7 +273,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool claimed_ = false;             // this connection claimed clientId_ in the registry
   boost::asio::ip::tcp::endpoint remote_;  // the peer, kept for the audit event after close
   std::shared_ptr<Session> session_;
-  std::optional<mqtt::Will> will_;
+  std::unique_ptr<mqtt::Will> will_;
   std::chrono::steady_clock::duration keepAlive_{};
   std::chrono::steady_clock::time_point lastReceived_;
   boost::asio::steady_timer timer_;

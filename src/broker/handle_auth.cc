@@ -104,7 +104,7 @@ bool Connection::authenticate(mqtt::Connect& c) {
         authPending_ = true;
         std::string username = *c.username;
         security::SecretString password(*c.password);
-        pendingConnect_ = std::move(c);
+        pendingConnect_ = std::make_unique<mqtt::Connect>(std::move(c));
         passwords->check(
             std::move(username), std::move(password), worker_.context().get_executor(),
             [self = shared_from_this()](security::VerifyResult r) { self->passwordChecked(r); });
@@ -149,7 +149,8 @@ bool Connection::startEnhancedAuth(mqtt::Connect& c) {
     challenge.properties.authenticationMethod = method;
     challenge.properties.authenticationData = std::move(*first);
     send(challenge);
-    authConnect_ = std::move(c);  // continued by the client's AUTH (handleAuth)
+    // continued by the client's AUTH (handleAuth)
+    authConnect_ = std::make_unique<mqtt::Connect>(std::move(c));
     return false;
   }
   if (method == kJwtMethod && listed(chain, "jwt") && worker_.broker().jwt()) {

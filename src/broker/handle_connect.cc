@@ -79,7 +79,7 @@ bool Connection::migrateTo(unsigned workerIndex, mqtt::Connect& connect) {
   // The move itself waits in readLoop until nothing is being written (a TLS connection may
   // still be sending its handshake's last bytes); decoding stops here.
   timer_.cancel();
-  migration_ = Migration{workerIndex, std::move(connect)};
+  migration_ = std::make_unique<Migration>(Migration{workerIndex, std::move(connect)});
   return false;
 }
 
@@ -251,7 +251,7 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   // Authentication, on the session's worker: the chain of [[listener]] auth. A password check
   // runs off this thread; handleConnect() is called again with the connect when it is done.
   // While an enhanced authentication exchange waits for the client's AUTH, reading goes on.
-  if (!authenticated_ && !authenticate(c)) return authConnect_.has_value() && !closing_;
+  if (!authenticated_ && !authenticate(c)) return authConnect_ != nullptr && !closing_;
   if (!stillAdmitted(c)) return false;
   buildSubject(c);
   if (!placeInTenant()) return false;
@@ -325,7 +325,7 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   session->setExpiryInterval(expiry);
   session_ = session;
   session_->setSubject(subject_, mount_);  // before anything can be delivered to it
-  will_ = std::move(c.will);
+  will_ = c.will ? std::make_unique<mqtt::Will>(std::move(*c.will)) : nullptr;
 
   if (v5) {
     const auto& p = c.properties;
