@@ -444,8 +444,13 @@ bool Connection::processBuffer() {
   }
   if (readStart_ == readEnd_) {
     readStart_ = readEnd_ = 0;
-    // Give back the memory of an unusually large packet once it has been handled.
-    if (readBuf_.size() > kKeepReadBuffer) std::string().swap(readBuf_);
+    // Give back the memory of an unusually large packet once it has been handled. TLS and
+    // WebSocket connections read into a per-thread scratch buffer and decrypt or unframe into
+    // this one (TLS: 16 KiB at a time), so theirs goes whenever it is empty: an idle TLS
+    // connection holds no read buffer.
+    if ((tls_ || ws_) ? readBuf_.capacity() > kReadChunk : readBuf_.size() > kKeepReadBuffer) {
+      std::string().swap(readBuf_);
+    }
   }
   return !closing_;
 }

@@ -121,7 +121,6 @@ bool Connection::handleSubscribe(mqtt::Subscribe& s) {
 bool Connection::handleUnsubscribe(mqtt::Unsubscribe& u) {
   mqtt::Unsuback ack;
   ack.packetId = u.packetId;
-  auto& index = worker_.broker().index();
   for (const auto& f : u.topics) {
     if (!mqtt::validateTopicFilter(f)) {
       ack.reasonCodes.push_back(ReasonCode::TopicFilterInvalid);
