@@ -184,35 +184,42 @@ asio::awaitable<Connection::Read> Connection::readPlain() {
   // actually arrived (at most doubling per read), never straight to the length a header
   // announces, so a few bytes cannot make the broker allocate a whole maximum-size packet.
   compactReadBuffer();
-  for (;;) {
-    const size_t buffered = readEnd_ - readStart_;
-    size_t want = buffered + kReadChunk;
-    if (neededBytes_ > want) want = std::min(neededBytes_, std::max(want, buffered * 2));
-    if (readBuf_.size() < want) readBuf_.resize(want);
-    // A busy connection finds bytes waiting: one recv, no trip through the reactor.
-    boost::system::error_code ec;
-    const size_t n =
-        socket_.read_some(asio::buffer(readBuf_.data() + readEnd_, readBuf_.size() - readEnd_), ec);
-    if (!ec) {
-      readEnd_ += n;
-      co_return Read::More;
-    }
-    if (ec != asio::error::would_block && ec != asio::error::try_again) {
-      noteReadError(ec);
-      co_return Read::Ended;
-    }
-    // Nothing there: an idle connection holds no read buffer while it waits.
-    if (buffered == 0) {
-      std::string().swap(readBuf_);
-      readStart_ = readEnd_ = 0;
-    }
+  const size_t buffered = readEnd_ - readStart_;
+  if (buffered == 0) {
+    // Between packets: wait for the socket to be readable without holding a read buffer, so an
+    // idle connection costs none. Every read goes through the reactor, so one busy client
+    // cannot keep its worker from the others.
+    std::string().swap(readBuf_);
+    readStart_ = readEnd_ = 0;
     auto [wec] = co_await socket_.async_wait(asio::socket_base::wait_read,
                                              asio::as_tuple(asio::use_awaitable));
     if (wec) {
       noteReadError(wec);
       co_return Read::Ended;
     }
+    readBuf_.resize(kReadChunk);
+    boost::system::error_code ec;
+    const size_t n = socket_.read_some(asio::buffer(readBuf_), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) co_return Read::More;
+    if (ec) {
+      noteReadError(ec);
+      co_return Read::Ended;
+    }
+    readEnd_ = n;
+    co_return Read::More;
   }
+  size_t want = buffered + kReadChunk;
+  if (neededBytes_ > want) want = std::min(neededBytes_, std::max(want, buffered * 2));
+  if (readBuf_.size() < want) readBuf_.resize(want);
+  auto [ec, n] = co_await socket_.async_read_some(
+      asio::buffer(readBuf_.data() + readEnd_, readBuf_.size() - readEnd_),
+      asio::as_tuple(asio::use_awaitable));
+  if (ec) {
+    noteReadError(ec);
+    co_return Read::Ended;
+  }
+  readEnd_ += n;
+  co_return Read::More;
 }
 
 asio::awaitable<Connection::Read> Connection::readFiltered() {
