@@ -21,9 +21,7 @@
 #include <vector>
 
 #include "apps/moat/commands.h"
-#include "base/atomic_file.h"
 #include "config/config.h"
-#include "security/authz_acl_file.h"
 #include "security/authz_lint.h"
 #include "security/authz_policy.h"
 #include "security/authz_policy_file.h"
@@ -56,24 +54,10 @@ int lintMain(const std::string& configPath, std::string aclPath, std::string pol
       users = file->usernames();
     }
   }
-  std::vector<security::authz::Rule> rules;
-  std::string files;
-  if (!aclPath.empty()) {
-    auto text = readWholeFile(aclPath);
-    if (!text) return fail(text.error().message);
-    auto acl = security::authz::parseAclRules(*text, aclPath);
-    if (!acl) return fail(acl.error().message);
-    rules = std::move(*acl);
-    files = aclPath;
-  }
-  if (!policyPath.empty()) {
-    auto text = readWholeFile(policyPath);
-    if (!text) return fail(text.error().message);
-    auto file = security::authz::parsePolicyFile(*text, policyPath);
-    if (!file) return fail(file.error().message);
-    for (auto& r : file->rules) rules.push_back(std::move(r));
-    files += (files.empty() ? "" : " and ") + policyPath;
-  }
+  auto sources = security::authz::readPolicySources(aclPath, policyPath);
+  if (!sources) return fail(sources.error().message);
+  const auto& rules = sources->rules;
+  const std::string& files = sources->files;
   auto found = security::authz::lintRules(rules, users ? &*users : nullptr);
   for (const auto& f : found) std::printf("%s: warning: %s\n", f.where.c_str(), f.message.c_str());
   if (found.empty()) std::printf("%s: %zu rules, nothing to report\n", files.c_str(), rules.size());

@@ -2,10 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "base/atomic_file.h"
 #include "base/file_signature.h"
 #include "base/log.h"
-#include "security/authz_acl_file.h"
 #include "security/authz_lint.h"
 #include "security/authz_policy_file.h"
 
@@ -17,27 +15,13 @@ namespace {
 // about the acl_file: a rule that loads but does nothing (the seeds' dashboard) is worth a
 // warning at every (re)load.
 Result<security::authz::Policy> loadPolicy(const config::AuthzSection& s) {
-  std::vector<security::authz::Rule> rules;
-  if (!s.aclFile.empty()) {
-    auto text = readWholeFile(s.aclFile);
-    if (!text) return tl::unexpected(text.error());
-    auto acl = security::authz::parseAclRules(*text, s.aclFile);
-    if (!acl) return tl::unexpected(acl.error());
-    rules = std::move(*acl);
-  }
-  security::authz::Directory directory;
-  if (!s.policyFile.empty()) {
-    auto text = readWholeFile(s.policyFile);
-    if (!text) return tl::unexpected(text.error());
-    auto file = security::authz::parsePolicyFile(*text, s.policyFile);
-    if (!file) return tl::unexpected(file.error());
-    for (auto& r : file->rules) rules.push_back(std::move(r));
-    directory = std::move(file->directory);
-  }
-  for (const auto& f : security::authz::lintRules(rules, nullptr)) {
+  auto sources = security::authz::readPolicySources(s.aclFile, s.policyFile);
+  if (!sources) return tl::unexpected(sources.error());
+  for (const auto& f : security::authz::lintRules(sources->rules, nullptr)) {
     log::warn("authorization: {}: {}", f.where, f.message);
   }
-  return security::authz::Policy::fromRules(std::move(rules), std::move(directory));
+  return security::authz::Policy::fromRules(std::move(sources->rules),
+                                            std::move(sources->directory));
 }
 
 }  // namespace

@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <set>
 
+#include "base/atomic_file.h"
 #include "config/toml_reader.h"
 #include "mqtt/topic.h"
+#include "security/authz_acl_file.h"
 #include "security/username.h"
 
 namespace moat::security::authz {
@@ -415,6 +417,29 @@ class Reader {
 };
 
 }  // namespace
+
+Result<PolicySources> readPolicySources(const std::filesystem::path& aclFile,
+                                        const std::filesystem::path& policyFile) {
+  PolicySources out;
+  if (!aclFile.empty()) {
+    auto text = readWholeFile(aclFile);
+    if (!text) return tl::unexpected(std::move(text).error());
+    auto acl = parseAclRules(*text, aclFile.string());
+    if (!acl) return tl::unexpected(std::move(acl).error());
+    out.rules = std::move(*acl);
+    out.files = aclFile.string();
+  }
+  if (!policyFile.empty()) {
+    auto text = readWholeFile(policyFile);
+    if (!text) return tl::unexpected(std::move(text).error());
+    auto file = parsePolicyFile(*text, policyFile.string());
+    if (!file) return tl::unexpected(std::move(file).error());
+    for (Rule& r : file->rules) out.rules.push_back(std::move(r));
+    out.directory = std::move(file->directory);
+    out.files += (out.files.empty() ? "" : " and ") + policyFile.string();
+  }
+  return out;
+}
 
 Result<PolicyFile> parsePolicyFile(std::string_view text, std::string_view source) {
   toml::table root;

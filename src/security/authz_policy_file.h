@@ -34,6 +34,8 @@
 // certificates and are not defined grant nothing.
 #pragma once
 
+#include <filesystem>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -49,5 +51,16 @@ struct PolicyFile {
 };
 
 [[nodiscard]] Result<PolicyFile> parsePolicyFile(std::string_view text, std::string_view source);
+
+// The rules of an acl_file and of a policy.toml together, the acl_file's first (either path may
+// be empty: not read), with the policy.toml's directory: what Policy::fromRules compiles and
+// lintRules reads. `files` names them for messages ("acl and policy.toml").
+struct PolicySources {
+  std::vector<Rule> rules;
+  Directory directory;
+  std::string files;
+};
+[[nodiscard]] Result<PolicySources> readPolicySources(const std::filesystem::path& aclFile,
+                                                      const std::filesystem::path& policyFile);
 
 }  // namespace moat::security::authz

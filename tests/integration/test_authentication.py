@@ -8,13 +8,12 @@ chain order (certificate, then password); and the configuration errors.
 import os
 import re
 import signal
-import subprocess
 
 import pytest
 
 from support import mqtt_bytes as mb
 from support.broker import check_config, serve_until_exit, write_moat_config
-from support.mosquitto_clients import MosquittoSub, mosquitto_pub
+from support.mosquitto_clients import MosquittoSub, mosquitto_passwd_file, mosquitto_pub
 from support.paho_client import PahoClient
 from support.raw_client import RawConnection
 
@@ -30,12 +29,7 @@ USERS = {"sensor_001": "s3nsor-pass", "dashboard": "dash board pass"}
 @pytest.fixture
 def password_file(tmp_path):
     """A password file written by Debian's mosquitto_passwd (its $7$ PBKDF2-SHA512 lines)."""
-    path = tmp_path / "passwd"
-    first = True
-    for user, password in USERS.items():
-        args = ["mosquitto_passwd", "-b"] + (["-c"] if first else []) + [str(path), user, password]
-        subprocess.run(args, check=True, capture_output=True, timeout=30)
-        first = False
+    path = mosquitto_passwd_file(tmp_path / "passwd", USERS)
     assert path.read_text().count("$7$") == len(USERS)
     return path
 

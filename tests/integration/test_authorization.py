@@ -7,14 +7,13 @@ nothing; and the audit event of a refusal.
 
 import json
 import os
-import subprocess
 import time
 
 import pytest
 
 from support import mqtt_bytes as mb
 from support.deploy import INSTALLED_AGO, install
-from support.mosquitto_clients import MosquittoSub, mosquitto_pub
+from support.mosquitto_clients import MosquittoSub, mosquitto_passwd_file, mosquitto_pub
 from support.raw_client import RawConnection
 
 from integration.test_authentication import log_line
@@ -45,12 +44,7 @@ topic deny #
 
 @pytest.fixture
 def passwd(tmp_path):
-    path = tmp_path / "passwd"
-    for i, (user, password) in enumerate(USERS.items()):
-        args = ["mosquitto_passwd", "-b"] + (["-c"] if i == 0 else []) + [str(path), user,
-                                                                          password]
-        subprocess.run(args, check=True, capture_output=True, timeout=30)
-    return path
+    return mosquitto_passwd_file(tmp_path / "passwd", USERS)
 
 
 def deploy(tmp_path, text: str, target) -> None:

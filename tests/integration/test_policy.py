@@ -6,14 +6,13 @@ without seeing each other, live or retained; a broken policy at reload changing 
 `moat acl check --policy`.
 """
 
-import subprocess
 
 import pytest
 
 from support import mqtt_bytes as mb
 from support.deploy import install
 from support.moat_cli import moat_run
-from support.mosquitto_clients import MosquittoSub, mosquitto_pub
+from support.mosquitto_clients import MosquittoSub, mosquitto_passwd_file, mosquitto_pub
 from support.paho_client import PahoClient
 from support.raw_client import RawConnection
 
@@ -113,12 +112,7 @@ mount = "customers/globex/"
 
 @pytest.fixture
 def passwd(tmp_path):
-    path = tmp_path / "passwd"
-    for i, (user, password) in enumerate(USERS.items()):
-        args = ["mosquitto_passwd", "-b"] + (["-c"] if i == 0 else []) + [str(path), user,
-                                                                          password]
-        subprocess.run(args, check=True, capture_output=True, timeout=30)
-    return path
+    return mosquitto_passwd_file(tmp_path / "passwd", USERS)
 
 
 def policy_broker(broker_factory, tmp_path, passwd, policy_text, extra=""):

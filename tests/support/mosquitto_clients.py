@@ -13,7 +13,8 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
 
 from support import mqtt_bytes as mb
 
@@ -158,3 +159,12 @@ class MosquittoSub:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def mosquitto_passwd_file(path: Path, users: Dict[str, str]) -> Path:
+    """A password file with `users` (name -> password), written by Debian's mosquitto_passwd."""
+    for i, (user, password) in enumerate(users.items()):
+        args = ["mosquitto_passwd", "-b"] + (["-c"] if i == 0 else []) + [str(path), user,
+                                                                          password]
+        subprocess.run(args, check=True, capture_output=True, timeout=30)
+    return path
