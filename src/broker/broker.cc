@@ -534,4 +534,8 @@ void Broker::stop() {
   if (passwords_) passwords_->stop();
 }
 
+void Broker::resumePublishers() {
+  for (auto& w : workers_) w->wakePausedReaders();
+}
+
 }  // namespace moat::broker

@@ -74,6 +74,8 @@ class Broker {
   security::AuditLog* audit() { return audit_.get(); }
   Worker& worker(unsigned i) { return *workers_[i]; }
   unsigned workerCount() const { return static_cast<unsigned>(workers_.size()); }
+  // A session's congestion cleared: every worker's paused publishers look again. Any thread.
+  void resumePublishers();
   uint64_t nextSessionUid() { return nextUid_.fetch_add(1, std::memory_order_relaxed); }
   // Counts a retained message refused by limits.max_retained_messages; returns the new total.
   uint64_t noteRetainedRefused() { return retainedRefused_.fetch_add(1) + 1; }

@@ -8,6 +8,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <cstring>
@@ -31,6 +32,9 @@ constexpr size_t kReadChunk = 4096;
 constexpr size_t kTlsReadChunk = 17 * 1024;
 // A read buffer larger than this is released once it is empty.
 constexpr size_t kKeepReadBuffer = 64 * 1024;
+// Bytes read ahead from a client whose publishes are held (back-pressure), to find the
+// acknowledgements and pings among them.
+constexpr size_t kPausedReadLimit = 64 * 1024;
 // A large payload is referenced by the write instead of copied into the batch.
 constexpr size_t kCopyPayloadBelow = 1024;
 // How long a closing connection may take to flush its last packets.
@@ -128,8 +132,21 @@ asio::awaitable<void> Connection::readLoop() {
       ok = handleConnect(connect) && processBuffer();
     }
     while (ok && !closing_) {
-      // Back-pressure: a client that sends but does not read its replies is not read from
-      // until its socket takes them, so replies cannot pile up without bound.
+      // Back-pressure: a client whose messages go to subscribers that cannot take more is not
+      // read from until they have room; its packets already read wait in the buffer.
+      if (paused()) {
+        Read read = co_await waitForReceivers(/*reading=*/true);
+        if (read == Read::Refused) break;
+        ok = processBuffer();
+        if (read == Read::More) continue;
+        while (ok && paused() && !closing_) {  // the stream ended: what it brought is handled
+          co_await waitForReceivers(/*reading=*/false);
+          ok = processBuffer();
+        }
+        break;
+      }
+      // A client that sends but does not read its replies is not read from until its socket
+      // takes them, so replies cannot pile up without bound.
       co_await waitForWrites(/*overLimit=*/true);
       if (closing_) break;
       Read read = (tls_ || ws_) ? co_await readFiltered() : co_await readPlain();
@@ -139,6 +156,10 @@ asio::awaitable<void> Connection::readLoop() {
       if (read == Read::Refused) break;
       ok = processBuffer();
       if (read == Read::Ended) {
+        while (ok && paused() && !closing_) {  // what the client sent before it hung up
+          co_await waitForReceivers(/*reading=*/false);
+          ok = processBuffer();
+        }
         if (ws_ && ws_->peerClosed()) {
           // The client is gone: no handover to its session's worker.
           migration_.reset();
@@ -179,6 +200,89 @@ asio::awaitable<void> Connection::waitForWrites(bool overLimit) {
   }
 }
 
+asio::awaitable<Connection::Read> Connection::waitForReceivers(bool reading) {
+  using namespace asio::experimental::awaitable_operators;
+  const auto patience = std::chrono::seconds(worker_.broker().limits().publisherWait);
+  log::debug("client \"{}\" {}: publishes held until subscriber \"{}\" takes its queued messages",
+             clientId_, peer_, blockers_.front().session->clientId());
+  worker_.pauseReader(this);
+  Read result = Read::More;
+  while (!closing_) {
+    const auto now = Clock::now();
+    auto deadline = Clock::time_point::max();
+    std::erase_if(blockers_, [&](const Blocker& b) {
+      // Drained since: this client goes on with at least one more packet.
+      Session* s = b.session.get();
+      if (s->drains() != b.drains || !s->congested()) return true;
+      const auto giveUp = s->lastProgress() + patience;
+      if (now < giveUp) {
+        deadline = std::min(deadline, giveUp);
+        return false;
+      }
+      if (s->markStalled()) {
+        log::warn(
+            "client \"{}\": acknowledged nothing for {} s with its queue half full; publishers "
+            "no longer wait for it until it reconnects, and what overflows its queue is dropped "
+            "(limits.publisher_wait)",
+            s->clientId(), patience.count());
+      }
+      return true;
+    });
+    if (blockers_.empty()) break;
+    drained_.expires_at(deadline);
+    reading = reading && readEnd_ - readStart_ < kPausedReadLimit;
+    if (!reading) {
+      co_await drained_.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    // Meanwhile the client's acknowledgements and pings are still read and handled (they do
+    // not depend on the publishes held before them): the sessions it receives for keep
+    // draining, so two clients that publish to each other cannot hold each other up, and a
+    // paused client is still answered its PINGREQs.
+    auto woke = co_await (
+        socket_.async_wait(asio::socket_base::wait_read, asio::as_tuple(asio::use_awaitable)) ||
+        drained_.async_wait(asio::as_tuple(asio::use_awaitable)));
+    if (woke.index() != 0) continue;
+    if (auto [ec] = std::get<0>(woke); ec) {
+      noteReadError(ec);
+      result = Read::Ended;
+    } else {
+      result = readNow();
+    }
+    if (result == Read::Refused) break;
+    reading = result == Read::More;
+    if (!processAhead()) break;
+  }
+  blockers_.clear();
+  worker_.resumeReader(this);
+  co_return result;
+}
+
+bool Connection::processAhead() {
+  const uint32_t maxPacket = worker_.broker().limits().maxPacketSize;
+  size_t at = readStart_;
+  while (!closing_) {
+    std::string_view data(readBuf_.data() + at, readEnd_ - at);
+    auto header = mqtt::peekFixedHeader(data, maxPacket);
+    if (!header || !*header || (**header).totalLength() > data.size()) break;  // processBuffer's
+    const mqtt::FixedHeader h = **header;
+    const auto type = h.type();
+    if (type == mqtt::PacketType::Disconnect) break;  // nothing after it counts
+    if (type != mqtt::PacketType::Puback && type != mqtt::PacketType::Pubrec &&
+        type != mqtt::PacketType::Pubcomp && type != mqtt::PacketType::Pingreq) {
+      at += h.totalLength();
+      continue;
+    }
+    auto packet = mqtt::decode(h.first, data.substr(h.headerLength, h.remainingLength), version_);
+    if (!packet) break;  // processBuffer reports it in turn
+    readBuf_.erase(at, h.totalLength());
+    readEnd_ -= h.totalLength();
+    lastReceived_ = std::chrono::steady_clock::now();
+    if (!handlePacket(*packet)) return false;
+  }
+  return !closing_;
+}
+
 asio::awaitable<Connection::Read> Connection::readPlain() {
   // Make room: keep undecoded bytes at the front. The buffer grows with the bytes that have
   // actually arrived (at most doubling per read), never straight to the length a header
@@ -197,16 +301,7 @@ asio::awaitable<Connection::Read> Connection::readPlain() {
       noteReadError(wec);
       co_return Read::Ended;
     }
-    readBuf_.resize(kReadChunk);
-    boost::system::error_code ec;
-    const size_t n = socket_.read_some(asio::buffer(readBuf_), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) co_return Read::More;
-    if (ec) {
-      noteReadError(ec);
-      co_return Read::Ended;
-    }
-    readEnd_ = n;
-    co_return Read::More;
+    co_return readNow();
   }
   size_t want = buffered + kReadChunk;
   if (neededBytes_ > want) want = std::min(neededBytes_, std::max(want, buffered * 2));
@@ -231,19 +326,36 @@ asio::awaitable<Connection::Read> Connection::readFiltered() {
     noteReadError(wec);
     co_return Read::Ended;
   }
-  thread_local std::string scratch(kTlsReadChunk, '\0');
+  co_return readNow();
+}
+
+Connection::Read Connection::readNow() {
   boost::system::error_code ec;
-  size_t n = socket_.read_some(asio::buffer(scratch), ec);
-  if (ec == asio::error::would_block || ec == asio::error::try_again) co_return Read::More;
+  if (!tls_ && !ws_) {
+    compactReadBuffer();
+    if (readBuf_.size() < readEnd_ + kReadChunk) readBuf_.resize(readEnd_ + kReadChunk);
+    const size_t n =
+        socket_.read_some(asio::buffer(readBuf_.data() + readEnd_, readBuf_.size() - readEnd_), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) return Read::More;
+    if (ec) {
+      noteReadError(ec);
+      return Read::Ended;
+    }
+    readEnd_ += n;
+    return Read::More;
+  }
+  thread_local std::string scratch(kTlsReadChunk, '\0');
+  const size_t n = socket_.read_some(asio::buffer(scratch), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) return Read::More;
   if (ec) {
     noteReadError(ec);
-    co_return Read::Ended;
+    return Read::Ended;
   }
   compactReadBuffer();
   readBuf_.resize(readEnd_);
   Read read = receiveFiltered(std::string_view(scratch.data(), n));
   readEnd_ = readBuf_.size();
-  co_return read;
+  return read;
 }
 
 Connection::Read Connection::receiveFiltered(std::string_view in) {
@@ -448,6 +560,7 @@ bool Connection::processBuffer() {
       return false;
     }
     if (!handlePacket(*packet)) return false;
+    if (paused()) break;  // back-pressure: the rest waits until the subscribers have room
   }
   if (readStart_ == readEnd_) {
     readStart_ = readEnd_ = 0;
@@ -534,6 +647,7 @@ void Connection::onTimer() {
     return;
   }
   if (keepAlive_.count() == 0) return;
+  if (paused()) lastReceived_ = now;  // not reading is the broker's doing, not the client's
   // [MQTT-3.1.2-24] one and a half keep-alive periods without a packet: disconnect.
   auto limit = keepAlive_ + keepAlive_ / 2;
   if (now - lastReceived_ >= limit) {

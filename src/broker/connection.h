@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "broker/message.h"
+#include "broker/session.h"
 #include "mqtt/packet.h"
 #include "net/tls_engine.h"
 #include "net/ws_engine.h"
@@ -66,6 +67,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool sendPublish(const MessagePtr& msg, uint8_t qos, uint16_t packetId, bool dup, bool retain,
                    std::span<const uint32_t> subIds);
   void sendPubrel(uint16_t packetId);
+  // Back-pressure: a session this paused reader may wait for has drained; it looks again.
+  void wakeReader() { drained_.cancel(); }
   // How many QoS 1/2 deliveries may be unacknowledged: min(client's Receive Maximum, limit).
   uint16_t sendWindow() const { return sendWindow_; }
   // Bytes queued for the socket and not yet written.
@@ -100,8 +103,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // More: keep reading. Ended: the stream ended; what is buffered is still handled. Refused:
   // the transport refused the peer; nothing buffered may be handled.
   enum class Read { More, Ended, Refused };
+  // Back-pressure: waits until every session in blockers_ has drained or stalled. With
+  // `reading`, keeps reading meanwhile for processAhead(); returns how that reading ended.
+  boost::asio::awaitable<Read> waitForReceivers(bool reading);
+  bool paused() const { return !blockers_.empty(); }
   boost::asio::awaitable<Read> readPlain();
   boost::asio::awaitable<Read> readFiltered();
+  // One non-blocking read from a readable socket (readPlain, readFiltered, waitForReceivers).
+  Read readNow();
+  // While paused: handles the acknowledgements and PINGREQs among the buffered packets (and
+  // takes them out of the buffer); the rest keeps its place. False if the connection closed.
+  bool processAhead();
   // Runs received bytes through the TLS and WebSocket engines into the read buffer.
   Read receiveFiltered(std::string_view in);
   // After the TLS handshake: checks SPKI pins and a CRL reloaded meanwhile; false refuses.
@@ -273,6 +285,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool claimed_ = false;             // this connection claimed clientId_ in the registry
   boost::asio::ip::tcp::endpoint remote_;  // the peer, kept for the audit event after close
   std::shared_ptr<Session> session_;
+  // Congested sessions this client's last PUBLISH went to: nothing more is read from it until
+  // they drain (Session::congested()).
+  std::vector<Blocker> blockers_;
   std::unique_ptr<mqtt::Will> will_;
   std::chrono::steady_clock::duration keepAlive_{};
   std::chrono::steady_clock::time_point lastReceived_;

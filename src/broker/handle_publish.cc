@@ -109,7 +109,9 @@ bool Connection::handlePublish(mqtt::Publish& p) {
     if (auto& rt = msg->publish.properties.responseTopic) rt->insert(0, mount_);
   }
   stampPublisher(msg->publish.properties);
-  size_t routed = worker_.publish(msg);
+  size_t routed = worker_.publish(msg, &blockers_);
+  // A client is never paused for its own session: only this connection reads its PUBACKs.
+  std::erase_if(blockers_, [&](const Blocker& b) { return b.session == session_; });
 
   // 5.0 tells the publisher when nobody was subscribed (0x10); it is still a success.
   ReasonCode rc = v5 && routed == 0 ? ReasonCode::NoMatchingSubscribers : ReasonCode::Success;

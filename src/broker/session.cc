@@ -14,15 +14,69 @@ Session::Session(Worker& worker, std::string clientId, uint64_t uid)
 
 Session::~Session() = default;
 
-void Session::setLimits(uint32_t maxQueuedMessages, uint64_t maxQueuedBytes) {
+void Session::setLimits(uint32_t maxQueuedMessages, uint64_t maxQueuedBytes, bool backpressure) {
   maxQueuedMessages_ = maxQueuedMessages;
   maxQueuedBytes_ = maxQueuedBytes;
+  // Half the queue is left for what publishers send before they see the congestion.
+  highWater_ = maxQueuedMessages / 2;
+  lowWater_ = maxQueuedMessages / 4;
+  backpressure_ = backpressure && maxQueuedMessages >= 4;
+}
+
+bool Session::noteInTransit() {
+  const uint32_t backlog = inTransit_.fetch_add(1, std::memory_order_relaxed) + 1 +
+                           queued_.load(std::memory_order_relaxed);
+  if (backpressure_ && backlog >= highWater_ && online_.load(std::memory_order_relaxed)) {
+    setCongested();
+  }
+  return congested();
+}
+
+void Session::setCongested() {
+  if (congested_.load(std::memory_order_relaxed) ||
+      congested_.exchange(true, std::memory_order_relaxed)) {
+    return;
+  }
+  lastProgress_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+}
+
+void Session::updateCongestion() {
+  if (!backpressure_) return;
+  queued_.store(static_cast<uint32_t>(queue_.size()), std::memory_order_relaxed);
+  const bool online = connection_ && !connection_->closing();
+  const size_t backlog = queue_.size() + inTransit_.load(std::memory_order_relaxed);
+  if (!congested_.load(std::memory_order_relaxed)) {
+    if (!online || (backlog < highWater_ && queuedBytes_ < maxQueuedBytes_ / 2)) return;
+    setCongested();
+  } else if (!online || (backlog <= lowWater_ && queuedBytes_ <= maxQueuedBytes_ / 4)) {
+    // An offline session never holds publishers back: it queues up to its limits, then drops.
+    congested_.store(false, std::memory_order_relaxed);
+    drains_.fetch_add(1, std::memory_order_release);  // after the store: see drains()
+    worker_.broker().resumePublishers();
+    return;
+  }
+  if (!congestionLogged_ && !stalled_.load(std::memory_order_relaxed)) {
+    congestionLogged_ = true;
+    log::info(
+        "client \"{}\" is not keeping up ({} messages queued or on their way, limit {}): "
+        "publishers to it wait until it takes them (back-pressure; logged once per connection)",
+        clientId_, backlog, maxQueuedMessages_);
+  }
+}
+
+void Session::noteProgress() {
+  if (congested_.load(std::memory_order_relaxed)) {
+    lastProgress_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  }
 }
 
 size_t Session::window() const { return connection_ ? connection_->sendWindow() : 0; }
 
 void Session::deliver(const MessagePtr& msg, uint8_t qos, bool retain, SubscriptionIds subIds) {
-  if (ended_ || msg->expired(Clock::now()) || !mayReceive(*msg)) return;
+  if (ended_ || msg->expired(Clock::now()) || !mayReceive(*msg)) {
+    if (congested_.load(std::memory_order_relaxed)) updateCongestion();  // one fewer on its way
+    return;
+  }
   if (qos == 0) {
     // QoS 0 is sent only to a connected client, and dropped (counted) when its socket is not
     // keeping up, so a slow subscriber cannot make the broker's memory grow.
@@ -39,6 +93,7 @@ void Session::deliver(const MessagePtr& msg, uint8_t qos, bool retain, Subscript
   } else {
     enqueue(msg, qos, retain, std::move(subIds));
   }
+  if (congested_.load(std::memory_order_relaxed)) updateCongestion();
 }
 
 void Session::sendNew(const MessagePtr& msg, uint8_t qos, bool retain, SubscriptionIds subIds) {
@@ -65,6 +120,7 @@ void Session::enqueue(const MessagePtr& msg, uint8_t qos, bool retain, Subscript
   }
   queuedBytes_ += bytes;
   queue_.push_back(QueuedMessage{msg, qos, retain, std::move(subIds)});
+  updateCongestion();
 }
 
 void Session::purgeExpired(Clock::time_point now) {
@@ -113,6 +169,7 @@ void Session::pump() {
     if (!mayReceive(*q.msg)) continue;  // access revoked while it waited
     sendNew(q.msg, q.qos, q.retain, std::move(q.subIds));
   }
+  updateCongestion();
 }
 
 bool Session::mayReceive(const Message& msg) {
@@ -190,6 +247,10 @@ void Session::attach(Connection* connection) {
               dropped_);
     dropLogged_ = false;
   }
+  // A stalled session is held back from back-pressure for the rest of the connection that
+  // stalled, so a client cannot pause publishers again and again by not reading.
+  stalled_.store(false, std::memory_order_relaxed);
+  congestionLogged_ = false;
   for (auto& m : inflight_) m.sent = false;
   pump();
 }
@@ -198,12 +259,14 @@ void Session::detach(Connection* connection) {
   if (connection_ != connection) return;
   connection_ = nullptr;
   online_.store(false, std::memory_order_relaxed);
+  updateCongestion();
 }
 
 void Session::onPuback(uint16_t packetId) {
   for (auto it = inflight_.begin(); it != inflight_.end(); ++it) {
     if (it->packetId == packetId && it->qos == 1) {
       inflight_.erase(it);
+      noteProgress();
       pump();
       return;
     }
@@ -220,6 +283,7 @@ bool Session::onPubrec(uint16_t packetId, bool failed) {
       return true;
     }
     it->stage = InflightMessage::Stage::AwaitComp;
+    noteProgress();
     it->msg.reset();  // the payload is no longer needed
     it->subIds.clear();
     if (connection_) connection_->sendPubrel(packetId);
@@ -232,6 +296,7 @@ void Session::onPubcomp(uint16_t packetId) {
   for (auto it = inflight_.begin(); it != inflight_.end(); ++it) {
     if (it->packetId == packetId && it->stage == InflightMessage::Stage::AwaitComp) {
       inflight_.erase(it);
+      noteProgress();
       pump();
       return;
     }
@@ -337,12 +402,12 @@ void Session::end(bool keepClaim) {
   auto self = shared_from_this();  // forgetSession() may drop the last other reference
   ended_ = true;
   cancelExpiry();
-  auto& index = worker_.broker().index();
   for (const auto& [filter, record] : subscriptions_) unindex(filter);
   subscriptions_.clear();
   inflight_.clear();
   queue_.clear();
   queuedBytes_ = 0;
+  updateCongestion();
   incomingQos2_.clear();
   firePendingWill();  // [MQTT-3.1.3-9] the will goes out at the latest when the session ends
   worker_.forgetSession(*this, keepClaim);

@@ -31,6 +31,7 @@
 namespace moat::broker {
 
 class Connection;
+class Session;
 class Worker;
 
 using SubscriptionIds = std::vector<uint32_t>;
@@ -51,6 +52,12 @@ struct InflightMessage {
   MessagePtr msg;
   SubscriptionIds subIds;
   bool sent = false;  // written on the current connection (resent after a reconnect)
+};
+
+// A congested session a publisher waits for, with its drains() when it was seen congested.
+struct Blocker {
+  std::shared_ptr<Session> session;
+  uint32_t drains = 0;
 };
 
 struct QueuedMessage {
@@ -78,6 +85,31 @@ class Session : public std::enable_shared_from_this<Session> {
   Worker& worker() const { return worker_; }
   bool isOnline() const { return online_.load(std::memory_order_relaxed); }
   bool ended() const { return ended_; }
+
+  // Back-pressure (limits.publisher_wait). A connected session with half a queue's worth of
+  // QoS 1/2 messages queued or on their way to it is congested: the publishers that feed it
+  // pause reading until it is down to a quarter, so messages are slowed at the source instead
+  // of dropped. A session that acknowledges nothing for publisher_wait while congested is
+  // stalled until its client reconnects: publishers no longer wait for it (a client that does
+  // not read must not stop the others), and what overflows its queue is dropped, counted.
+  // Any thread.
+  bool congested() const {
+    return congested_.load(std::memory_order_relaxed) && !stalled_.load(std::memory_order_relaxed);
+  }
+  // When it last acknowledged a delivery (or became congested).
+  Clock::time_point lastProgress() const {
+    return Clock::time_point(Clock::duration(lastProgress_.load(std::memory_order_relaxed)));
+  }
+  // How many times its congestion has cleared: a publisher that saw it congested goes on once
+  // this has changed, even if others filled it again first (each gets its turn).
+  uint32_t drains() const { return drains_.load(std::memory_order_acquire); }
+  // Marks it stalled; true for the caller that did it first (who logs it).
+  bool markStalled() { return !stalled_.exchange(true, std::memory_order_relaxed); }
+  // Worker::publish, before it sends this session a QoS 1/2 message from another worker:
+  // counts the message on its way. True when the session is congested now.
+  bool noteInTransit();
+  // Worker::receive, when such a message has arrived (before deliver()).
+  void noteArrived() { inTransit_.fetch_sub(1, std::memory_order_relaxed); }
 
   // --- everything below: the owning worker's thread only ---
 
@@ -134,7 +166,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // Takes the subscription to `filter` (as the client wrote it) out of the index.
   bool unindex(std::string_view filter);
   const security::authz::Subject* subject() const { return subject_.get(); }
-  void setLimits(uint32_t maxQueuedMessages, uint64_t maxQueuedBytes);
+  // `backpressure`: whether the session may become congested (limits.publisher_wait > 0).
+  void setLimits(uint32_t maxQueuedMessages, uint64_t maxQueuedBytes, bool backpressure);
 
   // The will of the last connection, waiting for its delay or for the session's end. Its
   // Message Expiry Interval starts when it is published (spec 3.1.3.2.4).
@@ -165,6 +198,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void purgeExpired(Clock::time_point now);
   void publishWill(std::shared_ptr<Message> will);
   void noteDrop(const char* why);
+  // Sets or clears congestion after the queue or the connection changed; clearing it wakes the
+  // paused publishers.
+  void updateCongestion();
+  // Sets congestion (any thread); the first to set it starts the stall clock.
+  void setCongested();
+  void noteProgress();
   // Whether the policy ([authz]) lets this session's client receive `msg` now: asked at every
   // delivery, so a reload that revokes access stops the flow at once (queued messages too).
   bool mayReceive(const Message& msg);
@@ -192,6 +231,16 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t queuedBytes_ = 0;
   uint32_t maxQueuedMessages_ = 1000;
   uint64_t maxQueuedBytes_ = 10 * 1024 * 1024;
+  bool backpressure_ = true;
+  uint32_t highWater_ = 500;            // messages queued or on their way: congested from here
+  uint32_t lowWater_ = 250;             // ... down to here
+  std::atomic<uint32_t> queued_{0};     // queue_.size(), for other threads
+  std::atomic<uint32_t> inTransit_{0};  // posted by other workers, not yet arrived
+  std::atomic<bool> congested_{false};
+  std::atomic<uint32_t> drains_{0};
+  std::atomic<bool> stalled_{false};
+  std::atomic<Clock::rep> lastProgress_{0};
+  bool congestionLogged_ = false;
   std::unordered_set<uint16_t> incomingQos2_;
   uint16_t lastPacketId_ = 0;
 

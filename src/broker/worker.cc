@@ -69,7 +69,8 @@ std::shared_ptr<Session> Worker::findSession(const std::string& clientId) {
 
 std::shared_ptr<Session> Worker::createSession(const std::string& clientId) {
   auto s = std::make_shared<Session>(*this, clientId, broker_.nextSessionUid());
-  s->setLimits(broker_.limits().maxQueuedMessages, broker_.limits().maxQueuedBytes);
+  const auto& limits = broker_.limits();
+  s->setLimits(limits.maxQueuedMessages, limits.maxQueuedBytes, limits.publisherWait > 0);
   sessions_[clientId] = s;
   return s;
 }
@@ -167,9 +168,21 @@ void Worker::revokeSubscriptions(const AccessControl& access) {
 
 void Worker::addConnection(const std::shared_ptr<Connection>& c) { connections_[c.get()] = c; }
 
-void Worker::removeConnection(Connection* c) { connections_.erase(c); }
+void Worker::removeConnection(Connection* c) {
+  connections_.erase(c);
+  resumeReader(c);
+}
 
-size_t Worker::publish(const MessagePtr& msg) {
+void Worker::wakePausedReaders() {
+  if (wakePosted_.exchange(true, std::memory_order_acq_rel)) return;  // one post is enough
+  asio::post(context_, [this] {
+    // Acquires what the wakers stored before their exchange (a cleared congestion, say).
+    wakePosted_.exchange(false, std::memory_order_acq_rel);
+    for (Connection* c : paused_) c->wakeReader();
+  });
+}
+
+size_t Worker::publish(const MessagePtr& msg, std::vector<Blocker>* congested) {
   if (msg->retain && !broker_.retained().set(msg)) {
     uint64_t n = broker_.noteRetainedRefused();
     if (n == 1 || n % 1000 == 0) {
@@ -193,14 +206,25 @@ size_t Worker::publish(const MessagePtr& msg) {
                    SubscriptionIds ids) {
     ++routed;
     Worker& dest = session->worker();
+    bool nowCongested = false;
+    uint32_t drains = 0;
     if (&dest == this) {
       session->deliver(msg, qos, retain, std::move(ids));
-      return;
+      drains = session->drains();  // read before congested(): see Session::drains()
+      nowCongested = qos > 0 && session->congested();
+    } else {
+      drains = session->drains();
+      nowCongested = qos > 0 && session->noteInTransit();
+      outboxes_[dest.index()].push_back(Delivery{session, msg, qos, retain, std::move(ids)});
+      if (!flushScheduled_) {
+        flushScheduled_ = true;
+        asio::post(context_, [this] { flushOutboxes(); });
+      }
     }
-    outboxes_[dest.index()].push_back(Delivery{session, msg, qos, retain, std::move(ids)});
-    if (!flushScheduled_) {
-      flushScheduled_ = true;
-      asio::post(context_, [this] { flushOutboxes(); });
+    if (nowCongested && congested &&
+        std::none_of(congested->begin(), congested->end(),
+                     [&](const Blocker& b) { return b.session == session; })) {
+      congested->push_back(Blocker{session, drains});
     }
   };
   for (size_t i = 0; i < matches_.size();) {
@@ -246,6 +270,7 @@ void Worker::flushOutboxes() {
 
 void Worker::receive(std::vector<Delivery>& batch) {
   for (auto& d : batch) {
+    if (d.qos > 0) d.session->noteArrived();
     if (!d.session->ended()) d.session->deliver(d.msg, d.qos, d.retain, std::move(d.subIds));
   }
 }

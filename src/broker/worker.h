@@ -8,12 +8,14 @@
 // current handler (so every PUBLISH decoded from one socket read leaves in one batch).
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "broker/message.h"
@@ -79,8 +81,17 @@ class Worker {
   void removeConnection(Connection* c);
 
   // Routes a message to every matching subscription (and stores it if retained).
-  // Returns the number of sessions it was routed to.
-  size_t publish(const MessagePtr& msg);
+  // Returns the number of sessions it was routed to. `congested`, when given, receives the
+  // congested sessions it was routed to at QoS 1/2 (back-pressure: Session::congested()).
+  size_t publish(const MessagePtr& msg, std::vector<Blocker>* congested = nullptr);
+
+  // Back-pressure: connections whose reading is paused until the sessions they feed drain.
+  void pauseReader(Connection* c) { paused_.insert(c); }
+  void resumeReader(Connection* c) { paused_.erase(c); }
+  // Any thread: the paused connections look again whether they may read. Always posted (a
+  // count of paused connections read from another thread could be stale), at most one at a
+  // time per worker.
+  void wakePausedReaders();
 
   bool stopping() const { return stopping_; }
   size_t sessionCount() const { return sessions_.size(); }
@@ -103,6 +114,8 @@ class Worker {
   std::vector<std::vector<Delivery>> outboxes_;  // one per worker
   bool flushScheduled_ = false;
   bool stopping_ = false;
+  std::unordered_set<Connection*> paused_;
+  std::atomic<bool> wakePosted_{false};
 };
 
 }  // namespace moat::broker

@@ -56,6 +56,7 @@ Result<void> readLimits(std::string_view src, const toml::table& t, LimitsSectio
   MOAT_TRY(r.integer("max_inflight", l.maxInflight, 1, 65535));
   MOAT_TRY(r.integer("max_queued_messages", l.maxQueuedMessages, 0, 100'000'000));
   MOAT_TRY(r.integer("max_queued_bytes", l.maxQueuedBytes, 0, int64_t{1} << 40));
+  MOAT_TRY(r.integer("publisher_wait", l.publisherWait, 0, 3600));
   MOAT_TRY(r.integer("topic_alias_maximum", l.topicAliasMaximum, 0, 65535));
   MOAT_TRY(r.integer("max_write_buffer", l.maxWriteBuffer, 4096, int64_t{1} << 32));
   MOAT_TRY(

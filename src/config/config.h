@@ -27,6 +27,9 @@ struct LimitsSection {
   uint16_t maxInflight = 20;             // QoS>0 deliveries unacknowledged towards one client
   uint32_t maxQueuedMessages = 1000;     // per session, beyond the inflight window
   uint64_t maxQueuedBytes = 10 * 1024 * 1024;
+  // Seconds publishers wait for a congested subscriber that acknowledges nothing (back-pressure);
+  // 0 = no back-pressure: what overflows a queue is dropped at once.
+  uint32_t publisherWait = 5;
   uint16_t topicAliasMaximum = 10;            // aliases a client may use towards the broker
   std::optional<uint32_t> maxSessionExpiry;   // seconds; none = no cap
   uint64_t maxWriteBuffer = 4 * 1024 * 1024;  // bytes queued to one socket before QoS 0 drops

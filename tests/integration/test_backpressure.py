@@ -1,0 +1,112 @@
+"""Back-pressure for QoS 1/2 (docs/configuration.md, limits.publisher_wait): a subscriber whose
+queue is half full holds back the publishers that feed it instead of losing messages they were
+told were delivered; one that takes nothing at all stops holding them back after
+publisher_wait. Mosquitto drops what overflows its queue, so these are Moat's behaviour."""
+
+import re
+import time
+
+import pytest
+
+from support import mqtt_bytes as mb
+from support.paho_client import PahoClient
+from support.raw_client import open_session
+from support.waiting import let_elapse, wait_until
+
+COUNT = 200
+
+
+def payloads(count: int = COUNT):
+    return [f"reading {i}".encode() for i in range(count)]
+
+
+def publish_in_background(publisher: PahoClient, count: int = COUNT):
+    """Hands `count` QoS 1 publishes to paho (its own inflight window sends them) and returns
+    their MQTTMessageInfo list: completion is is_published()."""
+    return [publisher.client.publish("meters/m1", p, 1) for p in payloads(count)]
+
+
+def completed(infos) -> int:
+    return sum(1 for info in infos if info.is_published())
+
+
+@pytest.mark.moat_only("Mosquitto drops QoS 1 messages past max_queued_messages")
+@pytest.mark.limits(max_queued_messages=10, max_inflight=2)
+def test_a_slow_subscriber_slows_the_publisher_and_loses_nothing(broker):
+    with open_session(broker.host, broker.port, "dashboard", mb.V311) as dashboard, \
+            PahoClient(broker.host, broker.port, "meter-1", mb.V311) as meter:
+        assert dashboard.subscribe(1, [("meters/#", 1)]) == [1]
+        meter.connect()
+        infos = publish_in_background(meter)
+        # The dashboard reads nothing yet: its queue fills to half, and the meter is held back.
+        assert broker.wait_for_log(r'client "dashboard" is not keeping up',
+                                   timeout=10)
+        held_back_at = completed(infos)
+        got = [dashboard.read_publish(timeout=10).payload for _ in range(COUNT)]
+        wait_until(lambda: completed(infos) == COUNT, timeout=10,
+                   what="every publish of the meter acknowledged")
+    assert got == payloads(), "messages lost, duplicated or reordered"
+    # Without back-pressure the broker would have acknowledged all of them while 12 at most
+    # (2 in flight, 10 queued) could be kept for the dashboard.
+    assert held_back_at < COUNT, "the publisher was never held back"
+    assert not re.search(r"dropped", broker.log()), "the broker dropped messages"
+
+
+@pytest.mark.moat_only("Mosquitto drops QoS 1 messages past max_queued_messages")
+@pytest.mark.limits(max_queued_messages=10, max_inflight=2, publisher_wait=1)
+def test_a_subscriber_that_takes_nothing_holds_publishers_back_only_for_publisher_wait(broker):
+    with open_session(broker.host, broker.port, "stuck", mb.V311) as stuck, \
+            PahoClient(broker.host, broker.port, "dashboard", mb.V311) as dashboard, \
+            PahoClient(broker.host, broker.port, "meter-1", mb.V311) as meter:
+        assert stuck.subscribe(1, [("meters/#", 1)]) == [1]
+        dashboard.connect()
+        dashboard.subscribe("meters/#", 1)
+        meter.connect()
+        # "stuck" never reads again: after 1 s without an acknowledgement the meter goes on.
+        meter.publish_many("meters/m1", payloads(), qos=1, timeout=15)
+        got = [m.payload for m in dashboard.receive(COUNT, timeout=10)]
+    assert got == payloads(), "the healthy subscriber lost messages"
+    assert broker.wait_for_log(r'client "stuck": acknowledged nothing for 1 s with its queue '
+                               r'half full; publishers no longer wait for it', timeout=5)
+    assert broker.wait_for_log(r'client "stuck": QoS 1/2 messages dropped: the session\'s queue '
+                               r'is full', timeout=5)
+
+
+@pytest.mark.moat_only("Mosquitto drops QoS 1 messages past max_queued_messages")
+@pytest.mark.limits(max_queued_messages=10, max_inflight=2, publisher_wait=0)
+def test_publisher_wait_0_turns_back_pressure_off(broker):
+    with open_session(broker.host, broker.port, "stuck", mb.V311) as stuck, \
+            PahoClient(broker.host, broker.port, "meter-1", mb.V311) as meter:
+        assert stuck.subscribe(1, [("meters/#", 1)]) == [1]
+        meter.connect()
+        meter.publish_many("meters/m1", payloads(), qos=1, timeout=10)
+    assert broker.wait_for_log(r'client "stuck": QoS 1/2 messages dropped', timeout=5)
+    assert not re.search(r"not keeping up", broker.log())
+
+
+@pytest.mark.moat_only("Mosquitto drops QoS 1 messages past max_queued_messages")
+@pytest.mark.limits(max_queued_messages=10, max_inflight=2)
+def test_a_held_back_publisher_keeps_its_connection_and_its_acknowledgements_flow(broker):
+    """While its publishes are held, the broker still reads the publisher's PINGREQs and
+    PUBACKs: neither side's keep-alive (here 1 s) ends the connection, and the messages the
+    publisher itself subscribed to keep arriving."""
+    with open_session(broker.host, broker.port, "dashboard", mb.V311) as dashboard, \
+            PahoClient(broker.host, broker.port, "meter-1", mb.V311, keepalive=1) as meter:
+        assert dashboard.subscribe(1, [("meters/#", 1)]) == [1]
+        meter.connect()
+        meter.subscribe("commands/meter-1", 1)
+        infos = publish_in_background(meter)
+        assert broker.wait_for_log(r'client "dashboard" is not keeping up', timeout=10)
+        held_at = time.monotonic()
+        with PahoClient(broker.host, broker.port, "operator", mb.V311) as operator:
+            operator.connect()
+            operator.publish_many("commands/meter-1", [b"c%d" % i for i in range(30)], qos=1)
+        assert [m.payload for m in meter.receive(30)] == [b"c%d" % i for i in range(30)]
+        let_elapse(held_at, 3.0)  # three keep-alive periods held back
+        assert meter.client.is_connected()
+        assert completed(infos) < COUNT, "the publisher was not held back"
+        got = [dashboard.read_publish(timeout=10).payload for _ in range(COUNT)]
+        wait_until(lambda: completed(infos) == COUNT, timeout=10,
+                   what="every publish of the meter acknowledged")
+    assert got == payloads()
+    assert not re.search(r'"meter-1".*(keep-alive timeout|connection lost)', broker.log())
