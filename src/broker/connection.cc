@@ -202,27 +202,35 @@ asio::awaitable<void> Connection::waitForWrites(bool overLimit) {
 
 asio::awaitable<Connection::Read> Connection::waitForReceivers(bool reading) {
   using namespace asio::experimental::awaitable_operators;
-  const auto patience = std::chrono::seconds(worker_.broker().limits().publisherWait);
+  const auto& limits = worker_.broker().limits();
+  const auto patience = std::chrono::seconds(limits.publisherWait);
+  const auto started = Clock::now();
+  const uint32_t wakeups = wakeups_;
   log::debug("client \"{}\" {}: publishes held until subscriber \"{}\" takes its queued messages",
              clientId_, peer_, blockers_.front().session->clientId());
   worker_.pauseReader(this);
-  Read result = Read::More;
-  while (!closing_) {
+  Read result = reading ? Read::More : Read::Ended;
+  // Acknowledgements and pings that came in the same read as the held PUBLISH.
+  bool ok = processAhead();
+  while (ok && !closing_) {
     const auto now = Clock::now();
     auto deadline = Clock::time_point::max();
     std::erase_if(blockers_, [&](const Blocker& b) {
-      // Drained since: this client goes on with at least one more packet.
       Session* s = b.session.get();
-      if (s->drains() != b.drains || !s->congested()) return true;
-      const auto giveUp = s->lastProgress() + patience;
+      if (!s->congested()) return true;
+      // Drained since and room again: this client goes on with at least one more packet.
+      if (s->drains() != b.drains && s->hasRoom()) return true;
+      // A $share group's member: some session drained, maybe another member; pick again.
+      if (b.shared && wakeups_ != wakeups) return true;
+      const auto giveUp = std::max(s->congestedSince(), started) + patience;
       if (now < giveUp) {
         deadline = std::min(deadline, giveUp);
         return false;
       }
       if (s->markStalled()) {
         log::warn(
-            "client \"{}\": acknowledged nothing for {} s with its queue half full; publishers "
-            "no longer wait for it until it reconnects, and what overflows its queue is dropped "
+            "client \"{}\": its queue stayed half full for {} s; publishers no longer wait for "
+            "it until it reconnects, and what overflows its queue is dropped "
             "(limits.publisher_wait)",
             s->clientId(), patience.count());
       }
@@ -230,15 +238,16 @@ asio::awaitable<Connection::Read> Connection::waitForReceivers(bool reading) {
     });
     if (blockers_.empty()) break;
     drained_.expires_at(deadline);
-    reading = reading && readEnd_ - readStart_ < kPausedReadLimit;
-    if (!reading) {
-      co_await drained_.async_wait(asio::as_tuple(asio::use_awaitable));
+    // Meanwhile the client's acknowledgements and pings are still read and handled (they do
+    // not depend on the publishes held before them), so the sessions it receives for keep
+    // draining and its pings are answered; bounded like any reading: by what is buffered and
+    // by the replies its socket has not taken.
+    const bool mayRead = result == Read::More && readEnd_ - readStart_ < kPausedReadLimit &&
+                         writeBacklog() <= limits.maxWriteBuffer;
+    if (!mayRead) {
+      co_await drained_.async_wait(asio::as_tuple(asio::use_awaitable));  // writes wake it too
       continue;
     }
-    // Meanwhile the client's acknowledgements and pings are still read and handled (they do
-    // not depend on the publishes held before them): the sessions it receives for keep
-    // draining, so two clients that publish to each other cannot hold each other up, and a
-    // paused client is still answered its PINGREQs.
     auto woke = co_await (
         socket_.async_wait(asio::socket_base::wait_read, asio::as_tuple(asio::use_awaitable)) ||
         drained_.async_wait(asio::as_tuple(asio::use_awaitable)));
@@ -250,8 +259,7 @@ asio::awaitable<Connection::Read> Connection::waitForReceivers(bool reading) {
       result = readNow();
     }
     if (result == Read::Refused) break;
-    reading = result == Read::More;
-    if (!processAhead()) break;
+    ok = processAhead();
   }
   blockers_.clear();
   worker_.resumeReader(this);

@@ -68,7 +68,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
                    std::span<const uint32_t> subIds);
   void sendPubrel(uint16_t packetId);
   // Back-pressure: a session this paused reader may wait for has drained; it looks again.
-  void wakeReader() { drained_.cancel(); }
+  void wakeReader() {
+    ++wakeups_;
+    drained_.cancel();
+  }
   // How many QoS 1/2 deliveries may be unacknowledged: min(client's Receive Maximum, limit).
   uint16_t sendWindow() const { return sendWindow_; }
   // Bytes queued for the socket and not yet written.
@@ -288,6 +291,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Congested sessions this client's last PUBLISH went to: nothing more is read from it until
   // they drain (Session::congested()).
   std::vector<Blocker> blockers_;
+  uint32_t wakeups_ = 0;  // wakeReader() calls, for shared blockers
   std::unique_ptr<mqtt::Will> will_;
   std::chrono::steady_clock::duration keepAlive_{};
   std::chrono::steady_clock::time_point lastReceived_;

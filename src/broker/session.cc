@@ -24,31 +24,34 @@ void Session::setLimits(uint32_t maxQueuedMessages, uint64_t maxQueuedBytes, boo
 }
 
 bool Session::noteInTransit() {
+  if (!backpressure_) return false;
   const uint32_t backlog = inTransit_.fetch_add(1, std::memory_order_relaxed) + 1 +
                            queued_.load(std::memory_order_relaxed);
-  if (backpressure_ && backlog >= highWater_ && online_.load(std::memory_order_relaxed)) {
-    setCongested();
-  }
+  if (backlog >= highWater_ && online_.load(std::memory_order_relaxed)) setCongested();
   return congested();
 }
 
 void Session::setCongested() {
-  if (congested_.load(std::memory_order_relaxed) ||
-      congested_.exchange(true, std::memory_order_relaxed)) {
-    return;
-  }
-  lastProgress_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  if (congested_.load(std::memory_order_relaxed)) return;
+  // The time first: whoever sees congested_ (acquire) sees when it began.
+  congestedSince_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  congested_.store(true, std::memory_order_release);
 }
 
 void Session::updateCongestion() {
   if (!backpressure_) return;
   queued_.store(static_cast<uint32_t>(queue_.size()), std::memory_order_relaxed);
-  const bool online = connection_ && !connection_->closing();
+  unacked_.store(static_cast<uint32_t>(inflight_.size()), std::memory_order_relaxed);
+  const bool online = connection_ && !connection_->closing() && !ended_;
   const size_t backlog = queue_.size() + inTransit_.load(std::memory_order_relaxed);
+  // The byte bound counts only when it is set and something is queued.
+  const bool bytesHigh =
+      maxQueuedBytes_ > 0 && queuedBytes_ > 0 && queuedBytes_ >= maxQueuedBytes_ / 2;
+  const bool bytesLow = queuedBytes_ <= maxQueuedBytes_ / 4;
   if (!congested_.load(std::memory_order_relaxed)) {
-    if (!online || (backlog < highWater_ && queuedBytes_ < maxQueuedBytes_ / 2)) return;
+    if (!online || (backlog < highWater_ && !bytesHigh)) return;
     setCongested();
-  } else if (!online || (backlog <= lowWater_ && queuedBytes_ <= maxQueuedBytes_ / 4)) {
+  } else if (!online || (backlog <= lowWater_ && bytesLow)) {
     // An offline session never holds publishers back: it queues up to its limits, then drops.
     congested_.store(false, std::memory_order_relaxed);
     drains_.fetch_add(1, std::memory_order_release);  // after the store: see drains()
@@ -58,15 +61,10 @@ void Session::updateCongestion() {
   if (!congestionLogged_ && !stalled_.load(std::memory_order_relaxed)) {
     congestionLogged_ = true;
     log::info(
-        "client \"{}\" is not keeping up ({} messages queued or on their way, limit {}): "
-        "publishers to it wait until it takes them (back-pressure; logged once per connection)",
-        clientId_, backlog, maxQueuedMessages_);
-  }
-}
-
-void Session::noteProgress() {
-  if (congested_.load(std::memory_order_relaxed)) {
-    lastProgress_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+        "client \"{}\" is not keeping up ({} messages, {} bytes queued or on their way; limits "
+        "{} and {}): publishers to it wait until it takes them (back-pressure; logged once per "
+        "connection)",
+        clientId_, backlog, queuedBytes_, maxQueuedMessages_, maxQueuedBytes_);
   }
 }
 
@@ -266,7 +264,6 @@ void Session::onPuback(uint16_t packetId) {
   for (auto it = inflight_.begin(); it != inflight_.end(); ++it) {
     if (it->packetId == packetId && it->qos == 1) {
       inflight_.erase(it);
-      noteProgress();
       pump();
       return;
     }
@@ -283,7 +280,6 @@ bool Session::onPubrec(uint16_t packetId, bool failed) {
       return true;
     }
     it->stage = InflightMessage::Stage::AwaitComp;
-    noteProgress();
     it->msg.reset();  // the payload is no longer needed
     it->subIds.clear();
     if (connection_) connection_->sendPubrel(packetId);
@@ -296,7 +292,6 @@ void Session::onPubcomp(uint16_t packetId) {
   for (auto it = inflight_.begin(); it != inflight_.end(); ++it) {
     if (it->packetId == packetId && it->stage == InflightMessage::Stage::AwaitComp) {
       inflight_.erase(it);
-      noteProgress();
       pump();
       return;
     }

@@ -55,9 +55,12 @@ struct InflightMessage {
 };
 
 // A congested session a publisher waits for, with its drains() when it was seen congested.
+// `shared`: picked from a $share group whose members all lagged behind; any drain may free
+// another member, so the publisher looks again at every one.
 struct Blocker {
   std::shared_ptr<Session> session;
   uint32_t drains = 0;
+  bool shared = false;
 };
 
 struct QueuedMessage {
@@ -87,21 +90,34 @@ class Session : public std::enable_shared_from_this<Session> {
   bool ended() const { return ended_; }
 
   // Back-pressure (limits.publisher_wait). A connected session with half a queue's worth of
-  // QoS 1/2 messages queued or on their way to it is congested: the publishers that feed it
-  // pause reading until it is down to a quarter, so messages are slowed at the source instead
-  // of dropped. A session that acknowledges nothing for publisher_wait while congested is
-  // stalled until its client reconnects: publishers no longer wait for it (a client that does
-  // not read must not stop the others), and what overflows its queue is dropped, counted.
-  // Any thread.
+  // QoS 1/2 messages queued or on their way to it (or half its queue's bytes queued) is
+  // congested: the publishers that feed it pause reading until it is down to a quarter, so
+  // messages are slowed at the source instead of dropped. A session that stays congested for
+  // publisher_wait is stalled until its client reconnects: publishers no longer wait for it (a
+  // client that does not read, or reads very slowly, must not hold the others), and what
+  // overflows its queue is dropped, counted. Any thread.
   bool congested() const {
-    return congested_.load(std::memory_order_relaxed) && !stalled_.load(std::memory_order_relaxed);
+    return congested_.load(std::memory_order_acquire) && !stalled_.load(std::memory_order_relaxed);
   }
-  // When it last acknowledged a delivery (or became congested).
-  Clock::time_point lastProgress() const {
-    return Clock::time_point(Clock::duration(lastProgress_.load(std::memory_order_relaxed)));
+  // QoS 1/2 messages queued or on their way (0 without back-pressure).
+  uint32_t backlog() const {
+    return queued_.load(std::memory_order_relaxed) + inTransit_.load(std::memory_order_relaxed);
+  }
+  // Whether another message fits the queue (counting those on their way).
+  bool hasRoom() const { return backlog() < maxQueuedMessages_; }
+  // For a shared subscription's pick: congested or stalled (a member to avoid), and how far
+  // behind it is, unacknowledged deliveries included (current while it is congested).
+  bool laggingBehind() const {
+    return congested_.load(std::memory_order_relaxed) || stalled_.load(std::memory_order_relaxed);
+  }
+  uint32_t behind() const { return backlog() + unacked_.load(std::memory_order_relaxed); }
+  // Since when it is congested (valid once congested() was seen true).
+  Clock::time_point congestedSince() const {
+    return Clock::time_point(Clock::duration(congestedSince_.load(std::memory_order_relaxed)));
   }
   // How many times its congestion has cleared: a publisher that saw it congested goes on once
-  // this has changed, even if others filled it again first (each gets its turn).
+  // this has changed and the queue has room, even if others filled it again first (each gets
+  // its turn).
   uint32_t drains() const { return drains_.load(std::memory_order_acquire); }
   // Marks it stalled; true for the caller that did it first (who logs it).
   bool markStalled() { return !stalled_.exchange(true, std::memory_order_relaxed); }
@@ -109,7 +125,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // counts the message on its way. True when the session is congested now.
   bool noteInTransit();
   // Worker::receive, when such a message has arrived (before deliver()).
-  void noteArrived() { inTransit_.fetch_sub(1, std::memory_order_relaxed); }
+  void noteArrived() {
+    if (backpressure_) inTransit_.fetch_sub(1, std::memory_order_relaxed);
+  }
 
   // --- everything below: the owning worker's thread only ---
 
@@ -203,7 +221,6 @@ class Session : public std::enable_shared_from_this<Session> {
   void updateCongestion();
   // Sets congestion (any thread); the first to set it starts the stall clock.
   void setCongested();
-  void noteProgress();
   // Whether the policy ([authz]) lets this session's client receive `msg` now: asked at every
   // delivery, so a reload that revokes access stops the flow at once (queued messages too).
   bool mayReceive(const Message& msg);
@@ -235,11 +252,12 @@ class Session : public std::enable_shared_from_this<Session> {
   uint32_t highWater_ = 500;            // messages queued or on their way: congested from here
   uint32_t lowWater_ = 250;             // ... down to here
   std::atomic<uint32_t> queued_{0};     // queue_.size(), for other threads
+  std::atomic<uint32_t> unacked_{0};    // inflight_.size(), for other threads
   std::atomic<uint32_t> inTransit_{0};  // posted by other workers, not yet arrived
   std::atomic<bool> congested_{false};
   std::atomic<uint32_t> drains_{0};
   std::atomic<bool> stalled_{false};
-  std::atomic<Clock::rep> lastProgress_{0};
+  std::atomic<Clock::rep> congestedSince_{0};
   bool congestionLogged_ = false;
   std::unordered_set<uint16_t> incomingQos2_;
   uint16_t lastPacketId_ = 0;

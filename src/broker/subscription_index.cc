@@ -181,16 +181,24 @@ void collectSlot(const Slot& slot, std::vector<MatchedSubscription>& out) {
   for (const auto& g : slot.groups) {
     const auto& members = g->members;
     if (members.empty()) continue;
-    // Round-robin, preferring a member whose session is online right now.
+    // Round-robin, preferring a member whose session is online right now and keeping up (not
+    // congested or stalled: a slow member must not hold the group's publishers back); when every
+    // online member lags behind, the one with the fewest messages waiting, likely the first to
+    // drain.
     uint32_t start = g->next.fetch_add(1, std::memory_order_relaxed);
     const MatchedSubscription* chosen = &members[start % members.size()];
+    const MatchedSubscription* leastBehind = nullptr;
     for (size_t i = 0; i < members.size(); ++i) {
       const auto& m = members[(start + i) % members.size()];
-      if (m.session->isOnline()) {
+      if (!m.session->isOnline()) continue;
+      if (!m.session->laggingBehind()) {
+        leastBehind = nullptr;
         chosen = &m;
         break;
       }
+      if (!leastBehind || m.session->behind() < leastBehind->session->behind()) leastBehind = &m;
     }
+    if (leastBehind) chosen = leastBehind;
     out.push_back(*chosen);
   }
 }

@@ -202,29 +202,34 @@ size_t Worker::publish(const MessagePtr& msg, std::vector<Blocker>* congested) {
               [](const auto& a, const auto& b) { return a.session.get() < b.session.get(); });
   }
   size_t routed = 0;
+  // Back-pressure: `mayHold`, whether the delivery may hold the publisher back; `shared`, a
+  // $share group's pick (see Blocker).
   auto route = [&](const std::shared_ptr<Session>& session, uint8_t qos, bool retain,
-                   SubscriptionIds ids) {
+                   SubscriptionIds ids, bool shared, bool mayHold) {
     ++routed;
     Worker& dest = session->worker();
+    const bool watch = congested && mayHold && qos > 0;  // a QoS 1/2 delivery from a client
     bool nowCongested = false;
     uint32_t drains = 0;
     if (&dest == this) {
       session->deliver(msg, qos, retain, std::move(ids));
-      drains = session->drains();  // read before congested(): see Session::drains()
-      nowCongested = qos > 0 && session->congested();
+      if (watch) {
+        drains = session->drains();  // read before congested(): see Session::drains()
+        nowCongested = session->congested();
+      }
     } else {
-      drains = session->drains();
-      nowCongested = qos > 0 && session->noteInTransit();
+      if (watch) drains = session->drains();
+      const bool full = qos > 0 && session->noteInTransit();  // counted whoever publishes
+      nowCongested = watch && full;
       outboxes_[dest.index()].push_back(Delivery{session, msg, qos, retain, std::move(ids)});
       if (!flushScheduled_) {
         flushScheduled_ = true;
         asio::post(context_, [this] { flushOutboxes(); });
       }
     }
-    if (nowCongested && congested &&
-        std::none_of(congested->begin(), congested->end(),
-                     [&](const Blocker& b) { return b.session == session; })) {
-      congested->push_back(Blocker{session, drains});
+    if (nowCongested && std::none_of(congested->begin(), congested->end(),
+                                     [&](const Blocker& b) { return b.session == session; })) {
+      congested->push_back(Blocker{session, drains, shared});
     }
   };
   for (size_t i = 0; i < matches_.size();) {
@@ -240,8 +245,12 @@ size_t Worker::publish(const MessagePtr& msg, std::vector<Blocker>* congested) {
       if (m.shared) {
         // A shared subscription's copy is its own delivery, not merged with the session's
         // other matches (spec 4.8.2).
+        // The index picks a member that keeps up when there is one: the publisher waits only
+        // when every member lagged behind, and then for any of them (see Blocker).
+        const bool allLagged = m.session->laggingBehind();
         route(m.session, granted, keepRetain,
-              m.subscriptionId ? SubscriptionIds{m.subscriptionId} : SubscriptionIds{});
+              m.subscriptionId ? SubscriptionIds{m.subscriptionId} : SubscriptionIds{},
+              /*shared=*/true, allLagged);
         continue;
       }
       // [MQTT-3.8.3-3] no-local: not sent back to the connection that published it.
@@ -250,7 +259,9 @@ size_t Worker::publish(const MessagePtr& msg, std::vector<Blocker>* congested) {
       retain = retain || keepRetain;
       if (m.subscriptionId != 0) ids.push_back(m.subscriptionId);
     }
-    if (qos >= 0) route(matches_[i].session, static_cast<uint8_t>(qos), retain, std::move(ids));
+    if (qos >= 0) {
+      route(matches_[i].session, static_cast<uint8_t>(qos), retain, std::move(ids), false, true);
+    }
     i = j;
   }
   matches_.clear();
@@ -271,7 +282,8 @@ void Worker::flushOutboxes() {
 void Worker::receive(std::vector<Delivery>& batch) {
   for (auto& d : batch) {
     if (d.qos > 0) d.session->noteArrived();
-    if (!d.session->ended()) d.session->deliver(d.msg, d.qos, d.retain, std::move(d.subIds));
+    // Also to an ended session: it ignores the message, and clears a congestion set meanwhile.
+    d.session->deliver(d.msg, d.qos, d.retain, std::move(d.subIds));
   }
 }
 
