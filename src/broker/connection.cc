@@ -75,7 +75,7 @@ Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const List
     listener_->handshakes.fetch_add(1, std::memory_order_relaxed);
     countsHandshake_ = true;
   }
-  // Reads try the socket first and wait only when it has nothing (readPlain, readFiltered).
+  // Reads wait for readiness, then read without blocking (readLoop, readNow).
   socket_.non_blocking(true, ec);
   lastReceived_ = std::chrono::steady_clock::now();
 }
@@ -126,11 +126,7 @@ asio::awaitable<void> Connection::readLoop() {
       drained_.expires_at(std::chrono::steady_clock::time_point::max());
       co_await drained_.async_wait(asio::as_tuple(asio::use_awaitable));
     }
-    if (pendingConnect_ && !closing_) {
-      mqtt::Connect connect = std::move(*pendingConnect_);
-      pendingConnect_.reset();
-      ok = handleConnect(connect) && processBuffer();
-    }
+    if (pendingConnect_ && !closing_) ok = handlePendingConnect();
     while (ok && !closing_) {
       // Back-pressure: a client whose messages go to subscribers that cannot take more is not
       // read from until they have room; its packets already read wait in the buffer.
@@ -147,9 +143,27 @@ asio::awaitable<void> Connection::readLoop() {
       }
       // A client that sends but does not read its replies is not read from until its socket
       // takes them, so replies cannot pile up without bound.
-      co_await waitForWrites(/*overLimit=*/true);
-      if (closing_) break;
-      Read read = (tls_ || ws_) ? co_await readFiltered() : co_await readPlain();
+      if (writeBacklog() > worker_.broker().limits().maxWriteBuffer) {
+        co_await waitForWrites(/*overLimit=*/true);
+        if (closing_) break;
+      }
+      Read read;
+      if (tls_ || ws_ || readStart_ == readEnd_) {
+        // Between packets (TLS and WebSocket: always, they read into a per-thread scratch
+        // buffer): wait until the socket is readable holding no read buffer, so an idle
+        // connection costs none. The wait is here, not in a callee, so an idle connection
+        // keeps no second coroutine frame either. Every read goes through the reactor, so
+        // one busy client cannot keep its worker from the others.
+        if (!tls_ && !ws_) {
+          std::string().swap(readBuf_);
+          readStart_ = readEnd_ = 0;
+        }
+        auto [ec] = co_await socket_.async_wait(asio::socket_base::wait_read,
+                                                asio::as_tuple(asio::use_awaitable));
+        read = ec ? readFailed(ec) : readNow();
+      } else {
+        read = co_await readRest();
+      }
       // Bytes that came with a refusal (a CONNECT in the same read as a revoked certificate's
       // last handshake message, say) are never handled; what arrived before the stream ended
       // (before a WebSocket close frame) is.
@@ -160,16 +174,7 @@ asio::awaitable<void> Connection::readLoop() {
           co_await waitForReceivers(/*reading=*/false);
           ok = processBuffer();
         }
-        if (ws_ && ws_->peerClosed()) {
-          // The client is gone: no handover to its session's worker.
-          migration_.reset();
-          if (!closing_ && state_ == State::Connected) {
-            log::info(
-                "client \"{}\" {}: connection lost (WebSocket closed by the client, code "
-                "{}, without DISCONNECT)",
-                clientId_, peer_, ws_->peerCloseCode());
-          }
-        }
+        streamEnded();
         break;
       }
     }
@@ -186,6 +191,14 @@ asio::awaitable<void> Connection::readLoop() {
   }
   close(ReasonCode::Success, "connection closed");
   onClosed();
+}
+
+bool Connection::handlePendingConnect() {
+  // Not in readLoop itself: a coroutine's frame keeps every local for the connection's life,
+  // and a Connect is over 1 KiB.
+  mqtt::Connect connect = std::move(*pendingConnect_);
+  pendingConnect_.reset();
+  return handleConnect(connect) && processBuffer();
 }
 
 asio::awaitable<void> Connection::waitForWrites(bool overLimit) {
@@ -291,50 +304,38 @@ bool Connection::processAhead() {
   return !closing_;
 }
 
-asio::awaitable<Connection::Read> Connection::readPlain() {
+void Connection::streamEnded() {
+  if (!ws_ || !ws_->peerClosed()) return;
+  // The client is gone: no handover to its session's worker.
+  migration_.reset();
+  if (!closing_ && state_ == State::Connected) {
+    log::info(
+        "client \"{}\" {}: connection lost (WebSocket closed by the client, code {}, without "
+        "DISCONNECT)",
+        clientId_, peer_, ws_->peerCloseCode());
+  }
+}
+
+Connection::Read Connection::readFailed(const boost::system::error_code& ec) {
+  noteReadError(ec);
+  return Read::Ended;
+}
+
+asio::awaitable<Connection::Read> Connection::readRest() {
   // Make room: keep undecoded bytes at the front. The buffer grows with the bytes that have
   // actually arrived (at most doubling per read), never straight to the length a header
   // announces, so a few bytes cannot make the broker allocate a whole maximum-size packet.
   compactReadBuffer();
   const size_t buffered = readEnd_ - readStart_;
-  if (buffered == 0) {
-    // Between packets: wait for the socket to be readable without holding a read buffer, so an
-    // idle connection costs none. Every read goes through the reactor, so one busy client
-    // cannot keep its worker from the others.
-    std::string().swap(readBuf_);
-    readStart_ = readEnd_ = 0;
-    auto [wec] = co_await socket_.async_wait(asio::socket_base::wait_read,
-                                             asio::as_tuple(asio::use_awaitable));
-    if (wec) {
-      noteReadError(wec);
-      co_return Read::Ended;
-    }
-    co_return readNow();
-  }
   size_t want = buffered + kReadChunk;
   if (neededBytes_ > want) want = std::min(neededBytes_, std::max(want, buffered * 2));
   if (readBuf_.size() < want) readBuf_.resize(want);
   auto [ec, n] = co_await socket_.async_read_some(
       asio::buffer(readBuf_.data() + readEnd_, readBuf_.size() - readEnd_),
       asio::as_tuple(asio::use_awaitable));
-  if (ec) {
-    noteReadError(ec);
-    co_return Read::Ended;
-  }
+  if (ec) co_return readFailed(ec);
   readEnd_ += n;
   co_return Read::More;
-}
-
-asio::awaitable<Connection::Read> Connection::readFiltered() {
-  // Wait until the socket is readable, then read into this thread's scratch buffer: an idle
-  // TLS or WebSocket connection holds no read buffer of its own.
-  auto [wec] = co_await socket_.async_wait(asio::socket_base::wait_read,
-                                           asio::as_tuple(asio::use_awaitable));
-  if (wec) {
-    noteReadError(wec);
-    co_return Read::Ended;
-  }
-  co_return readNow();
 }
 
 Connection::Read Connection::readNow() {

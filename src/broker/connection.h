@@ -99,6 +99,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   boost::asio::awaitable<void> readLoop();
+  // A CONNECT handed over or back from a password check (pendingConnect_), then the buffer.
+  bool handlePendingConnect();
   // Waits until every queued byte has been written (or the connection is closing); with
   // `overLimit`, only until the backlog is back under limits.max_write_buffer.
   boost::asio::awaitable<void> waitForWrites(bool overLimit);
@@ -110,9 +112,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // `reading`, keeps reading meanwhile for processAhead(); returns how that reading ended.
   boost::asio::awaitable<Read> waitForReceivers(bool reading);
   bool paused() const { return !blockers_.empty(); }
-  boost::asio::awaitable<Read> readPlain();
-  boost::asio::awaitable<Read> readFiltered();
-  // One non-blocking read from a readable socket (readPlain, readFiltered, waitForReceivers).
+  // Plain TCP with part of a packet buffered: reads the rest (as much as has come).
+  boost::asio::awaitable<Read> readRest();
+  // Logs a read error; the stream has ended.
+  Read readFailed(const boost::system::error_code& ec);
+  // After the stream ended: a WebSocket closed by the client is logged, and not handed over.
+  void streamEnded();
+  // One non-blocking read from a readable socket (readLoop, waitForReceivers).
   Read readNow();
   // While paused: handles the acknowledgements and PINGREQs among the buffered packets (and
   // takes them out of the buffer); the rest keeps its place. False if the connection closed.

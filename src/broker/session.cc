@@ -122,11 +122,12 @@ void Session::enqueue(const MessagePtr& msg, uint8_t qos, bool retain, Subscript
 }
 
 void Session::purgeExpired(Clock::time_point now) {
-  std::erase_if(queue_, [&](const QueuedMessage& q) {
+  auto expired = std::remove_if(queue_.begin(), queue_.end(), [&](const QueuedMessage& q) {
     if (!q.msg->expired(now)) return false;
     queuedBytes_ -= q.msg->footprint();
     return true;
   });
+  queue_.erase(expired, queue_.end());
 }
 
 void Session::pump() {

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/container/deque.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <cstdint>
 #include <deque>
@@ -243,8 +244,10 @@ class Session : public std::enable_shared_from_this<Session> {
   Connection* connection_ = nullptr;
 
   std::map<std::string, SubscriptionRecord, std::less<>> subscriptions_;
-  std::deque<InflightMessage> inflight_;
-  std::deque<QueuedMessage> queue_;
+  // boost's deque allocates nothing until the first message (std::deque holds about 1 KiB
+  // for each of these from construction: most sessions never queue anything).
+  boost::container::deque<InflightMessage> inflight_;
+  boost::container::deque<QueuedMessage> queue_;
   uint64_t queuedBytes_ = 0;
   uint32_t maxQueuedMessages_ = 1000;
   uint64_t maxQueuedBytes_ = 10 * 1024 * 1024;
