@@ -64,7 +64,8 @@ def test_a_subscriber_that_takes_nothing_holds_publishers_back_only_for_publishe
         dashboard.connect()
         dashboard.subscribe("meters/#", 1)
         meter.connect()
-        # "stuck" never reads again: after 1 s without an acknowledgement the meter goes on.
+        # "stuck" never reads again: once its queue has stayed half full for 1 s, the meter
+        # goes on.
         meter.publish_many("meters/m1", payloads(), qos=1, timeout=15)
         got = [m.payload for m in dashboard.receive(COUNT, timeout=10)]
     assert got == payloads(), "the healthy subscriber lost messages"
