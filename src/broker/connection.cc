@@ -281,27 +281,41 @@ asio::awaitable<Connection::Read> Connection::waitForReceivers(bool reading) {
 
 bool Connection::processAhead() {
   const uint32_t maxPacket = worker_.broker().limits().maxPacketSize;
+  // One pass: packets kept for processBuffer() move down over the ones handled here (`out`),
+  // so a flood of small acks or pings costs one copy of the buffer, not one per packet.
   size_t at = readStart_;
+  size_t out = readStart_;
+  bool ok = true;
   while (!closing_) {
     std::string_view data(readBuf_.data() + at, readEnd_ - at);
     auto header = mqtt::peekFixedHeader(data, maxPacket);
     if (!header || !*header || (**header).totalLength() > data.size()) break;  // processBuffer's
     const mqtt::FixedHeader h = **header;
+    const size_t length = h.totalLength();
     const auto type = h.type();
     if (type == mqtt::PacketType::Disconnect) break;  // nothing after it counts
     if (type != mqtt::PacketType::Puback && type != mqtt::PacketType::Pubrec &&
         type != mqtt::PacketType::Pubcomp && type != mqtt::PacketType::Pingreq) {
-      at += h.totalLength();
+      if (out != at) std::memmove(readBuf_.data() + out, readBuf_.data() + at, length);
+      out += length;
+      at += length;
       continue;
     }
     auto packet = mqtt::decode(h.first, data.substr(h.headerLength, h.remainingLength), version_);
     if (!packet) break;  // processBuffer reports it in turn
-    readBuf_.erase(at, h.totalLength());
-    readEnd_ -= h.totalLength();
+    at += length;
     lastReceived_ = std::chrono::steady_clock::now();
-    if (!handlePacket(*packet)) return false;
+    if (!handlePacket(*packet)) {
+      ok = false;
+      break;
+    }
   }
-  return !closing_;
+  // The rest, not looked at, follows what was kept.
+  if (out != at) {
+    std::memmove(readBuf_.data() + out, readBuf_.data() + at, readEnd_ - at);
+    readEnd_ -= at - out;
+  }
+  return ok && !closing_;
 }
 
 void Connection::streamEnded() {
