@@ -37,6 +37,39 @@ constexpr size_t kKeepReadBuffer = 64 * 1024;
 constexpr size_t kPausedReadLimit = 64 * 1024;
 // A large payload is referenced by the write instead of copied into the batch.
 constexpr size_t kCopyPayloadBelow = 1024;
+
+// Memory a worker keeps for its connections' next packet, so that the steady state allocates
+// nothing per packet while an idle connection still holds no buffer of its own. Everything of
+// a connection runs on its worker's thread, hence one of each per thread.
+// - Read buffers plain connections give back between packets and take for their next read.
+thread_local std::vector<std::string> spareReadBuffers;
+constexpr size_t kSpareReadBuffers = 8;
+// - The byte strings of written chunks (packet headers, small packets), bounded.
+thread_local std::vector<std::string> spareChunks;
+constexpr size_t kSpareChunks = 256;
+constexpr size_t kSpareChunkBytes = 4096;
+
+void giveBackReadBuffer(std::string& buffer) {
+  // Its size is kept too: the next read then needs no resize, which would zero 4 KiB.
+  if (buffer.size() >= kReadChunk && buffer.capacity() <= kKeepReadBuffer &&
+      spareReadBuffers.size() < kSpareReadBuffers) {
+    spareReadBuffers.push_back(std::move(buffer));
+  }
+  std::string().swap(buffer);
+}
+
+void takeReadBuffer(std::string& buffer) {
+  if (buffer.capacity() != 0 || spareReadBuffers.empty()) return;
+  buffer.swap(spareReadBuffers.back());
+  spareReadBuffers.pop_back();
+}
+
+std::string takeChunkBytes() {
+  if (spareChunks.empty()) return {};
+  std::string bytes = std::move(spareChunks.back());
+  spareChunks.pop_back();
+  return bytes;
+}
 // How long a closing connection may take to flush its last packets.
 constexpr auto kCloseGrace = std::chrono::seconds(2);
 
@@ -155,7 +188,7 @@ asio::awaitable<void> Connection::readLoop() {
         // keeps no second coroutine frame either. Every read goes through the reactor, so
         // one busy client cannot keep its worker from the others.
         if (!tls_ && !ws_) {
-          std::string().swap(readBuf_);
+          giveBackReadBuffer(readBuf_);
           readStart_ = readEnd_ = 0;
         }
         auto [ec] = co_await socket_.async_wait(asio::socket_base::wait_read,
@@ -356,6 +389,7 @@ Connection::Read Connection::readNow() {
   boost::system::error_code ec;
   if (!tls_ && !ws_) {
     compactReadBuffer();
+    takeReadBuffer(readBuf_);
     if (readBuf_.size() < readEnd_ + kReadChunk) readBuf_.resize(readEnd_ + kReadChunk);
     const size_t n =
         socket_.read_some(asio::buffer(readBuf_.data() + readEnd_, readBuf_.size() - readEnd_), ec);
@@ -684,7 +718,8 @@ void Connection::onTimer() {
 
 void Connection::send(const mqtt::Packet& packet) {
   if (state_ == State::Closed) return;
-  if (pending_.empty() || pending_.back().payloadOf) pending_.emplace_back();
+  if (pending_.empty() || pending_.back().payloadOf)
+    pending_.push_back(Chunk{takeChunkBytes(), {}});
   auto& bytes = pending_.back().bytes;
   size_t before = bytes.size();
   mqtt::encode(packet, version_, bytes);
@@ -731,7 +766,8 @@ bool Connection::sendPublish(const MessagePtr& msg, uint8_t qos, uint16_t packet
       }
     }
   }
-  if (pending_.empty() || pending_.back().payloadOf) pending_.emplace_back();
+  if (pending_.empty() || pending_.back().payloadOf)
+    pending_.push_back(Chunk{takeChunkBytes(), {}});
   auto& bytes = pending_.back().bytes;
   size_t before = bytes.size();
   uint32_t total =
@@ -757,6 +793,18 @@ bool Connection::sendPublish(const MessagePtr& msg, uint8_t qos, uint16_t packet
 
 void Connection::sendPubrel(uint16_t packetId) {
   send(mqtt::PubAck{mqtt::PacketType::Pubrel, packetId, ReasonCode::Success, {}});
+}
+
+void Connection::recycleWritten() {
+  for (Chunk& chunk : writing_) {
+    if (spareChunks.size() >= kSpareChunks) break;
+    const size_t capacity = chunk.bytes.capacity();
+    if (capacity <= std::string().capacity() || capacity > kSpareChunkBytes)
+      continue;  // SSO or big
+    chunk.bytes.clear();
+    spareChunks.push_back(std::move(chunk.bytes));
+  }
+  writing_.clear();
 }
 
 void Connection::flush() {
@@ -830,7 +878,7 @@ void Connection::flush() {
   asio::async_write(socket_, buffers,
                     [self = shared_from_this()](boost::system::error_code ec, size_t) {
                       self->writeInFlight_ = false;
-                      self->writing_.clear();
+                      self->recycleWritten();
                       self->writingBytes_ = 0;
                       if (self->tls_ || self->ws_) std::string().swap(self->writingWire_);
                       self->drained_.cancel();

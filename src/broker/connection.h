@@ -215,6 +215,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void send(const mqtt::Packet& packet);
   void flush();
+  // After a write: the written chunks' strings go to this worker's spares for the next ones.
+  void recycleWritten();
   void onClosed();
   // Detaches from the session when the connection goes: publishes or schedules the will, then
   // ends the session or starts its expiry (unless another connection took it over).

@@ -133,12 +133,15 @@ void Session::purgeExpired(Clock::time_point now) {
 void Session::pump() {
   if (!connection_ || connection_->closing()) return;
   const size_t window = this->window();
-  size_t outstanding = 0;
-  for (const auto& m : inflight_) outstanding += m.sent ? 1 : 0;
   auto now = Clock::now();
+  size_t outstanding = inflight_.size();  // all sent, unless a resumed window is being resent
+  if (resending_) {
+    outstanding = 0;
+    for (const auto& m : inflight_) outstanding += m.sent ? 1 : 0;
+  }
   // [MQTT-4.4.0-1] resend unacknowledged PUBLISH (DUP set) and PUBREL, in their original order,
   // never more than the client's Receive Maximum at once [MQTT-3.3.4-7].
-  for (auto it = inflight_.begin(); it != inflight_.end() && outstanding < window;) {
+  for (auto it = inflight_.begin(); resending_ && it != inflight_.end() && outstanding < window;) {
     if (it->sent) {
       ++it;
       continue;
@@ -159,6 +162,10 @@ void Session::pump() {
     it->sent = true;
     ++outstanding;
     ++it;
+  }
+  if (resending_) {
+    resending_ = std::any_of(inflight_.begin(), inflight_.end(),
+                             [](const InflightMessage& m) { return !m.sent; });
   }
   while (!queue_.empty() && inflight_.size() < window) {
     QueuedMessage q = std::move(queue_.front());
@@ -251,6 +258,7 @@ void Session::attach(Connection* connection) {
   stalled_.store(false, std::memory_order_relaxed);
   congestionLogged_ = false;
   for (auto& m : inflight_) m.sent = false;
+  resending_ = !inflight_.empty();
   pump();
 }
 

@@ -247,6 +247,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // boost's deque allocates nothing until the first message (std::deque holds about 1 KiB
   // for each of these from construction: most sessions never queue anything).
   boost::container::deque<InflightMessage> inflight_;
+  bool resending_ = false;  // some of inflight_ is not sent on this connection yet (attach())
   boost::container::deque<QueuedMessage> queue_;
   uint64_t queuedBytes_ = 0;
   uint32_t maxQueuedMessages_ = 1000;
