@@ -77,6 +77,18 @@ TEST(Config, OutOfRangeLimitIsAnError) {
   EXPECT_NE(cfg.error().message.find("max_inflight"), std::string::npos);
 }
 
+TEST(Config, PublisherWaitDefaultsToFiveSecondsAndZeroTurnsBackPressureOff) {
+  const std::string listener = "[[listener]]\nname=\"a\"\nbind=\"h:1\"\n";
+  auto cfg = parse(listener, "m.toml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->limits.publisherWait, 5u);
+  cfg = parse("[limits]\npublisher_wait = 0\n" + listener, "m.toml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->limits.publisherWait, 0u);
+  expectError("[limits]\npublisher_wait = -1\n" + listener, "m.toml:2");
+  expectError("[limits]\npublisher_wait = 3601\n" + listener, "publisher_wait");
+}
+
 TEST(Config, BadBindIsAnError) {
   EXPECT_FALSE(parse("[[listener]]\nname=\"a\"\nbind=\"127.0.0.1\"\n", "m.toml"));
   EXPECT_FALSE(parse("[[listener]]\nname=\"a\"\nbind=\"127.0.0.1:99999\"\n", "m.toml"));
