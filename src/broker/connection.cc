@@ -59,7 +59,9 @@ void giveBackReadBuffer(std::string& buffer) {
 }
 
 void takeReadBuffer(std::string& buffer) {
-  if (buffer.capacity() != 0 || spareReadBuffers.empty()) return;
+  // Only into an empty buffer (a handed-over connection may hold a few bytes in the string
+  // itself).
+  if (!buffer.empty() || spareReadBuffers.empty()) return;
   buffer.swap(spareReadBuffers.back());
   spareReadBuffers.pop_back();
 }
