@@ -1,4 +1,5 @@
-// Connection: socket I/O, framing, timers and the write batch. The protocol handlers are in
+// Connection: socket I/O, reading and framing, timers, closing. Writing is in
+// connection_write.cc, back-pressure in connection_backpressure.cc, the protocol handlers in
 // handle_connect.cc, handle_publish.cc and handle_subscribe.cc.
 #include "broker/connection.h"
 
@@ -8,9 +9,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <cstring>
 
 #include "base/log.h"
@@ -32,22 +31,13 @@ constexpr size_t kReadChunk = 4096;
 constexpr size_t kTlsReadChunk = 17 * 1024;
 // A read buffer larger than this is released once it is empty.
 constexpr size_t kKeepReadBuffer = 64 * 1024;
-// Bytes read ahead from a client whose publishes are held (back-pressure), to find the
-// acknowledgements and pings among them.
-constexpr size_t kPausedReadLimit = 64 * 1024;
-// A large payload is referenced by the write instead of copied into the batch.
-constexpr size_t kCopyPayloadBelow = 1024;
 
-// Memory a worker keeps for its connections' next packet, so that the steady state allocates
-// nothing per packet while an idle connection still holds no buffer of its own. Everything of
-// a connection runs on its worker's thread, hence one of each per thread.
-// - Read buffers plain connections give back between packets and take for their next read.
+// Read buffers plain connections give back between packets and take for their next read, kept
+// per worker (everything of a connection runs on its worker's thread): the steady state
+// allocates no read buffer per packet while an idle connection still holds none of its own
+// (connection_write.cc keeps written chunks' strings the same way).
 thread_local std::vector<std::string> spareReadBuffers;
 constexpr size_t kSpareReadBuffers = 8;
-// - The byte strings of written chunks (packet headers, small packets), bounded.
-thread_local std::vector<std::string> spareChunks;
-constexpr size_t kSpareChunks = 256;
-constexpr size_t kSpareChunkBytes = 4096;
 
 void giveBackReadBuffer(std::string& buffer) {
   // Its size is kept too: the next read then needs no resize, which would zero 4 KiB.
@@ -66,12 +56,6 @@ void takeReadBuffer(std::string& buffer) {
   spareReadBuffers.pop_back();
 }
 
-std::string takeChunkBytes() {
-  if (spareChunks.empty()) return {};
-  std::string bytes = std::move(spareChunks.back());
-  spareChunks.pop_back();
-  return bytes;
-}
 // How long a closing connection may take to flush its last packets.
 constexpr auto kCloseGrace = std::chrono::seconds(2);
 
@@ -163,27 +147,17 @@ asio::awaitable<void> Connection::readLoop() {
     }
     if (pendingConnect_ && !closing_) ok = handlePendingConnect();
     while (ok && !closing_) {
-      // Back-pressure: a client whose messages go to subscribers that cannot take more is not
-      // read from until they have room; its packets already read wait in the buffer.
-      if (paused()) {
-        Read read = co_await waitForReceivers(/*reading=*/true);
-        if (read == Read::Refused) break;
-        ok = processBuffer();
-        if (read == Read::More) continue;
-        while (ok && paused() && !closing_) {  // the stream ended: what it brought is handled
-          co_await waitForReceivers(/*reading=*/false);
-          ok = processBuffer();
-        }
-        break;
-      }
-      // A client that sends but does not read its replies is not read from until its socket
-      // takes them, so replies cannot pile up without bound.
-      if (writeBacklog() > worker_.broker().limits().maxWriteBuffer) {
-        co_await waitForWrites(/*overLimit=*/true);
-        if (closing_) break;
-      }
       Read read;
-      if (tls_ || ws_ || readStart_ == readEnd_) {
+      if (paused()) {
+        // Back-pressure: a client whose messages go to subscribers that cannot take more has
+        // its publishes held until they have room (its acknowledgements are still read).
+        read = co_await waitForReceivers(/*reading=*/true);
+      } else if (writeBacklog() > worker_.broker().limits().maxWriteBuffer) {
+        // A client that sends but does not read its replies is not read from until its
+        // socket takes them, so replies cannot pile up without bound.
+        co_await waitForWrites(/*overLimit=*/true);
+        continue;
+      } else if (tls_ || ws_ || readStart_ == readEnd_) {
         // Between packets (TLS and WebSocket: always, they read into a per-thread scratch
         // buffer): wait until the socket is readable holding no read buffer, so an idle
         // connection costs none. The wait is here, not in a callee, so an idle connection
@@ -248,111 +222,6 @@ asio::awaitable<void> Connection::waitForWrites(bool overLimit) {
   }
 }
 
-asio::awaitable<Connection::Read> Connection::waitForReceivers(bool reading) {
-  using namespace asio::experimental::awaitable_operators;
-  const auto& limits = worker_.broker().limits();
-  const auto patience = std::chrono::seconds(limits.publisherWait);
-  const auto started = Clock::now();
-  const uint32_t wakeups = wakeups_;
-  log::debug("client \"{}\" {}: publishes held until subscriber \"{}\" takes its queued messages",
-             clientId_, peer_, blockers_.front().session->clientId());
-  worker_.pauseReader(this);
-  Read result = reading ? Read::More : Read::Ended;
-  // Acknowledgements and pings that came in the same read as the held PUBLISH.
-  bool ok = processAhead();
-  while (ok && !closing_) {
-    const auto now = Clock::now();
-    auto deadline = Clock::time_point::max();
-    std::erase_if(blockers_, [&](const Blocker& b) {
-      Session* s = b.session.get();
-      if (!s->congested()) return true;
-      // Drained since and room again: this client goes on with at least one more packet.
-      if (s->drains() != b.drains && s->hasRoom()) return true;
-      // A $share group's member: some session drained, maybe another member; pick again.
-      if (b.shared && wakeups_ != wakeups) return true;
-      const auto giveUp = std::max(s->congestedSince(), started) + patience;
-      if (now < giveUp) {
-        deadline = std::min(deadline, giveUp);
-        return false;
-      }
-      if (s->markStalled()) {
-        log::warn(
-            "client \"{}\": its queue stayed half full for {} s; publishers no longer wait for "
-            "it until it reconnects, and what overflows its queue is dropped "
-            "(limits.publisher_wait)",
-            s->clientId(), patience.count());
-      }
-      return true;
-    });
-    if (blockers_.empty()) break;
-    drained_.expires_at(deadline);
-    // Meanwhile the client's acknowledgements and pings are still read and handled (they do
-    // not depend on the publishes held before them), so the sessions it receives for keep
-    // draining and its pings are answered; bounded like any reading: by what is buffered and
-    // by the replies its socket has not taken.
-    const bool mayRead = result == Read::More && readEnd_ - readStart_ < kPausedReadLimit &&
-                         writeBacklog() <= limits.maxWriteBuffer;
-    if (!mayRead) {
-      co_await drained_.async_wait(asio::as_tuple(asio::use_awaitable));  // writes wake it too
-      continue;
-    }
-    auto woke = co_await (
-        socket_.async_wait(asio::socket_base::wait_read, asio::as_tuple(asio::use_awaitable)) ||
-        drained_.async_wait(asio::as_tuple(asio::use_awaitable)));
-    if (woke.index() != 0) continue;
-    if (auto [ec] = std::get<0>(woke); ec) {
-      noteReadError(ec);
-      result = Read::Ended;
-    } else {
-      result = readNow();
-    }
-    if (result == Read::Refused) break;
-    ok = processAhead();
-  }
-  blockers_.clear();
-  worker_.resumeReader(this);
-  co_return result;
-}
-
-bool Connection::processAhead() {
-  const uint32_t maxPacket = worker_.broker().limits().maxPacketSize;
-  // One pass: packets kept for processBuffer() move down over the ones handled here (`out`),
-  // so a flood of small acks or pings costs one copy of the buffer, not one per packet.
-  size_t at = readStart_;
-  size_t out = readStart_;
-  bool ok = true;
-  while (!closing_) {
-    std::string_view data(readBuf_.data() + at, readEnd_ - at);
-    auto header = mqtt::peekFixedHeader(data, maxPacket);
-    if (!header || !*header || (**header).totalLength() > data.size()) break;  // processBuffer's
-    const mqtt::FixedHeader h = **header;
-    const size_t length = h.totalLength();
-    const auto type = h.type();
-    if (type == mqtt::PacketType::Disconnect) break;  // nothing after it counts
-    if (type != mqtt::PacketType::Puback && type != mqtt::PacketType::Pubrec &&
-        type != mqtt::PacketType::Pubcomp && type != mqtt::PacketType::Pingreq) {
-      if (out != at) std::memmove(readBuf_.data() + out, readBuf_.data() + at, length);
-      out += length;
-      at += length;
-      continue;
-    }
-    auto packet = mqtt::decode(h.first, data.substr(h.headerLength, h.remainingLength), version_);
-    if (!packet) break;  // processBuffer reports it in turn
-    at += length;
-    lastReceived_ = std::chrono::steady_clock::now();
-    if (!handlePacket(*packet)) {
-      ok = false;
-      break;
-    }
-  }
-  // The rest, not looked at, follows what was kept.
-  if (out != at) {
-    std::memmove(readBuf_.data() + out, readBuf_.data() + at, readEnd_ - at);
-    readEnd_ -= at - out;
-  }
-  return ok && !closing_;
-}
-
 void Connection::streamEnded() {
   if (!ws_ || !ws_->peerClosed()) return;
   // The client is gone: no handover to its session's worker.
@@ -396,20 +265,14 @@ Connection::Read Connection::readNow() {
     const size_t n =
         socket_.read_some(asio::buffer(readBuf_.data() + readEnd_, readBuf_.size() - readEnd_), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) return Read::More;
-    if (ec) {
-      noteReadError(ec);
-      return Read::Ended;
-    }
+    if (ec) return readFailed(ec);
     readEnd_ += n;
     return Read::More;
   }
   thread_local std::string scratch(kTlsReadChunk, '\0');
   const size_t n = socket_.read_some(asio::buffer(scratch), ec);
   if (ec == asio::error::would_block || ec == asio::error::try_again) return Read::More;
-  if (ec) {
-    noteReadError(ec);
-    return Read::Ended;
-  }
+  if (ec) return readFailed(ec);
   compactReadBuffer();
   readBuf_.resize(readEnd_);
   Read read = receiveFiltered(std::string_view(scratch.data(), n));
@@ -716,194 +579,6 @@ void Connection::onTimer() {
     return;
   }
   armTimer(lastReceived_ + limit - now);
-}
-
-void Connection::send(const mqtt::Packet& packet) {
-  if (state_ == State::Closed) return;
-  if (pending_.empty() || pending_.back().payloadOf)
-    pending_.push_back(Chunk{takeChunkBytes(), {}});
-  auto& bytes = pending_.back().bytes;
-  size_t before = bytes.size();
-  mqtt::encode(packet, version_, bytes);
-  pendingBytes_ += bytes.size() - before;
-  flush();
-}
-
-bool Connection::sendPublish(const MessagePtr& msg, uint8_t qos, uint16_t packetId, bool dup,
-                             bool retain, std::span<const uint32_t> subIds) {
-  if (state_ == State::Closed) return true;
-  const auto& publish = msg->publish;
-  mqtt::PublishExtras extras;
-  // A tenant's client sees its topics without the mount point (Session::mayReceive checked
-  // that they begin with it).
-  extras.topicSkip = mount_.size();
-  if (!mount_.empty() && publish.properties.responseTopic) {
-    // A response topic under the tenant's mount point is shown without it; one outside it (an
-    // operator's) is not the tenant's to answer on: not shown.
-    if (publish.properties.responseTopic->starts_with(mount_)) {
-      extras.responseTopicSkip = mount_.size();
-    } else {
-      extras.omitResponseTopic = true;
-    }
-  }
-  extras.qos = qos;
-  extras.dup = dup;
-  extras.retain = retain;
-  extras.packetId = packetId;
-  extras.subscriptionIds = subIds;
-  bool newAlias = false;
-  if (version_ == mqtt::Version::V5) {
-    if (msg->expiresAt) extras.messageExpiry = msg->remainingExpiry(Clock::now());
-    // Broker-to-client topic aliases: give a topic an alias while there are free ones, then
-    // send only the alias [MQTT-3.3.2-12]. A new alias is recorded only once its PUBLISH is
-    // actually written.
-    if (clientTopicAliasMax_ > 0) {
-      auto it = outboundAliases_.find(publish.topic);
-      if (it != outboundAliases_.end()) {
-        extras.topicAlias = it->second;
-        extras.omitTopic = true;
-      } else if (outboundAliases_.size() < clientTopicAliasMax_) {
-        extras.topicAlias = static_cast<uint16_t>(outboundAliases_.size() + 1);
-        newAlias = true;
-      }
-    }
-  }
-  if (pending_.empty() || pending_.back().payloadOf)
-    pending_.push_back(Chunk{takeChunkBytes(), {}});
-  auto& bytes = pending_.back().bytes;
-  size_t before = bytes.size();
-  uint32_t total =
-      mqtt::encodePublishHeader(publish, extras, publish.payload.size(), version_, bytes);
-  if (clientMaxPacketSize_ != 0 && total > clientMaxPacketSize_) {
-    bytes.resize(before);
-    log::debug(
-        "client \"{}\" {}: message on \"{}\" ({} bytes) exceeds the client's maximum "
-        "packet size {}; not sent",
-        clientId_, peer_, publish.topic, total, clientMaxPacketSize_);
-    return false;
-  }
-  if (newAlias) outboundAliases_.emplace(publish.topic, *extras.topicAlias);
-  if (publish.payload.size() < kCopyPayloadBelow) {
-    bytes.append(publish.payload);
-  } else {
-    pending_.back().payloadOf = msg;
-  }
-  pendingBytes_ += total;
-  flush();
-  return true;
-}
-
-void Connection::sendPubrel(uint16_t packetId) {
-  send(mqtt::PubAck{mqtt::PacketType::Pubrel, packetId, ReasonCode::Success, {}});
-}
-
-void Connection::recycleWritten() {
-  for (Chunk& chunk : writing_) {
-    if (spareChunks.size() >= kSpareChunks) break;
-    const size_t capacity = chunk.bytes.capacity();
-    if (capacity <= std::string().capacity() || capacity > kSpareChunkBytes)
-      continue;  // SSO or big
-    chunk.bytes.clear();
-    spareChunks.push_back(std::move(chunk.bytes));
-  }
-  writing_.clear();
-}
-
-void Connection::flush() {
-  // Not gated on state_: a closing connection whose reader is gone still writes what it has
-  // queued (a CONNACK refusal, a DISCONNECT) before its socket closes.
-  if (writeInFlight_ || !socket_.is_open()) return;
-  const bool closeNotify = tls_ && closeAfterWrite_ && !closeNotifySent_ && tls_->handshakeDone();
-  const bool wsClose = ws_ && closeAfterWrite_ && ws_->handshakeDone() && !ws_->closeSent();
-  if (pending_.empty() && rawPending_.empty() && !closeNotify && !wsClose) return;
-  writing_.swap(pending_);
-  writingBytes_ = pendingBytes_;
-  pendingBytes_ = 0;
-  auto& buffers = writeBuffers_;
-  buffers.clear();
-  if (tls_ || ws_) {
-    // Transport bytes first (handshake, upgrade response, pongs), then the packets: on a
-    // WebSocket as one binary frame, on TLS encrypted in order, then (when closing) the
-    // WebSocket close frame and close_notify. Framing and encryption copy anyway, so the batch
-    // becomes one contiguous write.
-    writingWire_.clear();
-    writingWire_.swap(rawPending_);
-    bool ok = true;
-    auto emit = [&](std::string_view bytes) {
-      if (bytes.empty()) return;
-      if (tls_) {
-        ok = ok && tls_->send(bytes, writingWire_).has_value();
-      } else {
-        writingWire_.append(bytes);
-      }
-    };
-    // Nothing may follow a close frame already sent (after a protocol error): the packets
-    // are dropped.
-    if (ws_ && ws_->closeSent()) writing_.clear();
-    if (ws_ && !writing_.empty()) {
-      uint64_t total = 0;
-      for (const auto& chunk : writing_) {
-        total += chunk.bytes.size() + (chunk.payloadOf ? chunk.payloadOf->payload().size() : 0);
-      }
-      std::string header;
-      ws_->frameHeader(total, header);
-      emit(header);
-    }
-    for (const auto& chunk : writing_) {
-      emit(chunk.bytes);
-      if (chunk.payloadOf) emit(chunk.payloadOf->payload());
-    }
-    if (wsClose) {
-      std::string frame;
-      ws_->close(ws_->peerClosed() ? ws_->peerCloseCode() : 1000, frame);
-      emit(frame);
-    }
-    if (!ok) {
-      log::warn("client \"{}\" {}: TLS encryption failed; closing", clientId_, peer_);
-      boost::system::error_code ignored;
-      socket_.close(ignored);
-      return;
-    }
-    if (closeNotify) {
-      tls_->close(writingWire_);
-      closeNotifySent_ = true;
-    }
-    writingBytes_ = std::max(writingBytes_, writingWire_.size());
-    buffers.emplace_back(asio::buffer(writingWire_));
-  } else {
-    for (const auto& chunk : writing_) {
-      if (!chunk.bytes.empty()) buffers.emplace_back(asio::buffer(chunk.bytes));
-      if (chunk.payloadOf) buffers.emplace_back(asio::buffer(chunk.payloadOf->payload()));
-    }
-  }
-  writeInFlight_ = true;
-  asio::async_write(socket_, buffers,
-                    [self = shared_from_this()](boost::system::error_code ec, size_t) {
-                      self->writeInFlight_ = false;
-                      self->recycleWritten();
-                      self->writingBytes_ = 0;
-                      if (self->tls_ || self->ws_) std::string().swap(self->writingWire_);
-                      self->drained_.cancel();
-                      boost::system::error_code ignored;
-                      if (ec) {
-                        self->socket_.close(ignored);
-                        return;
-                      }
-                      // A close frame or close_notify may still be due after the packets.
-                      bool more = !self->pending_.empty() || !self->rawPending_.empty() ||
-                                  (self->closeAfterWrite_ && self->transportCloseDue());
-                      if (self->closeAfterWrite_ && !more) {
-                        self->socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-                        self->socket_.close(ignored);
-                        return;
-                      }
-                      self->flush();
-                    });
-}
-
-bool Connection::transportCloseDue() const {
-  return (tls_ && tls_->handshakeDone() && !closeNotifySent_) ||
-         (ws_ && ws_->handshakeDone() && !ws_->closeSent());
 }
 
 void Connection::close(ReasonCode reason, std::string_view why) {

@@ -115,6 +115,13 @@ def passwd(tmp_path):
     return mosquitto_passwd_file(tmp_path / "passwd", USERS)
 
 
+def user_client(broker, client_id: str, user: str) -> PahoClient:
+    """A 5.0 paho client on the SECURE listener that logs in as `user` (not yet connected)."""
+    client = PahoClient(broker.host, broker.ports[SECURE], client_id, version=mb.V5)
+    client.client.username_pw_set(user, USERS[user])
+    return client
+
+
 def policy_broker(broker_factory, tmp_path, passwd, policy_text, extra=""):
     (tmp_path / "policy.toml").write_text(policy_text)
     listener = {"name": SECURE, "transport": "tcp", "auth": ["password"]}
@@ -208,8 +215,7 @@ max_qos = 0
         s.close()
     log_line(broker, r'publish "data/sensor-1/t" denied: no rule allows publish to '
                      r'"data/sensor-1/t" \(default deny\); allowed only up to QoS 1')
-    paho = PahoClient(broker.host, broker.ports[SECURE], "s1-paho", version=mb.V5)
-    paho.client.username_pw_set("sensor-1", USERS["sensor-1"])
+    paho = user_client(broker, "s1-paho", "sensor-1")
     paho.connect()
     try:
         assert paho.subscribe("broadcast/news", qos=1) == [0]
@@ -299,18 +305,14 @@ def test_a_tenant_has_no_dollar_topics_and_no_topics_too_long_for_its_mount(
 
 def test_response_topics_stay_inside_the_tenant(broker_factory, tmp_path, passwd):
     broker = policy_broker(broker_factory, tmp_path, passwd, TENANTS)
-    port = broker.ports[SECURE]
-    responder = PahoClient(broker.host, port, "acme-responder", version=mb.V5)
-    responder.client.username_pw_set("acme-dev", USERS["acme-dev"])
+    responder = user_client(broker, "acme-responder", "acme-dev")
     responder.connect()
-    operator = PahoClient(broker.host, port, "operator-rr", version=mb.V5)
-    operator.client.username_pw_set("root", USERS["root"])
+    operator = user_client(broker, "operator-rr", "root")
     operator.connect()
     try:
         assert responder.subscribe("requests", qos=1) == [1]
         assert operator.subscribe("tenants/acme/requests", qos=1) == [1]
-        requester = PahoClient(broker.host, port, "acme-requester", version=mb.V5)
-        requester.client.username_pw_set("acme-dev", USERS["acme-dev"])
+        requester = user_client(broker, "acme-requester", "acme-dev")
         requester.connect()
         try:
             requester.publish("requests", b"ping", qos=1, ResponseTopic="replies/1")
@@ -358,11 +360,9 @@ def test_the_broker_stamps_who_sent_a_command_and_removes_forged_stamps(broker_f
     broker = policy_broker(broker_factory, tmp_path, passwd, RBAC,
                            extra='[provenance]\nproperty = "publisher"\n')
     port = broker.ports[SECURE]
-    sensor = PahoClient(broker.host, port, "s1-prov", version=mb.V5)
-    sensor.client.username_pw_set("sensor-1", USERS["sensor-1"])
+    sensor = user_client(broker, "s1-prov", "sensor-1")
     sensor.connect()
-    controller = PahoClient(broker.host, port, "c1-prov", version=mb.V5)
-    controller.client.username_pw_set("ctl-1", USERS["ctl-1"])
+    controller = user_client(broker, "c1-prov", "ctl-1")
     controller.connect()
     try:
         assert sensor.subscribe("commands/sensor-1", qos=1) == [1]

@@ -1,0 +1,225 @@
+// Connection, writing: packets are appended to a pending batch; while one write is in flight
+// further packets accumulate and leave together in the next gather write (large payloads are
+// referenced, not copied); TLS and WebSocket framing happen here too.
+#include <algorithm>
+#include <boost/asio/write.hpp>
+
+#include "base/log.h"
+#include "broker/connection.h"
+#include "mqtt/codec.h"
+
+namespace moat::broker {
+
+namespace asio = boost::asio;
+
+using mqtt::ReasonCode;
+
+namespace {
+
+// A large payload is referenced by the write instead of copied into the batch.
+constexpr size_t kCopyPayloadBelow = 1024;
+
+// The byte strings of written chunks (packet headers, small packets), kept per worker for the
+// next ones, bounded: the steady state allocates no header string per packet.
+thread_local std::vector<std::string> spareChunks;
+constexpr size_t kSpareChunks = 256;
+constexpr size_t kSpareChunkBytes = 4096;
+
+std::string takeChunkBytes() {
+  if (spareChunks.empty()) return {};
+  std::string bytes = std::move(spareChunks.back());
+  spareChunks.pop_back();
+  return bytes;
+}
+
+}  // namespace
+
+void Connection::send(const mqtt::Packet& packet) {
+  if (state_ == State::Closed) return;
+  if (pending_.empty() || pending_.back().payloadOf)
+    pending_.push_back(Chunk{takeChunkBytes(), {}});
+  auto& bytes = pending_.back().bytes;
+  size_t before = bytes.size();
+  mqtt::encode(packet, version_, bytes);
+  pendingBytes_ += bytes.size() - before;
+  flush();
+}
+
+bool Connection::sendPublish(const MessagePtr& msg, uint8_t qos, uint16_t packetId, bool dup,
+                             bool retain, std::span<const uint32_t> subIds) {
+  if (state_ == State::Closed) return true;
+  const auto& publish = msg->publish;
+  mqtt::PublishExtras extras;
+  // A tenant's client sees its topics without the mount point (Session::mayReceive checked
+  // that they begin with it).
+  extras.topicSkip = mount_.size();
+  if (!mount_.empty() && publish.properties.responseTopic) {
+    // A response topic under the tenant's mount point is shown without it; one outside it (an
+    // operator's) is not the tenant's to answer on: not shown.
+    if (publish.properties.responseTopic->starts_with(mount_)) {
+      extras.responseTopicSkip = mount_.size();
+    } else {
+      extras.omitResponseTopic = true;
+    }
+  }
+  extras.qos = qos;
+  extras.dup = dup;
+  extras.retain = retain;
+  extras.packetId = packetId;
+  extras.subscriptionIds = subIds;
+  bool newAlias = false;
+  if (version_ == mqtt::Version::V5) {
+    if (msg->expiresAt) extras.messageExpiry = msg->remainingExpiry(Clock::now());
+    // Broker-to-client topic aliases: give a topic an alias while there are free ones, then
+    // send only the alias [MQTT-3.3.2-12]. A new alias is recorded only once its PUBLISH is
+    // actually written.
+    if (clientTopicAliasMax_ > 0) {
+      auto it = outboundAliases_.find(publish.topic);
+      if (it != outboundAliases_.end()) {
+        extras.topicAlias = it->second;
+        extras.omitTopic = true;
+      } else if (outboundAliases_.size() < clientTopicAliasMax_) {
+        extras.topicAlias = static_cast<uint16_t>(outboundAliases_.size() + 1);
+        newAlias = true;
+      }
+    }
+  }
+  if (pending_.empty() || pending_.back().payloadOf)
+    pending_.push_back(Chunk{takeChunkBytes(), {}});
+  auto& bytes = pending_.back().bytes;
+  size_t before = bytes.size();
+  uint32_t total =
+      mqtt::encodePublishHeader(publish, extras, publish.payload.size(), version_, bytes);
+  if (clientMaxPacketSize_ != 0 && total > clientMaxPacketSize_) {
+    bytes.resize(before);
+    log::debug(
+        "client \"{}\" {}: message on \"{}\" ({} bytes) exceeds the client's maximum "
+        "packet size {}; not sent",
+        clientId_, peer_, publish.topic, total, clientMaxPacketSize_);
+    return false;
+  }
+  if (newAlias) outboundAliases_.emplace(publish.topic, *extras.topicAlias);
+  if (publish.payload.size() < kCopyPayloadBelow) {
+    bytes.append(publish.payload);
+  } else {
+    pending_.back().payloadOf = msg;
+  }
+  pendingBytes_ += total;
+  flush();
+  return true;
+}
+
+void Connection::sendPubrel(uint16_t packetId) {
+  send(mqtt::PubAck{mqtt::PacketType::Pubrel, packetId, ReasonCode::Success, {}});
+}
+
+void Connection::recycleWritten() {
+  for (Chunk& chunk : writing_) {
+    if (spareChunks.size() >= kSpareChunks) break;
+    const size_t capacity = chunk.bytes.capacity();
+    if (capacity <= std::string().capacity() || capacity > kSpareChunkBytes)
+      continue;  // SSO or big
+    chunk.bytes.clear();
+    spareChunks.push_back(std::move(chunk.bytes));
+  }
+  writing_.clear();
+}
+
+void Connection::flush() {
+  // Not gated on state_: a closing connection whose reader is gone still writes what it has
+  // queued (a CONNACK refusal, a DISCONNECT) before its socket closes.
+  if (writeInFlight_ || !socket_.is_open()) return;
+  const bool closeNotify = tls_ && closeAfterWrite_ && !closeNotifySent_ && tls_->handshakeDone();
+  const bool wsClose = ws_ && closeAfterWrite_ && ws_->handshakeDone() && !ws_->closeSent();
+  if (pending_.empty() && rawPending_.empty() && !closeNotify && !wsClose) return;
+  writing_.swap(pending_);
+  writingBytes_ = pendingBytes_;
+  pendingBytes_ = 0;
+  auto& buffers = writeBuffers_;
+  buffers.clear();
+  if (tls_ || ws_) {
+    // Transport bytes first (handshake, upgrade response, pongs), then the packets: on a
+    // WebSocket as one binary frame, on TLS encrypted in order, then (when closing) the
+    // WebSocket close frame and close_notify. Framing and encryption copy anyway, so the batch
+    // becomes one contiguous write.
+    writingWire_.clear();
+    writingWire_.swap(rawPending_);
+    bool ok = true;
+    auto emit = [&](std::string_view bytes) {
+      if (bytes.empty()) return;
+      if (tls_) {
+        ok = ok && tls_->send(bytes, writingWire_).has_value();
+      } else {
+        writingWire_.append(bytes);
+      }
+    };
+    // Nothing may follow a close frame already sent (after a protocol error): the packets
+    // are dropped.
+    if (ws_ && ws_->closeSent()) writing_.clear();
+    if (ws_ && !writing_.empty()) {
+      uint64_t total = 0;
+      for (const auto& chunk : writing_) {
+        total += chunk.bytes.size() + (chunk.payloadOf ? chunk.payloadOf->payload().size() : 0);
+      }
+      std::string header;
+      ws_->frameHeader(total, header);
+      emit(header);
+    }
+    for (const auto& chunk : writing_) {
+      emit(chunk.bytes);
+      if (chunk.payloadOf) emit(chunk.payloadOf->payload());
+    }
+    if (wsClose) {
+      std::string frame;
+      ws_->close(ws_->peerClosed() ? ws_->peerCloseCode() : 1000, frame);
+      emit(frame);
+    }
+    if (!ok) {
+      log::warn("client \"{}\" {}: TLS encryption failed; closing", clientId_, peer_);
+      boost::system::error_code ignored;
+      socket_.close(ignored);
+      return;
+    }
+    if (closeNotify) {
+      tls_->close(writingWire_);
+      closeNotifySent_ = true;
+    }
+    writingBytes_ = std::max(writingBytes_, writingWire_.size());
+    buffers.emplace_back(asio::buffer(writingWire_));
+  } else {
+    for (const auto& chunk : writing_) {
+      if (!chunk.bytes.empty()) buffers.emplace_back(asio::buffer(chunk.bytes));
+      if (chunk.payloadOf) buffers.emplace_back(asio::buffer(chunk.payloadOf->payload()));
+    }
+  }
+  writeInFlight_ = true;
+  asio::async_write(socket_, buffers,
+                    [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                      self->writeInFlight_ = false;
+                      self->recycleWritten();
+                      self->writingBytes_ = 0;
+                      if (self->tls_ || self->ws_) std::string().swap(self->writingWire_);
+                      self->drained_.cancel();
+                      boost::system::error_code ignored;
+                      if (ec) {
+                        self->socket_.close(ignored);
+                        return;
+                      }
+                      // A close frame or close_notify may still be due after the packets.
+                      bool more = !self->pending_.empty() || !self->rawPending_.empty() ||
+                                  (self->closeAfterWrite_ && self->transportCloseDue());
+                      if (self->closeAfterWrite_ && !more) {
+                        self->socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+                        self->socket_.close(ignored);
+                        return;
+                      }
+                      self->flush();
+                    });
+}
+
+bool Connection::transportCloseDue() const {
+  return (tls_ && tls_->handshakeDone() && !closeNotifySent_) ||
+         (ws_ && ws_->handshakeDone() && !ws_->closeSent());
+}
+
+}  // namespace moat::broker
