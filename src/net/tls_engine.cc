@@ -7,6 +7,9 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
+#include <cstring>
+
 namespace moat::net {
 
 namespace {
@@ -141,15 +144,57 @@ std::optional<std::string> clientFailure(int reason, bool psk) {
   }
 }
 
+// The engine's BIO reads from the bytes receive() was given and appends what OpenSSL writes to
+// the caller's `wire`: no buffer of its own between calls (memory BIOs keep theirs, grown to the
+// largest flight, for the connection's life) and one copy less each way.
+int passThroughRead(BIO* bio, char* to, int size) {
+  auto* io = static_cast<detail::PassThrough*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  if (io->in.empty()) {
+    BIO_set_retry_read(bio);  // "no data yet", not end of stream
+    return -1;
+  }
+  const size_t n = std::min(io->in.size(), static_cast<size_t>(size));
+  std::memcpy(to, io->in.data(), n);
+  io->in.remove_prefix(n);
+  return static_cast<int>(n);
+}
+
+int passThroughWrite(BIO* bio, const char* from, int size) {
+  auto* io = static_cast<detail::PassThrough*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  if (!io->out) {  // OpenSSL writes only inside the engine's calls, which set `out`
+    BIO_set_retry_write(bio);
+    return -1;
+  }
+  io->out->append(from, static_cast<size_t>(size));
+  return size;
+}
+
+long passThroughControl(BIO*, int command, long, void*) {
+  return command == BIO_CTRL_FLUSH ? 1 : 0;  // nothing is ever pending in the BIO itself
+}
+
+BIO_METHOD* passThroughMethod() {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "moat pass-through");
+    BIO_meth_set_read(m, passThroughRead);
+    BIO_meth_set_write(m, passThroughWrite);
+    BIO_meth_set_ctrl(m, passThroughControl);
+    return m;
+  }();
+  return method;
+}
+
 }  // namespace
 
 TlsEngine::TlsEngine(std::shared_ptr<const TlsContext> context, const std::string& serverName)
     : context_(std::move(context)) {
   ssl_ = SSL_new(context_->native());
-  in_ = BIO_new(BIO_s_mem());
-  out_ = BIO_new(BIO_s_mem());
-  BIO_set_mem_eof_return(in_, -1);  // "no data yet", not end of stream
-  SSL_set_bio(ssl_, in_, out_);
+  BIO* bio = BIO_new(passThroughMethod());
+  BIO_set_data(bio, &io_);
+  BIO_set_init(bio, 1);
+  SSL_set_bio(ssl_, bio, bio);  // one reference, for both directions
   if (!context_->isClient()) {
     SSL_set_accept_state(ssl_);
     return;
@@ -172,23 +217,12 @@ TlsEngine::TlsEngine(std::shared_ptr<const TlsContext> context, const std::strin
 }
 
 void TlsEngine::start(std::string& wire) {
+  Io io(io_, {}, wire);
   ERR_clear_error();
   SSL_do_handshake(ssl_);
-  drain(wire);
 }
 
 TlsEngine::~TlsEngine() { SSL_free(ssl_); }
-
-void TlsEngine::drain(std::string& wire) {
-  size_t pending;
-  while ((pending = BIO_ctrl_pending(out_)) > 0) {
-    size_t at = wire.size();
-    wire.resize(at + pending);
-    int n = BIO_read(out_, wire.data() + at, static_cast<int>(pending));
-    wire.resize(at + (n > 0 ? static_cast<size_t>(n) : 0));
-    if (n <= 0) break;
-  }
-}
 
 std::string TlsEngine::serverName() const {
   const char* sni = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
@@ -263,23 +297,26 @@ std::string TlsEngine::failureReason(int sslError) {
 }
 
 Result<void> TlsEngine::receive(std::string_view in, std::string& app, std::string& wire) {
-  while (!in.empty()) {
-    int n = BIO_write(in_, in.data(), static_cast<int>(std::min(in.size(), size_t{1} << 30)));
-    if (n <= 0) return fail(0x80, "TLS input buffer error");
-    in.remove_prefix(static_cast<size_t>(n));
+  if (!unread_.empty()) {  // the rest of an earlier call's bytes comes first
+    unread_.append(in);
+    in = unread_;
   }
+  Io io(io_, in, wire);
+  Result<void> result = decrypt(app);
+  // OpenSSL reads until it runs out (it asks for more) or fails, so bytes are left over only
+  // after a failure or the peer's close_notify; they are kept all the same.
+  unread_.assign(io_.in);  // may point into unread_ itself: assign() copies safely
+  return result;
+}
+
+Result<void> TlsEngine::decrypt(std::string& app) {
   if (!handshakeDone_) {
     ERR_clear_error();
     int r = SSL_do_handshake(ssl_);
     if (r != 1) {
       int err = SSL_get_error(ssl_, r);
-      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-        drain(wire);
-        return {};
-      }
-      std::string why = failureReason(err);
-      drain(wire);  // the alert, if any
-      return fail(0x80, why);
+      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return {};
+      return fail(0x80, failureReason(err));  // `wire` has the alert, if any
     }
     handshakeDone_ = true;
     collectFacts();
@@ -296,33 +333,27 @@ Result<void> TlsEngine::receive(std::string_view in, std::string& app, std::stri
     }
     app.resize(at);
     int err = SSL_get_error(ssl_, n);
-    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) break;
-    drain(wire);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return {};
     if (err == SSL_ERROR_ZERO_RETURN) return fail(0x00, "TLS close_notify from the peer");
     return fail(0x80, failureReason(err));
   }
-  drain(wire);
-  return {};
 }
 
 Result<void> TlsEngine::send(std::string_view plain, std::string& wire) {
+  Io io(io_, {}, wire);
   while (!plain.empty()) {
     ERR_clear_error();
     int n = SSL_write(ssl_, plain.data(), static_cast<int>(std::min(plain.size(), kChunk)));
-    if (n <= 0) {
-      drain(wire);
-      return fail(0x80, "TLS write failed: " + lastOpensslError());
-    }
+    if (n <= 0) return fail(0x80, "TLS write failed: " + lastOpensslError());
     plain.remove_prefix(static_cast<size_t>(n));
   }
-  drain(wire);
   return {};
 }
 
 void TlsEngine::close(std::string& wire) {
   if (handshakeDone_) {
+    Io io(io_, {}, wire);
     SSL_shutdown(ssl_);
-    drain(wire);
   }
 }
 

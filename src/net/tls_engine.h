@@ -1,8 +1,9 @@
 // TlsEngine: the TLS protocol for one connection, without I/O. Bytes read from the socket go
 // in through receive(), which yields decrypted application bytes and any bytes TLS itself must
 // send (handshake, alerts, tickets); application bytes go out through send(). OpenSSL works on
-// two memory BIOs, so the engine is plain state: it can move with its connection to another
-// worker, and a slow or silent peer costs no thread.
+// a BIO that reads the bytes given to receive() and appends to the caller's `wire`, so the
+// engine is plain state: it can move with its connection to another worker, a slow or silent
+// peer costs no thread, and an idle connection holds no buffer in its BIO.
 //
 // One thread at a time (the connection's worker). Owns its SSL*.
 #pragma once
@@ -37,6 +38,14 @@ struct TlsFacts {
   std::string spkiSha256;                // hex, lower case, of the client's public key
   std::string pskIdentity;               // when the handshake used a PSK
 };
+
+namespace detail {
+// What the engine's BIO reads from and appends to during one call of the engine.
+struct PassThrough {
+  std::string_view in;
+  std::string* out = nullptr;
+};
+}  // namespace detail
 
 class TlsEngine {
  public:
@@ -74,14 +83,26 @@ class TlsEngine {
   std::string serverName() const;
 
  private:
-  void drain(std::string& wire);
+  // Points the BIO at a call's input and output for the length of the call.
+  struct Io {
+    Io(detail::PassThrough& io, std::string_view in, std::string& out) : io_(io) {
+      io_.in = in;
+      io_.out = &out;
+    }
+    ~Io() { io_ = {}; }
+    Io(const Io&) = delete;
+    Io& operator=(const Io&) = delete;
+    detail::PassThrough& io_;
+  };
+
+  Result<void> decrypt(std::string& app);
   void collectFacts();
   std::string failureReason(int sslError);
 
   std::shared_ptr<const TlsContext> context_;
   SSL* ssl_ = nullptr;
-  BIO* in_ = nullptr;   // network -> OpenSSL (owned by ssl_)
-  BIO* out_ = nullptr;  // OpenSSL -> network (owned by ssl_)
+  detail::PassThrough io_;
+  std::string unread_;  // received bytes OpenSSL has not read yet (normally none)
   bool handshakeDone_ = false;
   TlsFacts facts_;
   std::string peerName_;  // client side: the name the server's certificate must carry

@@ -132,6 +132,57 @@ TEST_F(TlsHandshakeTest, ApplicationBytesArriveUnchangedInBothDirections) {
   EXPECT_EQ(clientGot, "pong");
 }
 
+TEST_F(TlsHandshakeTest, HandshakeFedOneByteAtATimeCompletes) {
+  TlsClientSettings cs;
+  cs.caFile = server_.cert;
+  TlsEngine server(serverContext()), client(clientContext(cs), "localhost");
+  std::string toServer, toClient, app;
+  client.start(toServer);
+  for (int round = 0; round < 10 && !(client.handshakeDone() && server.handshakeDone()); ++round) {
+    for (char byte : toServer)
+      ASSERT_TRUE(server.receive(std::string_view(&byte, 1), app, toClient));
+    toServer.clear();
+    for (char byte : toClient)
+      ASSERT_TRUE(client.receive(std::string_view(&byte, 1), app, toServer));
+    toClient.clear();
+  }
+  EXPECT_TRUE(client.handshakeDone());
+  EXPECT_TRUE(server.handshakeDone());
+  EXPECT_TRUE(app.empty());
+}
+
+TEST_F(TlsHandshakeTest, ApplicationBytesInTheSameReadAsTheClientFinishedAreKept) {
+  TlsClientSettings cs;
+  cs.caFile = server_.cert;
+  TlsEngine server(serverContext()), client(clientContext(cs), "localhost");
+  std::string toServer, toClient, app;
+  client.start(toServer);
+  ASSERT_TRUE(server.receive(toServer, app, toClient));
+  toServer.clear();
+  ASSERT_TRUE(client.receive(toClient, app, toServer));  // the client's Finished
+  ASSERT_TRUE(client.handshakeDone());
+  ASSERT_FALSE(server.handshakeDone());
+  ASSERT_TRUE(client.send("CONNECT", toServer));  // in the same read as the Finished
+  std::string ignored;
+  ASSERT_TRUE(server.receive(toServer, app, ignored));
+  EXPECT_TRUE(server.handshakeDone());
+  EXPECT_EQ(app, "CONNECT");
+}
+
+TEST_F(TlsHandshakeTest, CloseNotifyFromThePeerIsReportedAsAnOrderlyClose) {
+  TlsClientSettings cs;
+  cs.caFile = server_.cert;
+  TlsEngine server(serverContext()), client(clientContext(cs), "localhost");
+  ASSERT_EQ(handshake(client, server), std::nullopt);
+  std::string wire, app, back;
+  ASSERT_TRUE(client.send("last words", wire));
+  client.close(wire);
+  auto r = server.receive(wire, app, back);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, 0x00);
+  EXPECT_EQ(app, "last words");
+}
+
 TEST_F(TlsHandshakeTest, ClientWithoutTheCaRefusesTheServer) {
   auto sctx = serverContext();
   auto other = makeCert(dir_, "other");
