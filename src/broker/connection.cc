@@ -428,6 +428,7 @@ void Connection::noteReadError(const boost::system::error_code& ec) {
 
 bool Connection::processBuffer() {
   const uint32_t maxPacket = worker_.broker().limits().maxPacketSize;
+  bool stamped = false;  // the clock is read once per buffer, not per packet
   while (!closing_) {
     std::string_view data(readBuf_.data() + readStart_, readEnd_ - readStart_);
     auto header = mqtt::peekFixedHeader(data, maxPacket);
@@ -445,7 +446,10 @@ bool Connection::processBuffer() {
     std::string_view body = data.substr(h.headerLength, h.remainingLength);
     readStart_ += h.totalLength();
     // Keep-alive counts whole packets only: trickling bytes of one does not keep it alive.
-    lastReceived_ = std::chrono::steady_clock::now();
+    if (!stamped) {
+      lastReceived_ = std::chrono::steady_clock::now();
+      stamped = true;
+    }
     if (authConnect_ && h.type() == mqtt::PacketType::Disconnect) {
       log::info("client \"{}\" {}: disconnected during the authentication exchange", clientId_,
                 peer_);

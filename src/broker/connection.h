@@ -67,6 +67,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool sendPublish(const MessagePtr& msg, uint8_t qos, uint16_t packetId, bool dup, bool retain,
                    std::span<const uint32_t> subIds);
   void sendPubrel(uint16_t packetId);
+  // PUBACK, PUBREC, PUBREL or PUBCOMP, without properties.
+  void sendAck(mqtt::PacketType type, uint16_t packetId, mqtt::ReasonCode reasonCode);
   // Back-pressure: a session this paused reader may wait for has drained; it looks again.
   void wakeReader() {
     ++wakeups_;
@@ -214,6 +216,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool handleDisconnect(const mqtt::Disconnect& disconnect);
 
   void send(const mqtt::Packet& packet);
+  // The string the next packet's bytes go into: the last queued chunk, unless it is followed
+  // by a shared payload.
+  std::string& bytesChunk();
   void flush();
   // After a write: the written chunks' strings go to this worker's spares for the next ones.
   void recycleWritten();

@@ -34,11 +34,15 @@ std::string takeChunkBytes() {
 
 }  // namespace
 
-void Connection::send(const mqtt::Packet& packet) {
-  if (state_ == State::Closed) return;
+std::string& Connection::bytesChunk() {
   if (pending_.empty() || pending_.back().payloadOf)
     pending_.push_back(Chunk{takeChunkBytes(), {}});
-  auto& bytes = pending_.back().bytes;
+  return pending_.back().bytes;
+}
+
+void Connection::send(const mqtt::Packet& packet) {
+  if (state_ == State::Closed) return;
+  auto& bytes = bytesChunk();
   size_t before = bytes.size();
   mqtt::encode(packet, version_, bytes);
   pendingBytes_ += bytes.size() - before;
@@ -84,9 +88,7 @@ bool Connection::sendPublish(const MessagePtr& msg, uint8_t qos, uint16_t packet
       }
     }
   }
-  if (pending_.empty() || pending_.back().payloadOf)
-    pending_.push_back(Chunk{takeChunkBytes(), {}});
-  auto& bytes = pending_.back().bytes;
+  auto& bytes = bytesChunk();
   size_t before = bytes.size();
   uint32_t total =
       mqtt::encodePublishHeader(publish, extras, publish.payload.size(), version_, bytes);
@@ -109,8 +111,17 @@ bool Connection::sendPublish(const MessagePtr& msg, uint8_t qos, uint16_t packet
   return true;
 }
 
+void Connection::sendAck(mqtt::PacketType type, uint16_t packetId, ReasonCode reasonCode) {
+  if (state_ == State::Closed) return;
+  auto& bytes = bytesChunk();
+  size_t before = bytes.size();
+  mqtt::encodeAck(type, packetId, reasonCode, version_, bytes);
+  pendingBytes_ += bytes.size() - before;
+  flush();
+}
+
 void Connection::sendPubrel(uint16_t packetId) {
-  send(mqtt::PubAck{mqtt::PacketType::Pubrel, packetId, ReasonCode::Success, {}});
+  sendAck(mqtt::PacketType::Pubrel, packetId, ReasonCode::Success);
 }
 
 void Connection::recycleWritten() {

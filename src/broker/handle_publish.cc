@@ -57,7 +57,7 @@ bool Connection::handlePublish(mqtt::Publish& p) {
   auto& received = session_->incomingQos2();
   if (p.qos == 2 && received.count(p.packetId)) {
     // A resent QoS 2 PUBLISH we already routed: acknowledge again, route nothing [MQTT-4.3.3-9].
-    send(mqtt::PubAck{PacketType::Pubrec, p.packetId, ReasonCode::Success, {}});
+    sendAck(PacketType::Pubrec, p.packetId, ReasonCode::Success);
     return true;
   }
   if (p.qos == 2 && received.size() >= receiveMaximum_) {
@@ -71,10 +71,10 @@ bool Connection::handlePublish(mqtt::Publish& p) {
   // acknowledged and dropped (as Mosquitto does). Nothing is routed.
   auto refuse = [&](ReasonCode code) {
     if (p.qos == 1) {
-      send(mqtt::PubAck{PacketType::Puback, p.packetId, v5 ? code : ReasonCode::Success, {}});
+      sendAck(PacketType::Puback, p.packetId, v5 ? code : ReasonCode::Success);
     } else if (p.qos == 2) {
       if (!v5) received.insert(p.packetId);  // its PUBREL gets a PUBCOMP
-      send(mqtt::PubAck{PacketType::Pubrec, p.packetId, v5 ? code : ReasonCode::Success, {}});
+      sendAck(PacketType::Pubrec, p.packetId, v5 ? code : ReasonCode::Success);
     }
     return true;
   };
@@ -96,14 +96,13 @@ bool Connection::handlePublish(mqtt::Publish& p) {
 
   const uint8_t qos = p.qos;
   const uint16_t packetId = p.packetId;
-  auto msg = std::make_shared<Message>();
+  auto msg = std::make_shared<Message>(std::move(p));
   msg->qos = qos;
-  msg->retain = p.retain;
+  msg->retain = msg->publish.retain;
   msg->originSession = session_->uid();
-  if (auto e = p.properties.messageExpiryInterval) {
+  if (auto e = msg->publish.properties.messageExpiryInterval) {
     msg->expiresAt = Clock::now() + std::chrono::seconds(*e);
   }
-  msg->publish = std::move(p);
   if (!mount_.empty()) {
     msg->publish.topic.insert(0, mount_);
     if (auto& rt = msg->publish.properties.responseTopic) rt->insert(0, mount_);
@@ -116,10 +115,10 @@ bool Connection::handlePublish(mqtt::Publish& p) {
   // 5.0 tells the publisher when nobody was subscribed (0x10); it is still a success.
   ReasonCode rc = v5 && routed == 0 ? ReasonCode::NoMatchingSubscribers : ReasonCode::Success;
   if (qos == 1) {
-    send(mqtt::PubAck{PacketType::Puback, packetId, rc, {}});
+    sendAck(PacketType::Puback, packetId, rc);
   } else if (qos == 2) {
     received.insert(packetId);
-    send(mqtt::PubAck{PacketType::Pubrec, packetId, rc, {}});
+    sendAck(PacketType::Pubrec, packetId, rc);
   }
   return true;
 }
@@ -133,16 +132,15 @@ bool Connection::handlePubAck(const mqtt::PubAck& ack) {
     case PacketType::Pubrec:
       if (!session_->onPubrec(ack.packetId, static_cast<uint8_t>(ack.reasonCode) >= 0x80) &&
           static_cast<uint8_t>(ack.reasonCode) < 0x80) {
-        send(mqtt::PubAck{PacketType::Pubrel, ack.packetId,
-                          v5 ? ReasonCode::PacketIdentifierNotFound : ReasonCode::Success, {}});
+        sendAck(PacketType::Pubrel, ack.packetId,
+                v5 ? ReasonCode::PacketIdentifierNotFound : ReasonCode::Success);
       }
       return true;
     case PacketType::Pubrel: {
       bool known = session_->incomingQos2().erase(ack.packetId) > 0;
       // [MQTT-4.3.3-11] always answer PUBREL; 5.0 says when the id was unknown.
-      send(mqtt::PubAck{PacketType::Pubcomp, ack.packetId,
-                        known || !v5 ? ReasonCode::Success : ReasonCode::PacketIdentifierNotFound,
-                        {}});
+      sendAck(PacketType::Pubcomp, ack.packetId,
+              known || !v5 ? ReasonCode::Success : ReasonCode::PacketIdentifierNotFound);
       return true;
     }
     case PacketType::Pubcomp:

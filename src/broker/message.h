@@ -19,6 +19,9 @@ struct Message {
   // Topic, payload and the publisher's 5.0 properties minus Topic Alias and Subscription
   // Identifiers (those are per delivery). Its flags and packet id are not used: each delivery
   // has its own. Message Expiry Interval is kept; the remaining time comes from expiresAt.
+  Message() = default;
+  explicit Message(mqtt::Publish&& p) : publish(std::move(p)) {}
+
   mqtt::Publish publish;
   uint8_t qos = 0;
   bool retain = false;
@@ -33,6 +36,8 @@ struct Message {
     return static_cast<uint32_t>(left);
   }
   bool expired(Clock::time_point now) const { return expiresAt && now >= *expiresAt; }
+  // The same, reading the clock only for a message that can expire.
+  bool expiredNow() const { return expiresAt && Clock::now() >= *expiresAt; }
   // Approximate memory held, for queue byte limits.
   size_t footprint() const {
     return sizeof(Message) + publish.topic.size() + publish.payload.size();

@@ -71,7 +71,7 @@ void Session::updateCongestion() {
 size_t Session::window() const { return connection_ ? connection_->sendWindow() : 0; }
 
 void Session::deliver(const MessagePtr& msg, uint8_t qos, bool retain, SubscriptionIds subIds) {
-  if (ended_ || msg->expired(Clock::now()) || !mayReceive(*msg)) {
+  if (ended_ || msg->expiredNow() || !mayReceive(*msg)) {
     if (congested_.load(std::memory_order_relaxed)) updateCongestion();  // one fewer on its way
     return;
   }
@@ -133,7 +133,6 @@ void Session::purgeExpired(Clock::time_point now) {
 void Session::pump() {
   if (!connection_ || connection_->closing()) return;
   const size_t window = this->window();
-  auto now = Clock::now();
   size_t outstanding = inflight_.size();  // all sent, unless a resumed window is being resent
   if (resending_) {
     outstanding = 0;
@@ -148,7 +147,7 @@ void Session::pump() {
     }
     if (it->stage == InflightMessage::Stage::AwaitComp) {
       connection_->sendPubrel(it->packetId);
-    } else if (it->qos == 1 && it->msg->expired(now)) {
+    } else if (it->qos == 1 && it->msg->expiredNow()) {
       it = inflight_.erase(it);  // [MQTT-3.3.2-5] an expired QoS 1 message is not resent
       continue;
     } else if (!mayReceive(*it->msg)) {
@@ -171,7 +170,7 @@ void Session::pump() {
     QueuedMessage q = std::move(queue_.front());
     queue_.pop_front();
     queuedBytes_ -= q.msg->footprint();
-    if (q.msg->expired(now)) continue;  // [MQTT-3.3.2-5]
+    if (q.msg->expiredNow()) continue;  // [MQTT-3.3.2-5]
     if (!mayReceive(*q.msg)) continue;  // access revoked while it waited
     sendNew(q.msg, q.qos, q.retain, std::move(q.subIds));
   }

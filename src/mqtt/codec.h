@@ -56,6 +56,11 @@ std::optional<Version> connectVersionHint(std::string_view body);
 // Appends the complete encoding of `p` for `version`.
 void encode(const Packet& p, Version version, std::string& out);
 
+// A PUBACK, PUBREC, PUBREL or PUBCOMP without properties: the same bytes as encode() of the
+// PubAck, without building a Packet (one of these answers nearly every QoS 1/2 message).
+void encodeAck(PacketType type, uint16_t packetId, ReasonCode reasonCode, Version version,
+               std::string& out);
+
 // Per-delivery parts of a PUBLISH whose topic, payload and base properties are shared by all
 // subscribers. The fixed-header flags and the packet id written are ALWAYS these, never p's.
 struct PublishExtras {

@@ -139,11 +139,12 @@ void writeBody(const Auth& a, Version v, Sink& s) {
 // Spec table 2-2: the fixed header's first byte of each packet.
 uint8_t firstByte(const Connect&) { return 0x10; }
 uint8_t firstByte(const Connack&) { return 0x20; }
-uint8_t firstByte(const PubAck& a) {
-  assert(a.type >= PacketType::Puback && a.type <= PacketType::Pubcomp);
-  const uint8_t type = static_cast<uint8_t>(a.type) << 4;
-  return a.type == PacketType::Pubrel ? (type | 0x02) : type;
+uint8_t ackFirstByte(PacketType t) {
+  assert(t >= PacketType::Puback && t <= PacketType::Pubcomp);
+  const uint8_t type = static_cast<uint8_t>(t) << 4;
+  return t == PacketType::Pubrel ? (type | 0x02) : type;
 }
+uint8_t firstByte(const PubAck& a) { return ackFirstByte(a.type); }
 uint8_t firstByte(const Subscribe&) { return 0x82; }
 uint8_t firstByte(const Suback&) { return 0x90; }
 uint8_t firstByte(const Unsubscribe&) { return 0xA2; }
@@ -207,6 +208,17 @@ uint32_t writePublishHeader(const Publish& p, const PublishExtras& extras, size_
 }
 
 }  // namespace
+
+void encodeAck(PacketType type, uint16_t packetId, ReasonCode reasonCode, Version version,
+               std::string& out) {
+  // 5.0 leaves out a Success reason code when there are no properties [MQTT-3.4.2.1].
+  const bool withCode = isV5(version) && reasonCode != ReasonCode::Success;
+  out.push_back(static_cast<char>(ackFirstByte(type)));
+  out.push_back(withCode ? 3 : 2);
+  out.push_back(static_cast<char>(packetId >> 8));
+  out.push_back(static_cast<char>(packetId & 0xFF));
+  if (withCode) out.push_back(static_cast<char>(code(reasonCode)));
+}
 
 uint32_t encodePublishHeader(const Publish& p, const PublishExtras& extras, size_t payloadSize,
                              Version version, std::string& out) {

@@ -389,22 +389,28 @@ void writePropertyList(const Properties& p, PropertyScope scope, const PublishOv
       s.varint(id);
     }
   }
-  u32(Id::SessionExpiryInterval, p.sessionExpiryInterval);
-  str(Id::AssignedClientIdentifier, p.assignedClientIdentifier);
-  u16(Id::ServerKeepAlive, p.serverKeepAlive);
-  str(Id::AuthenticationMethod, p.authenticationMethod);
-  str(Id::AuthenticationData, p.authenticationData);
-  u8(Id::RequestProblemInformation, p.requestProblemInformation);
-  u32(Id::WillDelayInterval, p.willDelayInterval);
-  u8(Id::RequestResponseInformation, p.requestResponseInformation);
-  str(Id::ResponseInformation, p.responseInformation);
-  str(Id::ServerReference, p.serverReference);
-  str(Id::ReasonString, p.reasonString);
-  u16(Id::ReceiveMaximum, p.receiveMaximum);
-  u16(Id::TopicAliasMaximum, p.topicAliasMaximum);
+  // A PUBLISH (every delivery) allows only the properties written outside these blocks.
+  const bool publish = scope == PropertyScope::Publish;
+  if (!publish) {
+    u32(Id::SessionExpiryInterval, p.sessionExpiryInterval);
+    str(Id::AssignedClientIdentifier, p.assignedClientIdentifier);
+    u16(Id::ServerKeepAlive, p.serverKeepAlive);
+    str(Id::AuthenticationMethod, p.authenticationMethod);
+    str(Id::AuthenticationData, p.authenticationData);
+    u8(Id::RequestProblemInformation, p.requestProblemInformation);
+    u32(Id::WillDelayInterval, p.willDelayInterval);
+    u8(Id::RequestResponseInformation, p.requestResponseInformation);
+    str(Id::ResponseInformation, p.responseInformation);
+    str(Id::ServerReference, p.serverReference);
+    str(Id::ReasonString, p.reasonString);
+    u16(Id::ReceiveMaximum, p.receiveMaximum);
+    u16(Id::TopicAliasMaximum, p.topicAliasMaximum);
+  }
   u16(Id::TopicAlias, alias);
-  u8(Id::MaximumQos, p.maximumQos);
-  u8(Id::RetainAvailable, p.retainAvailable);
+  if (!publish) {
+    u8(Id::MaximumQos, p.maximumQos);
+    u8(Id::RetainAvailable, p.retainAvailable);
+  }
   if (ok(Id::UserProperty)) {
     for (const auto& [key, value] : p.userProperties) {
       header(Id::UserProperty);
@@ -412,6 +418,7 @@ void writePropertyList(const Properties& p, PropertyScope scope, const PublishOv
       s.lengthPrefixed(value);
     }
   }
+  if (publish) return;
   u32(Id::MaximumPacketSize, p.maximumPacketSize);
   u8(Id::WildcardSubscriptionAvailable, p.wildcardSubscriptionAvailable);
   u8(Id::SubscriptionIdentifierAvailable, p.subscriptionIdentifierAvailable);

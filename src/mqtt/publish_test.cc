@@ -402,6 +402,22 @@ TEST(PubAckCodec, Mqtt5PropertyNotAllowedInAnAckIsMalformed) {
   EXPECT_DECODE_ERROR(bytes("40 07 00 07 00 03 23 00 01"), Version::V5, kMalformed);
 }
 
+TEST(PubAckCodec, EncodeAckWritesWhatEncodeWritesForAnAckWithoutProperties) {
+  for (Version v : {Version::V31, Version::V311, Version::V5}) {
+    for (PacketType t :
+         {PacketType::Puback, PacketType::Pubrec, PacketType::Pubrel, PacketType::Pubcomp}) {
+      for (ReasonCode rc : {ReasonCode::Success, ReasonCode::NoMatchingSubscribers,
+                            ReasonCode::NotAuthorized, ReasonCode::PacketIdentifierNotFound}) {
+        std::string viaPacket, direct;
+        encode(ack(t, 0x1234, rc), v, viaPacket);
+        encodeAck(t, 0x1234, rc, v, direct);
+        EXPECT_EQ(direct, viaPacket)
+            << static_cast<int>(v) << " " << packetTypeName(t) << " " << static_cast<int>(rc);
+      }
+    }
+  }
+}
+
 TEST(PubAckCodec, PubrelWithFlagsZeroIsMalformed) {
   EXPECT_DECODE_ERROR(bytes("60 02 00 07"), Version::V311, kMalformed);
 }
