@@ -303,9 +303,14 @@ Result<void> TlsEngine::receive(std::string_view in, std::string& app, std::stri
   }
   Io io(io_, in, wire);
   Result<void> result = decrypt(app);
-  // OpenSSL reads until it runs out (it asks for more) or fails, so bytes are left over only
-  // after a failure or the peer's close_notify; they are kept all the same.
-  unread_.assign(io_.in);  // may point into unread_ itself: assign() copies safely
+  // OpenSSL reads until it runs out (it asks for more) or fails, so after a success nothing is
+  // normally left. After a failure or the peer's close_notify nothing more is read: what came
+  // after it is dropped, not kept (and copied again) with every later read.
+  if (result) {
+    unread_.assign(io_.in);  // may point into unread_ itself: assign() copies safely
+  } else {
+    unread_.clear();
+  }
   return result;
 }
 

@@ -61,7 +61,8 @@ class TlsEngine {
 
   // Feeds bytes received from the peer. Appends decrypted application bytes to `app` and bytes
   // to send to the peer to `wire`. Fails with the exact reason when the handshake or the
-  // record layer fails (the caller writes `wire` first: it may hold an alert).
+  // record layer fails (the caller writes `wire` first: it may hold an alert). `in` is read
+  // while `app` and `wire` grow, so it must not point into either.
   [[nodiscard]] Result<void> receive(std::string_view in, std::string& app, std::string& wire);
 
   // Encrypts application bytes, appending records to `wire`.

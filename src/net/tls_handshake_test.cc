@@ -181,6 +181,11 @@ TEST_F(TlsHandshakeTest, CloseNotifyFromThePeerIsReportedAsAnOrderlyClose) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, 0x00);
   EXPECT_EQ(app, "last words");
+  // Whatever comes after it is not read.
+  auto again = server.receive("bytes after the close", app, back);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, 0x00);
+  EXPECT_EQ(app, "last words");
 }
 
 TEST_F(TlsHandshakeTest, ClientWithoutTheCaRefusesTheServer) {
