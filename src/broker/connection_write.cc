@@ -214,6 +214,7 @@ void Connection::flush() {
                       boost::system::error_code ignored;
                       if (ec) {
                         self->socket_.close(ignored);
+                        if (self->closing_) self->timer_.cancel();  // its grace is over
                         return;
                       }
                       // A close frame or close_notify may still be due after the packets.
@@ -222,6 +223,9 @@ void Connection::flush() {
                       if (self->closeAfterWrite_ && !more) {
                         self->socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
                         self->socket_.close(ignored);
+                        // The close grace timer holds the connection (and its TLS state): it
+                        // goes now, not when the grace would have run out.
+                        self->timer_.cancel();
                         return;
                       }
                       self->flush();

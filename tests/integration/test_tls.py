@@ -331,6 +331,21 @@ def test_alpn_offering_only_other_protocols_gets_no_alpn_but_the_handshake_succe
     assert "No ALPN negotiated" in result.stdout, result.stdout
 
 
+def test_a_tls_connection_is_released_as_soon_as_its_close_notify_is_written(
+        broker_factory, pki):
+    # Its close_notify goes out after the DISCONNECT; the connection (and its TLS state, tens
+    # of KiB) used to wait for the 2 s close grace anyway, so a connect storm held 2 s of
+    # closed connections in memory.
+    broker = start_tls_broker(broker_factory, tls_listener(pki.server), log_level="debug")
+    port = broker.ports[SECURE]
+    client = PahoClient("localhost", port, "short-visit", tls=paho_tls(pki))
+    client.connect()
+    client.disconnect()
+    client.close()
+    released = broker.wait_for_log(r'client "short-visit" \S+: connection released', 1.0)
+    assert released, broker.log()
+
+
 # -- what is not TLS on a TLS port ------------------------------------------------------------
 
 def test_plain_mqtt_on_the_tls_port_is_closed_while_a_tls_client_keeps_working(

@@ -65,16 +65,18 @@ def _stop_and_check(brokers):
 
 @pytest.fixture
 def broker_factory(request, tmp_path):
-    """start(limits=None, name=None, listeners=(), workers=2, extra_toml="") -> BrokerProcess;
-    everything started is stopped after the test. `listeners` are added after the plain "local"
-    one (see support.broker.render_listener); `extra_toml` goes at the end of the file."""
+    """start(limits=None, name=None, listeners=(), workers=2, extra_toml="", log_level="info")
+    -> BrokerProcess; everything started is stopped after the test. `listeners` are added after
+    the plain "local" one (see support.broker.render_listener); `extra_toml` goes at the end of
+    the file."""
     started = []
     setattr(request.node, _BROKERS_ATTR, started)
 
-    def start(limits=None, name=None, listeners=(), workers=2, extra_toml="") -> BrokerProcess:
+    def start(limits=None, name=None, listeners=(), workers=2, extra_toml="",
+              log_level="info") -> BrokerProcess:
         workdir = tmp_path / (name or f"broker{len(started)}")
         broker = start_broker(workdir, limits, listeners=listeners, workers=workers,
-                              extra_toml=extra_toml)
+                              extra_toml=extra_toml, log_level=log_level)
         started.append(broker)
         return broker
 
