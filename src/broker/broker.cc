@@ -80,6 +80,7 @@ struct ListenerRuntime {
   std::string tlsFiles;  // fileSignature() at the last (re)load attempt
   std::shared_ptr<ListenerInfo> info;
   tcp::acceptor acceptor;
+  tcp::endpoint peer;  // of the connection being accepted (one accept at a time)
   asio::steady_timer backoff;
   ListenerRuntime(asio::io_context& ctx) : acceptor(ctx), backoff(ctx) {}
 };
@@ -444,7 +445,7 @@ void Broker::accept(ListenerRuntime& l) {
   unsigned target = nextWorker_.fetch_add(1, std::memory_order_relaxed) % workerCount();
   Worker& w = *workers_[target];
   l.acceptor.async_accept(
-      w.context(), [this, &l, &w](boost::system::error_code ec, tcp::socket socket) {
+      w.context(), l.peer, [this, &l, &w](boost::system::error_code ec, tcp::socket socket) {
         if (ec == asio::error::operation_aborted || !l.acceptor.is_open()) return;
         if (ec) {
           // Out of descriptors or similar: say so and pause briefly instead of spinning.
@@ -455,25 +456,23 @@ void Broker::accept(ListenerRuntime& l) {
           });
           return;
         }
-        if (!admit(l, socket)) {
+        if (!admit(l, l.peer)) {
           boost::system::error_code ignored;
           socket.close(ignored);
           accept(l);
           return;
         }
-        asio::post(w.context(), [&w, info = l.info, s = std::move(socket)]() mutable {
-          auto c = std::make_shared<Connection>(w, std::move(s), info);
-          w.addConnection(c);
-          c->start();
-        });
+        asio::post(w.context(),
+                   [&w, info = l.info, s = std::move(socket), peer = l.peer]() mutable {
+                     auto c = std::make_shared<Connection>(w, std::move(s), peer, info);
+                     w.addConnection(c);
+                     c->start();
+                   });
         accept(l);
       });
 }
 
-bool Broker::admit(ListenerRuntime& l, const asio::ip::tcp::socket& socket) {
-  boost::system::error_code ec;
-  auto ep = socket.remote_endpoint(ec);
-  if (ec) return false;  // already gone
+bool Broker::admit(ListenerRuntime& l, const tcp::endpoint& ep) {
   auto ip = toIp(ep.address());
   auto now = net::AdmissionControl::Clock::now();
   const char* why = nullptr;

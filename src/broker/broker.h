@@ -83,7 +83,8 @@ class Broker {
  private:
   void accept(ListenerRuntime& l);
   // Admission before any protocol work: CIDR lists, per-source rate, handshake cap.
-  bool admit(ListenerRuntime& l, const boost::asio::ip::tcp::socket& socket);
+  // `peer`: the address accept() gave.
+  bool admit(ListenerRuntime& l, const boost::asio::ip::tcp::endpoint& peer);
   // Worker 0's thread only.
   void reloadListener(ListenerRuntime& l);
   void watchTlsFiles();

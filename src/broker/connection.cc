@@ -59,36 +59,34 @@ void takeReadBuffer(std::string& buffer) {
 // How long a closing connection may take to flush its last packets.
 constexpr auto kCloseGrace = std::chrono::seconds(2);
 
-std::string peerOf(const Connection::Socket& s) {
-  boost::system::error_code ec;
-  auto ep = s.remote_endpoint(ec);
-  if (ec) return "unknown";
+// Port 0: the peer's address could not be read (it had gone already).
+std::string peerOf(const boost::asio::ip::tcp::endpoint& ep) {
+  if (ep.port() == 0) return "unknown";
   if (ep.address().is_v6()) return fmt::format("[{}]:{}", ep.address().to_string(), ep.port());
   return fmt::format("{}:{}", ep.address().to_string(), ep.port());
 }
 
-net::IpAddress ipOf(const Connection::Socket& s) {
-  boost::system::error_code ec;
-  auto ep = s.remote_endpoint(ec);
-  if (ec) return {};
+net::IpAddress ipOf(const boost::asio::ip::tcp::endpoint& ep) {
+  if (ep.port() == 0) return {};
   if (ep.address().is_v4()) return net::IpAddress::v4(ep.address().to_v4().to_bytes());
   return net::IpAddress::v6(ep.address().to_v6().to_bytes());
 }
 
 }  // namespace
 
-Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const ListenerInfo> listener)
+Connection::Connection(Worker& worker, Socket socket, const boost::asio::ip::tcp::endpoint& peer,
+                       std::shared_ptr<const ListenerInfo> listener)
     : worker_(worker),
       socket_(std::move(socket)),
       listener_(std::move(listener)),
+      remote_(peer),
       timer_(worker.context()),
       drained_(worker.context()) {
-  peer_ = peerOf(socket_);
+  peer_ = peerOf(remote_);
   boost::system::error_code ec;
-  remote_ = socket_.remote_endpoint(ec);
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   if (auto ctx = listener_->tls.load()) tls_ = std::make_unique<net::TlsEngine>(std::move(ctx));
-  if (listener_->ws) ws_ = std::make_unique<net::WsEngine>(listener_->ws, ipOf(socket_));
+  if (listener_->ws) ws_ = std::make_unique<net::WsEngine>(listener_->ws, ipOf(remote_));
   if (tls_ || ws_) {
     // Counted among the listener's handshakes until TLS and the WebSocket upgrade are done.
     listener_->handshakes.fetch_add(1, std::memory_order_relaxed);
@@ -116,6 +114,7 @@ Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const List
   readEnd_ = readBuf_.size();
   boost::system::error_code ec;
   remote_ = socket_.remote_endpoint(ec);
+  if (ec) remote_ = {};
   socket_.non_blocking(true, ec);
   lastReceived_ = std::chrono::steady_clock::now();
 }

@@ -46,7 +46,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   using Socket = boost::asio::ip::tcp::socket;
 
   // A fresh connection, before CONNECT.
-  Connection(Worker& worker, Socket socket, std::shared_ptr<const ListenerInfo> listener);
+  // `peer`: the address accept() gave (port 0 when unknown).
+  Connection(Worker& worker, Socket socket, const boost::asio::ip::tcp::endpoint& peer,
+             std::shared_ptr<const ListenerInfo> listener);
   // A connection handed over from another worker after its CONNECT was decoded.
   Connection(Worker& worker, Socket socket, std::shared_ptr<const ListenerInfo> listener,
              std::string peer, std::string buffered, mqtt::Connect connect, int hops,
@@ -299,7 +301,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string tokenAlg_;             // its algorithm: a JWKS reload keeps it only if a key fits
   bool refusalLogged_ = false;       // recordRefusal() was called
   bool claimed_ = false;             // this connection claimed clientId_ in the registry
-  boost::asio::ip::tcp::endpoint remote_;  // the peer, kept for the audit event after close
+  boost::asio::ip::tcp::endpoint remote_;  // the peer (port 0: unknown), read once when accepted
   std::shared_ptr<Session> session_;
   // Congested sessions this client's last PUBLISH went to: nothing more is read from it until
   // they drain (Session::congested()).

@@ -54,9 +54,7 @@ std::string Connection::authIdentity() const {
 
 std::string Connection::clientAddress() const {
   if (ws_ && !ws_->facts().forwardedFor.empty()) return ws_->facts().forwardedFor;
-  boost::system::error_code ec;
-  auto ep = socket_.remote_endpoint(ec);
-  return ec ? peer_ : ep.address().to_string();
+  return remote_.port() == 0 ? peer_ : remote_.address().to_string();
 }
 
 bool Connection::authenticate(mqtt::Connect& c) {
