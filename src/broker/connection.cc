@@ -478,6 +478,16 @@ bool Connection::processBuffer() {
       close(ReasonCode::Success, "first packet not CONNECT");
       return false;
     }
+    // Most of what a subscriber sends: its acknowledgements, read without building a Packet.
+    if (auto ack = mqtt::decodeShortAck(h.first, body)) {
+      if (log::enabled(log::Level::Trace)) {
+        log::trace("client \"{}\" {}: received {}", clientId_, peer_,
+                   mqtt::packetTypeName(ack->type));
+      }
+      if (!handleAck(ack->type, ack->packetId, ReasonCode::Success)) return false;
+      if (paused()) break;
+      continue;
+    }
     auto packet = mqtt::decode(h.first, body, version_);
     if (!packet) {
       if (state_ == State::AwaitConnect) {
@@ -523,8 +533,10 @@ bool Connection::handlePacket(mqtt::Packet& packet) {
     case PacketType::Puback:
     case PacketType::Pubrec:
     case PacketType::Pubrel:
-    case PacketType::Pubcomp:
-      return handlePubAck(std::get<mqtt::PubAck>(packet));
+    case PacketType::Pubcomp: {
+      const auto& ack = std::get<mqtt::PubAck>(packet);
+      return handleAck(ack.type, ack.packetId, ack.reasonCode);
+    }
     case PacketType::Subscribe:
       return handleSubscribe(std::get<mqtt::Subscribe>(packet));
     case PacketType::Unsubscribe:

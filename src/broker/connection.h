@@ -211,7 +211,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void performMigration();
   // handle_publish.cc
   bool handlePublish(mqtt::Publish& publish);
-  bool handlePubAck(const mqtt::PubAck& ack);
+  // PUBACK, PUBREC, PUBREL or PUBCOMP (their properties are not used).
+  bool handleAck(mqtt::PacketType type, uint16_t packetId, mqtt::ReasonCode reasonCode);
   // handle_subscribe.cc
   bool handleSubscribe(mqtt::Subscribe& subscribe);
   bool handleUnsubscribe(mqtt::Unsubscribe& unsubscribe);

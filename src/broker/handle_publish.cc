@@ -123,28 +123,28 @@ bool Connection::handlePublish(mqtt::Publish& p) {
   return true;
 }
 
-bool Connection::handlePubAck(const mqtt::PubAck& ack) {
+bool Connection::handleAck(PacketType type, uint16_t packetId, ReasonCode reasonCode) {
   const bool v5 = version_ == mqtt::Version::V5;
-  switch (ack.type) {
+  switch (type) {
     case PacketType::Puback:
-      session_->onPuback(ack.packetId);
+      session_->onPuback(packetId);
       return true;
     case PacketType::Pubrec:
-      if (!session_->onPubrec(ack.packetId, static_cast<uint8_t>(ack.reasonCode) >= 0x80) &&
-          static_cast<uint8_t>(ack.reasonCode) < 0x80) {
-        sendAck(PacketType::Pubrel, ack.packetId,
+      if (!session_->onPubrec(packetId, static_cast<uint8_t>(reasonCode) >= 0x80) &&
+          static_cast<uint8_t>(reasonCode) < 0x80) {
+        sendAck(PacketType::Pubrel, packetId,
                 v5 ? ReasonCode::PacketIdentifierNotFound : ReasonCode::Success);
       }
       return true;
     case PacketType::Pubrel: {
-      bool known = session_->incomingQos2().erase(ack.packetId) > 0;
+      bool known = session_->incomingQos2().erase(packetId) > 0;
       // [MQTT-4.3.3-11] always answer PUBREL; 5.0 says when the id was unknown.
-      sendAck(PacketType::Pubcomp, ack.packetId,
+      sendAck(PacketType::Pubcomp, packetId,
               known || !v5 ? ReasonCode::Success : ReasonCode::PacketIdentifierNotFound);
       return true;
     }
     case PacketType::Pubcomp:
-      session_->onPubcomp(ack.packetId);
+      session_->onPubcomp(packetId);
       return true;
     default:
       return true;

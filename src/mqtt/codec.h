@@ -56,6 +56,15 @@ std::optional<Version> connectVersionHint(std::string_view body);
 // Appends the complete encoding of `p` for `version`.
 void encode(const Packet& p, Version version, std::string& out);
 
+// A well-formed PUBACK, PUBREC, PUBREL or PUBCOMP of the short form (the packet id alone,
+// meaning Success), read without building a Packet: nullopt for anything else, which decode()
+// then takes as usual (other forms, and errors with their reasons).
+struct ShortAck {
+  PacketType type;
+  uint16_t packetId;
+};
+std::optional<ShortAck> decodeShortAck(uint8_t first, std::string_view body);
+
 // A PUBACK, PUBREC, PUBREL or PUBCOMP without properties: the same bytes as encode() of the
 // PubAck, without building a Packet (one of these answers nearly every QoS 1/2 message).
 void encodeAck(PacketType type, uint16_t packetId, ReasonCode reasonCode, Version version,

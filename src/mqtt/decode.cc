@@ -344,6 +344,18 @@ Result<Packet> decodeAs(Fn&& fn) {
 
 }  // namespace
 
+std::optional<ShortAck> decodeShortAck(uint8_t first, std::string_view body) {
+  const auto type = static_cast<PacketType>(first >> 4);
+  if (type < PacketType::Puback || type > PacketType::Pubcomp || body.size() != 2) {
+    return std::nullopt;
+  }
+  if ((first & 0x0F) != (type == PacketType::Pubrel ? 0x02 : 0x00)) return std::nullopt;
+  const auto id =
+      static_cast<uint16_t>((static_cast<uint8_t>(body[0]) << 8) | static_cast<uint8_t>(body[1]));
+  if (id == 0) return std::nullopt;  // a protocol error: decode() says so
+  return ShortAck{type, id};
+}
+
 Result<Packet> decode(uint8_t first, std::string_view body, Version version) {
   const uint8_t typeBits = first >> 4;
   const uint8_t flags = first & 0x0F;

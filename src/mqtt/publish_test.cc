@@ -418,6 +418,38 @@ TEST(PubAckCodec, EncodeAckWritesWhatEncodeWritesForAnAckWithoutProperties) {
   }
 }
 
+TEST(PubAckCodec, ShortAckIsReadAsDecodeReadsIt) {
+  for (PacketType t :
+       {PacketType::Puback, PacketType::Pubrec, PacketType::Pubrel, PacketType::Pubcomp}) {
+    std::string wire;
+    encode(ack(t, 0x1234), Version::V5, wire);
+    ASSERT_EQ(wire.size(), 4u);
+    auto fast = decodeShortAck(static_cast<uint8_t>(wire[0]), std::string_view(wire).substr(2));
+    ASSERT_TRUE(fast) << packetTypeName(t);
+    EXPECT_EQ(fast->type, t);
+    EXPECT_EQ(fast->packetId, 0x1234);
+    auto full =
+        decode(static_cast<uint8_t>(wire[0]), std::string_view(wire).substr(2), Version::V311);
+    ASSERT_TRUE(full);
+    EXPECT_EQ(std::get<PubAck>(*full), ack(t, 0x1234));
+  }
+}
+
+TEST(PubAckCodec, AnythingButAWellFormedShortAckIsLeftToDecode) {
+  auto shortAck = [](std::string_view hex) {
+    std::string b = bytes(hex);
+    return decodeShortAck(static_cast<uint8_t>(b[0]), std::string_view(b).substr(2));
+  };
+  EXPECT_FALSE(shortAck("40 02 00 00"));        // packet id 0: decode names the error
+  EXPECT_FALSE(shortAck("60 02 00 07"));        // PUBREL with flags 0: malformed
+  EXPECT_FALSE(shortAck("42 02 00 07"));        // PUBACK with flags 2: malformed
+  EXPECT_FALSE(shortAck("40 03 00 07 10"));     // with a reason code
+  EXPECT_FALSE(shortAck("40 04 00 07 00 00"));  // with (empty) properties
+  EXPECT_FALSE(shortAck("B0 02 00 07"));        // UNSUBACK, the same size
+  EXPECT_FALSE(shortAck("30 02 00 00"));        // a PUBLISH
+  EXPECT_TRUE(shortAck("62 02 00 07"));         // PUBREL with its flags
+}
+
 TEST(PubAckCodec, PubrelWithFlagsZeroIsMalformed) {
   EXPECT_DECODE_ERROR(bytes("60 02 00 07"), Version::V311, kMalformed);
 }
