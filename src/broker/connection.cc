@@ -113,8 +113,6 @@ Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const List
   readBuf_ = std::move(buffered);
   readEnd_ = readBuf_.size();
   boost::system::error_code ec;
-  remote_ = socket_.remote_endpoint(ec);
-  if (ec) remote_ = {};
   socket_.non_blocking(true, ec);
   lastReceived_ = std::chrono::steady_clock::now();
 }
@@ -122,8 +120,8 @@ Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const List
 Connection::~Connection() {
   handshakeFinished();
   // Its memory (TLS state above all) is back: for the tests that a closed connection does not
-  // linger.
-  log::debug("client \"{}\" {}: connection released", clientId_, peer_);
+  // linger. (A connection handed over to another worker lives on there.)
+  if (!handedOver_) log::debug("client \"{}\" {}: connection released", clientId_, peer_);
 }
 
 void Connection::handshakeFinished() {

@@ -238,6 +238,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   enum class State { AwaitConnect, Connected, Closed } state_ = State::AwaitConnect;
   bool closing_ = false;
   bool takenOver_ = false;
+  bool handedOver_ = false;  // its socket went to another worker's Connection
   bool countsHandshake_ = false;
   bool tlsStarted_ = false;  // bytes of a TLS handshake have arrived
   bool quotaLogged_ = false;

@@ -189,6 +189,7 @@ void Connection::flush() {
       log::warn("client \"{}\" {}: TLS encryption failed; closing", clientId_, peer_);
       boost::system::error_code ignored;
       socket_.close(ignored);
+      if (closing_) timer_.cancel();  // the close grace is over: release the connection
       return;
     }
     if (closeNotify) {

@@ -98,10 +98,11 @@ void Connection::performMigration() {
   }
   Worker& dest = worker_.broker().worker(m.worker);
   std::string buffered(readBuf_.data() + readStart_, readEnd_ - readStart_);
+  handedOver_ = true;
   asio::post(dest.context(), [&dest, protocol, fd, listener = listener_, peer = peer_,
-                              buffered = std::move(buffered), connect = std::move(m.connect),
-                              hops = hops_, tls = std::move(tls_), ws = std::move(ws_),
-                              fromIdentity = clientIdFromIdentity_]() mutable {
+                              remote = remote_, buffered = std::move(buffered),
+                              connect = std::move(m.connect), hops = hops_, tls = std::move(tls_),
+                              ws = std::move(ws_), fromIdentity = clientIdFromIdentity_]() mutable {
     Socket socket(dest.context());
     boost::system::error_code ec;
     socket.assign(protocol, fd, ec);
@@ -114,6 +115,7 @@ void Connection::performMigration() {
                                           std::move(peer), std::move(buffered), std::move(connect),
                                           hops, std::move(tls), std::move(ws));
     c->clientIdFromIdentity_ = fromIdentity;
+    c->remote_ = remote;  // as accept() gave it: the peer may be gone by now
     dest.addConnection(c);
     c->start();
   });

@@ -165,6 +165,19 @@ def test_paho_over_websocket_reaches_a_plain_tcp_subscriber_and_back(broker_fact
     assert "MQTT" in line
 
 
+def test_a_websocket_connection_is_released_as_soon_as_its_close_frame_is_written(
+        broker_factory):
+    # As for TLS (test_tls.py): the close frame after the DISCONNECT used to leave the
+    # connection waiting for the 2 s close grace.
+    broker = broker_factory(listeners=[ws_listener()], log_level="debug")
+    client = PahoClient(broker.host, broker.ports[WS], "ws-visit", websocket_path="/mqtt")
+    client.connect()
+    client.disconnect()
+    client.close()
+    released = broker.wait_for_log(r'client "ws-visit" \S+: connection released', 1.0)
+    assert released, broker.log()
+
+
 def test_large_messages_cross_a_websocket_in_both_directions(broker_factory):
     broker = broker_factory(listeners=[ws_listener()])
     payload = os.urandom(300_000)
