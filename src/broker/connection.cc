@@ -476,28 +476,18 @@ bool Connection::processBuffer() {
       close(ReasonCode::Success, "first packet not CONNECT");
       return false;
     }
-    // Most of what a subscriber sends: its acknowledgements, read without building a Packet.
-    if (auto ack = mqtt::decodeShortAck(h.first, body)) {
-      if (log::enabled(log::Level::Trace)) {
-        log::trace("client \"{}\" {}: received {}", clientId_, peer_,
-                   mqtt::packetTypeName(ack->type));
-      }
-      if (!handleAck(ack->type, ack->packetId, ReasonCode::Success)) return false;
-      if (paused()) break;
-      continue;
-    }
-    auto packet = mqtt::decode(h.first, body, version_);
-    if (!packet) {
+    auto handled = handleBody(h, body);
+    if (!handled) {
       if (state_ == State::AwaitConnect) {
         auto hint = mqtt::connectVersionHint(body);
         if (hint) version_ = *hint;
-        refuseConnect(static_cast<ReasonCode>(packet.error().code), packet.error().message);
+        refuseConnect(static_cast<ReasonCode>(handled.error().code), handled.error().message);
       } else {
-        protocolError(static_cast<ReasonCode>(packet.error().code), packet.error().message);
+        protocolError(static_cast<ReasonCode>(handled.error().code), handled.error().message);
       }
       return false;
     }
-    if (!handlePacket(*packet)) return false;
+    if (!*handled) return false;
     if (paused()) break;  // back-pressure: the rest waits until the subscribers have room
   }
   if (readStart_ == readEnd_) {
@@ -513,12 +503,25 @@ bool Connection::processBuffer() {
   return !closing_;
 }
 
+Result<bool> Connection::handleBody(const mqtt::FixedHeader& h, std::string_view body) {
+  auto trace = [&](mqtt::PacketType type) {
+    if (log::enabled(log::Level::Trace)) {
+      log::trace("client \"{}\" {}: received {}", clientId_, peer_, mqtt::packetTypeName(type));
+    }
+  };
+  // Most of what a subscriber sends: its acknowledgements, read without building a Packet.
+  if (auto ack = mqtt::decodeShortAck(h.first, body)) {
+    trace(ack->type);
+    return handleAck(ack->type, ack->packetId, ReasonCode::Success);
+  }
+  auto packet = mqtt::decode(h.first, body, version_);
+  if (!packet) return tl::unexpected(std::move(packet.error()));
+  trace(mqtt::packetType(*packet));
+  return handlePacket(*packet);
+}
+
 bool Connection::handlePacket(mqtt::Packet& packet) {
   using mqtt::PacketType;
-  if (log::enabled(log::Level::Trace)) {
-    log::trace("client \"{}\" {}: received {}", clientId_, peer_,
-               mqtt::packetTypeName(mqtt::packetType(packet)));
-  }
   switch (mqtt::packetType(packet)) {
     case PacketType::Connect:
       if (state_ == State::AwaitConnect && !authConnect_) {

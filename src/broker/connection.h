@@ -26,8 +26,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/result.h"
 #include "broker/message.h"
 #include "broker/session.h"
+#include "mqtt/codec.h"
 #include "mqtt/packet.h"
 #include "net/tls_engine.h"
 #include "net/ws_engine.h"
@@ -68,7 +70,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // client's Maximum Packet Size (the caller treats the delivery as complete, spec 3.1.2.11.4).
   bool sendPublish(const MessagePtr& msg, uint8_t qos, uint16_t packetId, bool dup, bool retain,
                    std::span<const uint32_t> subIds);
-  void sendPubrel(uint16_t packetId);
   // PUBACK, PUBREC, PUBREL or PUBCOMP, without properties.
   void sendAck(mqtt::PacketType type, uint16_t packetId, mqtt::ReasonCode reasonCode);
   // Back-pressure: a session this paused reader may wait for has drained; it looks again.
@@ -144,6 +145,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void onTimer();
   // Decodes and handles every complete packet at the front of the read buffer.
   bool processBuffer();
+  // One whole packet: a short acknowledgement as it is, anything else decoded first. The
+  // decoding error, if any, is the caller's to report; else whether the connection goes on.
+  Result<bool> handleBody(const mqtt::FixedHeader& h, std::string_view body);
   bool handlePacket(mqtt::Packet& packet);
   void protocolError(mqtt::ReasonCode reason, std::string_view why);
 

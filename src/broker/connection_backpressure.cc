@@ -6,7 +6,6 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
-#include <optional>
 
 #include "base/log.h"
 #include "broker/broker.h"
@@ -111,17 +110,11 @@ bool Connection::processAhead() {
       at += length;
       continue;
     }
-    const std::string_view body = data.substr(h.headerLength, h.remainingLength);
-    const auto ack = mqtt::decodeShortAck(h.first, body);  // as processBuffer() does
-    std::optional<Result<mqtt::Packet>> packet;
-    if (!ack) {
-      packet = mqtt::decode(h.first, body, version_);
-      if (!*packet) break;  // processBuffer reports it in turn
-    }
+    auto handled = handleBody(h, data.substr(h.headerLength, h.remainingLength));
+    if (!handled) break;  // processBuffer reports it in turn
     at += length;
     lastReceived_ = std::chrono::steady_clock::now();
-    if (!(ack ? handleAck(ack->type, ack->packetId, mqtt::ReasonCode::Success)
-              : handlePacket(**packet))) {
+    if (!*handled) {
       ok = false;
       break;
     }

@@ -120,10 +120,6 @@ void Connection::sendAck(mqtt::PacketType type, uint16_t packetId, ReasonCode re
   flush();
 }
 
-void Connection::sendPubrel(uint16_t packetId) {
-  sendAck(mqtt::PacketType::Pubrel, packetId, ReasonCode::Success);
-}
-
 void Connection::recycleWritten() {
   for (Chunk& chunk : writing_) {
     if (spareChunks.size() >= kSpareChunks) break;

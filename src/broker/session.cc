@@ -146,7 +146,7 @@ void Session::pump() {
       continue;
     }
     if (it->stage == InflightMessage::Stage::AwaitComp) {
-      connection_->sendPubrel(it->packetId);
+      connection_->sendAck(mqtt::PacketType::Pubrel, it->packetId, mqtt::ReasonCode::Success);
     } else if (it->qos == 1 && it->msg->expiredNow()) {
       it = inflight_.erase(it);  // [MQTT-3.3.2-5] an expired QoS 1 message is not resent
       continue;
@@ -290,7 +290,8 @@ bool Session::onPubrec(uint16_t packetId, bool failed) {
     it->stage = InflightMessage::Stage::AwaitComp;
     it->msg.reset();  // the payload is no longer needed
     it->subIds.clear();
-    if (connection_) connection_->sendPubrel(packetId);
+    if (connection_)
+      connection_->sendAck(mqtt::PacketType::Pubrel, packetId, mqtt::ReasonCode::Success);
     return true;
   }
   return false;

@@ -87,6 +87,13 @@ class TlsHandshakeTest : public ::testing::Test {
     return ctx ? *ctx : nullptr;
   }
 
+  // A client context that trusts the server certificate.
+  std::shared_ptr<const TlsContext> trustingClientContext() {
+    TlsClientSettings cs;
+    cs.caFile = server_.cert;
+    return clientContext(cs);
+  }
+
   // Runs the handshake by shuttling bytes; returns the server's error, if any.
   std::optional<std::string> handshake(TlsEngine& client, TlsEngine& server) {
     return testing::runHandshake(client, server);
@@ -98,9 +105,7 @@ class TlsHandshakeTest : public ::testing::Test {
 
 TEST_F(TlsHandshakeTest, ClientTrustingTheServerCertificateCompletesAndExchangesData) {
   auto sctx = serverContext();
-  TlsClientSettings cs;
-  cs.caFile = server_.cert;
-  auto cctx = clientContext(cs);
+  auto cctx = trustingClientContext();
   TlsEngine server(sctx), client(cctx, "localhost");
   ASSERT_EQ(handshake(client, server), std::nullopt);
   EXPECT_TRUE(server.handshakeDone());
@@ -111,9 +116,7 @@ TEST_F(TlsHandshakeTest, ClientTrustingTheServerCertificateCompletesAndExchanges
 
 TEST_F(TlsHandshakeTest, ApplicationBytesArriveUnchangedInBothDirections) {
   auto sctx = serverContext();
-  TlsClientSettings cs;
-  cs.caFile = server_.cert;
-  TlsEngine server(sctx), client(clientContext(cs), "localhost");
+  TlsEngine server(sctx), client(trustingClientContext(), "localhost");
   ASSERT_EQ(handshake(client, server), std::nullopt);
   std::string payload(100'000, 'x');
   for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i * 7);
@@ -133,9 +136,7 @@ TEST_F(TlsHandshakeTest, ApplicationBytesArriveUnchangedInBothDirections) {
 }
 
 TEST_F(TlsHandshakeTest, HandshakeFedOneByteAtATimeCompletes) {
-  TlsClientSettings cs;
-  cs.caFile = server_.cert;
-  TlsEngine server(serverContext()), client(clientContext(cs), "localhost");
+  TlsEngine server(serverContext()), client(trustingClientContext(), "localhost");
   std::string toServer, toClient, app;
   client.start(toServer);
   for (int round = 0; round < 10 && !(client.handshakeDone() && server.handshakeDone()); ++round) {
@@ -152,9 +153,7 @@ TEST_F(TlsHandshakeTest, HandshakeFedOneByteAtATimeCompletes) {
 }
 
 TEST_F(TlsHandshakeTest, ApplicationBytesInTheSameReadAsTheClientFinishedAreKept) {
-  TlsClientSettings cs;
-  cs.caFile = server_.cert;
-  TlsEngine server(serverContext()), client(clientContext(cs), "localhost");
+  TlsEngine server(serverContext()), client(trustingClientContext(), "localhost");
   std::string toServer, toClient, app;
   client.start(toServer);
   ASSERT_TRUE(server.receive(toServer, app, toClient));
@@ -170,9 +169,7 @@ TEST_F(TlsHandshakeTest, ApplicationBytesInTheSameReadAsTheClientFinishedAreKept
 }
 
 TEST_F(TlsHandshakeTest, CloseNotifyFromThePeerIsReportedAsAnOrderlyClose) {
-  TlsClientSettings cs;
-  cs.caFile = server_.cert;
-  TlsEngine server(serverContext()), client(clientContext(cs), "localhost");
+  TlsEngine server(serverContext()), client(trustingClientContext(), "localhost");
   ASSERT_EQ(handshake(client, server), std::nullopt);
   std::string wire, app, back;
   ASSERT_TRUE(client.send("last words", wire));
@@ -204,9 +201,7 @@ TEST_F(TlsHandshakeTest, RequiredClientCertificateThatIsMissingIsNamed) {
   s.ca = server_.cert;
   s.clientCert = ClientCertMode::Require;
   auto sctx = serverContext(s);
-  TlsClientSettings cs;
-  cs.caFile = server_.cert;
-  TlsEngine server(sctx), client(clientContext(cs), "localhost");
+  TlsEngine server(sctx), client(trustingClientContext(), "localhost");
   auto err = handshake(client, server);
   ASSERT_TRUE(err);
   EXPECT_EQ(*err, "no client certificate");

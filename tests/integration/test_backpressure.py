@@ -3,6 +3,7 @@ queue is half full holds back the publishers that feed it instead of losing mess
 told were delivered; one that takes nothing at all stops holding them back after
 publisher_wait. Mosquitto drops what overflows its queue, so these are Moat's behaviour."""
 
+import contextlib
 import re
 import time
 
@@ -28,6 +29,20 @@ def publish_in_background(publisher: PahoClient, count: int = COUNT):
 
 def completed(infos) -> int:
     return sum(1 for info in infos if info.is_published())
+
+
+@contextlib.contextmanager
+def stuck_healthy_and_meter(broker, stuck_id: str, healthy_id: str, topic_filter: str, version):
+    """A raw session subscribed to `topic_filter` that never reads again, a paho subscriber to
+    the same filter, and a connected paho publisher "meter-1" (3.1.1)."""
+    with open_session(broker.host, broker.port, stuck_id, version) as stuck, \
+            PahoClient(broker.host, broker.port, healthy_id, version) as healthy, \
+            PahoClient(broker.host, broker.port, "meter-1", mb.V311) as meter:
+        assert stuck.subscribe(1, [(topic_filter, 1)]) == [1]
+        healthy.connect()
+        healthy.subscribe(topic_filter, 1)
+        meter.connect()
+        yield healthy, meter
 
 
 @pytest.mark.moat_only("Mosquitto drops QoS 1 messages past max_queued_messages")
@@ -57,13 +72,8 @@ def test_a_slow_subscriber_slows_the_publisher_and_loses_nothing(broker):
 @pytest.mark.moat_only("Mosquitto drops QoS 1 messages past max_queued_messages")
 @pytest.mark.limits(max_queued_messages=10, max_inflight=2, publisher_wait=1)
 def test_a_subscriber_that_takes_nothing_holds_publishers_back_only_for_publisher_wait(broker):
-    with open_session(broker.host, broker.port, "stuck", mb.V311) as stuck, \
-            PahoClient(broker.host, broker.port, "dashboard", mb.V311) as dashboard, \
-            PahoClient(broker.host, broker.port, "meter-1", mb.V311) as meter:
-        assert stuck.subscribe(1, [("meters/#", 1)]) == [1]
-        dashboard.connect()
-        dashboard.subscribe("meters/#", 1)
-        meter.connect()
+    with stuck_healthy_and_meter(broker, "stuck", "dashboard", "meters/#",
+                                 mb.V311) as (dashboard, meter):
         # "stuck" never reads again: once its queue has stayed half full for 1 s, the meter
         # goes on.
         meter.publish_many("meters/m1", payloads(), qos=1, timeout=15)
@@ -137,13 +147,8 @@ def test_a_slow_member_of_a_shared_subscription_does_not_hold_the_group_back(bro
     """Round-robin skips a member that is not keeping up while another has room, so the
     publisher is not held for the slow one (publisher_wait is 30 s here): the stuck member
     gets messages only until it is congested (half of 100 queued, 2 in flight)."""
-    with open_session(broker.host, broker.port, "worker-stuck", mb.V5) as stuck, \
-            PahoClient(broker.host, broker.port, "worker-ok", mb.V5) as ok, \
-            PahoClient(broker.host, broker.port, "meter-1", mb.V311) as meter:
-        assert stuck.subscribe(1, [("$share/workers/meters/#", 1)]) == [1]
-        ok.connect()
-        ok.subscribe("$share/workers/meters/#", 1)
-        meter.connect()
+    with stuck_healthy_and_meter(broker, "worker-stuck", "worker-ok", "$share/workers/meters/#",
+                                 mb.V5) as (ok, meter):
         meter.publish_many("meters/m1", payloads(), qos=1, timeout=10)
         held_by_stuck = 2 + 100 // 2
         got = ok.receive(COUNT - held_by_stuck - 1)  # the one that made it congested, at most
