@@ -4,6 +4,7 @@ namespace moat::log {
 
 void setLevel(Level level) {
   spdlog::set_level(static_cast<spdlog::level::level_enum>(level));
+  detail::minimumLevel.store(static_cast<int>(level), std::memory_order_relaxed);
 }
 
 bool parseLevel(std::string_view name, Level& out) {

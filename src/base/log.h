@@ -3,10 +3,11 @@
 // synchronised. Never pass a secret (password, key, token, payload) to a log call.
 #pragma once
 
+#include <spdlog/spdlog.h>
+
+#include <atomic>
 #include <string_view>
 #include <utility>
-
-#include <spdlog/spdlog.h>
 
 namespace moat::log {
 
@@ -15,6 +16,12 @@ enum class Level { Trace = 0, Debug = 1, Info = 2, Warn = 3, Error = 4, Off = 6 
 
 // Sets the minimum level that is written. Not thread-safe with concurrent logging setup.
 void setLevel(Level level);
+
+namespace detail {
+// setLevel's level, read on hot paths (every packet asks enabled(Trace)) without spdlog's
+// registry lookup.
+inline std::atomic<int> minimumLevel{static_cast<int>(Level::Info)};
+}  // namespace detail
 // Parses "trace|debug|info|warn|error|off"; returns false on an unknown name.
 bool parseLevel(std::string_view name, Level& out);
 
@@ -40,7 +47,7 @@ void error(spdlog::format_string_t<Args...> fmt, Args&&... args) {
 }
 
 inline bool enabled(Level level) {
-  return spdlog::should_log(static_cast<spdlog::level::level_enum>(level));
+  return static_cast<int>(level) >= detail::minimumLevel.load(std::memory_order_relaxed);
 }
 
 }  // namespace moat::log
