@@ -15,6 +15,7 @@
 
 #include "base/atomic_file.h"
 #include "base/file_signature.h"
+#include "base/heap_trim.h"
 #include "base/log.h"
 #include "broker/connection.h"
 #include "broker/listener_info.h"
@@ -316,6 +317,7 @@ Result<void> Broker::start() {
   for (auto& w : workers_) w->start();
   started_ = true;
   watchTlsFiles();
+  trimHeapLater();
   return {};
 }
 
@@ -441,6 +443,22 @@ void Broker::watchTlsFiles() {
   });
 }
 
+void Broker::trimHeapLater() {
+  trimTimer_ = std::make_unique<asio::steady_timer>(workers_[0]->context(), kTrimInterval);
+  trimTimer_->async_wait([this](boost::system::error_code ec) {
+    if (ec || stopped_) return;
+    // A connection storm's TLS state, freed, otherwise stays resident in the workers' arenas.
+    if (auto t = trimHeapIfMostlyFree(kTrimMinFree); t.trimmed) {
+      constexpr double kMiB = 1 << 20;
+      log::info(
+          "memory: freed heap given back to the system: resident {:.1f} -> {:.1f} MiB "
+          "({:.1f} MiB in use)",
+          t.before.resident / kMiB, t.after.resident / kMiB, t.after.inUse / kMiB);
+    }
+    trimHeapLater();
+  });
+}
+
 void Broker::accept(ListenerRuntime& l) {
   unsigned target = nextWorker_.fetch_add(1, std::memory_order_relaxed) % workerCount();
   Worker& w = *workers_[target];
@@ -525,6 +543,7 @@ void Broker::stop() {
       rt->backoff.cancel();
     }
     watchTimer_.reset();
+    trimTimer_.reset();
     closed.set_value();
   });
   closed.get_future().wait();

@@ -88,11 +88,15 @@ class Broker {
   // Worker 0's thread only.
   void reloadListener(ListenerRuntime& l);
   void watchTlsFiles();
+  // Every kTrimInterval on worker 0: freed heap memory back to the system after a burst.
+  void trimHeapLater();
   // Worker 0's thread only.
   void reloadPasswords();
   void reloadJwt();
   void reloadAccess();
   static constexpr std::chrono::seconds kWatchInterval{2};
+  static constexpr std::chrono::seconds kTrimInterval{10};
+  static constexpr size_t kTrimMinFree = 8 << 20;
 
   config::Config config_;
   // Declared before the index so they are destroyed after it: the index holds sessions.
@@ -115,6 +119,7 @@ class Broker {
   std::atomic<uint64_t> retainedRefused_{0};
   std::atomic<unsigned> nextWorker_{0};
   std::unique_ptr<boost::asio::steady_timer> watchTimer_;  // TLS file watch, on worker 0
+  std::unique_ptr<boost::asio::steady_timer> trimTimer_;   // on worker 0
   bool started_ = false;
   bool stopped_ = false;
 };

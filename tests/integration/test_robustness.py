@@ -20,15 +20,6 @@ from support.waiting import wait_until
 MiB = 1 << 20
 
 
-def rss_bytes(broker) -> int:
-    """Resident memory of the broker process (VmRSS in /proc/PID/status)."""
-    with open(f"/proc/{broker.pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for {broker!r}")
-
-
 def broker_side_sockets(broker) -> dict:
     """The broker's end of each TCP connection to its listener, from `ss -tn`:
     {client port: (state, Recv-Q, Send-Q)}. Recv-Q is what the broker has not read yet."""
@@ -173,7 +164,7 @@ def test_fixed_header_announcing_a_large_packet_does_not_make_the_broker_allocat
     100 MB. The read buffer grows with the bytes that arrive. regression: review finding 2."""
     announced = mb.h("10 FA FF 3F")  # PUBLISH, Remaining Length 1048570
     assert mb.decode_varint(announced, 1)[0] == 1_048_570
-    rss_before = rss_bytes(broker)
+    rss_before = broker.memory()
     conns = []
     try:
         for _ in range(100):
@@ -188,7 +179,7 @@ def test_fixed_header_announcing_a_large_packet_does_not_make_the_broker_allocat
 
         wait_until(all_read, timeout=10.0, interval=0.1,
                    what="the broker reading the start of 100 connections")
-        growth = rss_bytes(broker) - rss_before
+        growth = broker.memory() - rss_before
     finally:
         for conn in conns:
             conn.close()
@@ -205,7 +196,7 @@ def test_client_that_sends_without_reading_cannot_grow_the_brokers_memory(broker
     max_write_buffer waits for the socket, the broker stops reading from that client, so its
     sends block, while the other clients are served as before. regression: review finding 3."""
     total = 40 * MiB
-    rss_before = rss_bytes(broker)
+    rss_before = broker.memory()
     flood = non_reading_client(broker)
     try:
         flood.sendall(mb.connect("flooder"))
@@ -232,7 +223,7 @@ def test_client_that_sends_without_reading_cannot_grow_the_brokers_memory(broker
             for _ in range(3):
                 bystander.send("C0 00")
                 bystander.expect("D0 00")
-        growth = rss_bytes(broker) - rss_before
+        growth = broker.memory() - rss_before
     finally:
         reset(flood)
     assert growth < 16 * MiB, (

@@ -194,6 +194,15 @@ class BrokerProcess:
     def running(self) -> bool:
         return self._proc.poll() is None
 
+    def memory(self, field: str = "VmRSS") -> int:
+        """The broker process's resident memory in bytes (VmRSS in /proc/PID/status; VmHWM: its
+        peak)."""
+        with open(f"/proc/{self.pid}/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+        raise AssertionError(f"no {field} for {self!r}")
+
     def log(self) -> str:
         with self._cond:
             return "\n".join(self._lines)
