@@ -1,5 +1,6 @@
-// What client.cc, client_tls.cc and client_ws.cc share: how they await Asio operations, how
-// much they read at once, and how an I/O failure becomes an Error. Private to src/client.
+// What the client's files (client.cc, client_requests.cc, client_wire.cc, client_tls.cc,
+// client_ws.cc) share: how they await Asio operations, how much they read at once, and how an
+// I/O failure or a server's refusal becomes an Error text. Private to src/client.
 #pragma once
 
 #include <boost/asio/as_tuple.hpp>
@@ -23,6 +24,12 @@ inline Error failure(std::string message) {
 
 inline Error ioError(std::string_view what, const boost::system::error_code& ec) {
   return failure(std::string(what) + ": " + ec.message());
+}
+
+// `text`, with the server's Reason String in parentheses when it sent one.
+inline std::string withReasonString(std::string text, const mqtt::Properties& props) {
+  if (props.reasonString && !props.reasonString->empty()) text += " (" + *props.reasonString + ")";
+  return text;
 }
 
 }  // namespace moat::client::detail
