@@ -42,7 +42,7 @@ build-asan/build.ninja:
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOAT_SANITIZE=ON
 
 sanitize: deps build-asan/build.ninja
-	ninja -C build-asan -j$(JOBS) mqtt_test config_test broker_test net_test client_test pki_test security_test app_test
+	ninja -C build-asan -j$(JOBS) base_test mqtt_test config_test broker_test net_test client_test pki_test security_test app_test
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --test-dir build-asan --output-on-failure -j$(JOBS)
 

@@ -4,15 +4,18 @@
 
 #include <fstream>
 
-#if defined(__GLIBC__)
+#if defined(__GLIBC__) && defined(__GLIBC_PREREQ)
+#if __GLIBC_PREREQ(2, 33)
 #include <malloc.h>
+#define MOAT_GLIBC_HEAP 1
+#endif
 #endif
 
 namespace moat {
 
 HeapUsage heapUsage() {
   HeapUsage u;
-#if defined(__GLIBC__)
+#if defined(MOAT_GLIBC_HEAP)
   struct mallinfo2 info = mallinfo2();
   u.inUse = info.uordblks + info.hblkhd;  // small chunks, and large ones mmap()ed on their own
   u.free = info.fordblks;
@@ -23,14 +26,18 @@ HeapUsage heapUsage() {
   return u;
 }
 
-HeapTrim trimHeapIfMostlyFree(size_t minFree) {
+HeapTrim HeapTrimmer::trimIfMostlyFree() {
   HeapTrim t;
   t.before = heapUsage();
-#if defined(__GLIBC__)
-  if (t.before.free < minFree || t.before.free <= t.before.inUse) return t;
+#if defined(MOAT_GLIBC_HEAP)
+  if (t.before.free < minFree_ || t.before.free <= t.before.inUse ||
+      t.before.resident < residentAfterLastTrim_ + minFree_) {
+    return t;
+  }
   malloc_trim(0);
   t.trimmed = true;
   t.after = heapUsage();
+  residentAfterLastTrim_ = t.after.resident;
 #endif
   return t;
 }

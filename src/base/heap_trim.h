@@ -1,7 +1,8 @@
 // Giving freed heap memory back to the system. glibc keeps what a burst freed (the TLS state of
 // a connection storm, say) in its per-thread arenas for reuse, so the resident size stays at the
-// burst's peak although the memory is free; malloc_trim() returns the free pages. Plain
-// functions, any thread; without glibc they report nothing and do nothing.
+// burst's peak although the memory is free; malloc_trim() returns the free pages (they stay in
+// the allocator's free lists, counted as free, but no longer resident). Without glibc (2.33 or
+// later) nothing is reported and nothing is done.
 #pragma once
 
 #include <cstddef>
@@ -14,16 +15,27 @@ struct HeapUsage {
   size_t resident = 0;  // the whole process's resident size (/proc/self/statm)
 };
 
-HeapUsage heapUsage();
+[[nodiscard]] HeapUsage heapUsage();
 
-// Trims when the arenas hold at least `minFree` free bytes and more free than in use (a burst
-// has passed, not a working set that will be reused at once). Says whether it trimmed, with the
-// usage before, and after when it did.
 struct HeapTrim {
   bool trimmed = false;
   HeapUsage before;
-  HeapUsage after;
+  HeapUsage after;  // when trimmed
 };
-HeapTrim trimHeapIfMostlyFree(size_t minFree);
+
+// Decides when to trim: when the arenas hold at least `minFree` free bytes, more free than in
+// use (a burst has passed, not a working set that will be reused at once), and the resident
+// size has grown by `minFree` since the last trim (the pages a trim returned stay counted as
+// free, so without this an idle process would trim again each time it asked). Trimming locks
+// and walks every arena: ask every few seconds, not on a hot path. Not thread-safe.
+class HeapTrimmer {
+ public:
+  explicit HeapTrimmer(size_t minFree) : minFree_(minFree) {}
+  [[nodiscard]] HeapTrim trimIfMostlyFree();
+
+ private:
+  size_t minFree_;
+  size_t residentAfterLastTrim_ = 0;
+};
 
 }  // namespace moat

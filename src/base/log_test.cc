@@ -5,8 +5,14 @@
 namespace moat::log {
 namespace {
 
+// Puts the level back for the tests that follow, whatever happened.
+class Log : public ::testing::Test {
+ protected:
+  ~Log() override { setLevel(Level::Info); }
+};
+
 // enabled() reads a copy of the level: it must follow every setLevel, as spdlog's does.
-TEST(Log, EnabledFollowsSetLevel) {
+TEST_F(Log, EnabledFollowsSetLevel) {
   setLevel(Level::Warn);
   EXPECT_FALSE(enabled(Level::Info));
   EXPECT_TRUE(enabled(Level::Warn));
@@ -25,7 +31,7 @@ TEST(Log, EnabledFollowsSetLevel) {
   EXPECT_TRUE(enabled(Level::Info));
 }
 
-TEST(Log, ParseLevel) {
+TEST_F(Log, ParseLevel) {
   Level l = Level::Info;
   EXPECT_TRUE(parseLevel("debug", l));
   EXPECT_EQ(l, Level::Debug);

@@ -15,7 +15,6 @@
 
 #include "base/atomic_file.h"
 #include "base/file_signature.h"
-#include "base/heap_trim.h"
 #include "base/log.h"
 #include "broker/connection.h"
 #include "broker/listener_info.h"
@@ -448,7 +447,8 @@ void Broker::trimHeapLater() {
   trimTimer_->async_wait([this](boost::system::error_code ec) {
     if (ec || stopped_) return;
     // A connection storm's TLS state, freed, otherwise stays resident in the workers' arenas.
-    if (auto t = trimHeapIfMostlyFree(kTrimMinFree); t.trimmed) {
+    // The trim locks each arena in turn (a few milliseconds for tens of MiB), after a burst.
+    if (auto t = trimmer_.trimIfMostlyFree(); t.trimmed) {
       constexpr double kMiB = 1 << 20;
       log::info(
           "memory: freed heap given back to the system: resident {:.1f} -> {:.1f} MiB "

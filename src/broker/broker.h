@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "base/heap_trim.h"
 #include "base/result.h"
 #include "broker/access_control.h"
 #include "broker/ban_list.h"
@@ -120,8 +121,9 @@ class Broker {
   std::atomic<unsigned> nextWorker_{0};
   std::unique_ptr<boost::asio::steady_timer> watchTimer_;  // TLS file watch, on worker 0
   std::unique_ptr<boost::asio::steady_timer> trimTimer_;   // on worker 0
+  HeapTrimmer trimmer_{kTrimMinFree};                      // worker 0's thread only
   bool started_ = false;
-  bool stopped_ = false;
+  std::atomic<bool> stopped_{false};  // set by stop(), read by worker 0's timers
 };
 
 }  // namespace moat::broker

@@ -29,6 +29,7 @@ from support.paho_client import PahoClient
 from support.raw_client import RawConnection
 from support.tls_client import (TlsConnection, attempt_connect, client_context, client_hello,
                                 s_client)
+from support.waiting import wait_until
 
 pytestmark = pytest.mark.moat_only("Moat's [listener.tls] configuration and log lines")
 
@@ -350,8 +351,8 @@ def test_a_tls_connection_is_released_as_soon_as_its_close_notify_is_written(
 
 def test_memory_a_tls_connect_storm_freed_goes_back_to_the_system(broker_factory, pki):
     # glibc keeps freed memory in the workers' arenas: after a storm, the broker's resident size
-    # stayed at the storm's peak (52 MB after two storms of 2,000, against 12 MB at start) until
-    # the broker began trimming every 10 s.
+    # stayed at the storm's peak (54 MB after two storms of 2,000, against 12 MB at start) until
+    # the broker began trimming (every 10 s, once the heap is mostly free).
     broker = start_tls_broker(broker_factory, tls_listener(pki.server))
     before = broker.memory()
     result = moat_run("bench", "connect", "--connections", "1500", "--concurrency", "100",
@@ -360,12 +361,13 @@ def test_memory_a_tls_connect_storm_freed_goes_back_to_the_system(broker_factory
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     peak = broker.memory("VmHWM")
     assert peak - before > 16 * MiB, f"the storm used only {(peak - before) / MiB:.1f} MiB"
-    line = broker.wait_for_log(r"memory: freed heap given back to the system", 15.0)
-    assert line, broker.log()
-    after = broker.memory()
-    assert after - before < (peak - before) / 2, \
-        f"resident {before / MiB:.1f} MiB before, {peak / MiB:.1f} at the peak, " \
-        f"{after / MiB:.1f} after"
+    # Two of the broker's 10 s rounds and a margin: one may have come during the storm.
+    try:
+        wait_until(lambda: broker.memory() - before < (peak - before) / 2, 25.0, interval=0.5)
+    except AssertionError:
+        raise AssertionError(f"resident {before / MiB:.1f} MiB before, {peak / MiB:.1f} at the "
+                             f"peak, {broker.memory() / MiB:.1f} after 25 s") from None
+    assert "memory: freed heap given back to the system" in broker.log()
 
 
 # -- what is not TLS on a TLS port ------------------------------------------------------------
