@@ -429,6 +429,17 @@ void Connection::noteReadError(const boost::system::error_code& ec) {
 }
 
 bool Connection::processBuffer() {
+  // Without the hold, the first reply would go out alone and the rest of the read's replies
+  // would wait for its write to complete: two writes (system calls, loopback deliveries, wake-
+  // ups of the client) where one does. Nothing in between awaits, so nothing else sees the hold.
+  holdWrites_ = true;
+  const bool ok = processPackets();
+  holdWrites_ = false;
+  flush();
+  return ok;
+}
+
+bool Connection::processPackets() {
   const uint32_t maxPacket = worker_.broker().limits().maxPacketSize;
   bool stamped = false;  // the clock is read once per buffer, not per packet
   while (!closing_) {

@@ -143,8 +143,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void noteReadError(const boost::system::error_code& ec);
   void armTimer(std::chrono::steady_clock::duration after);
   void onTimer();
-  // Decodes and handles every complete packet at the front of the read buffer.
+  // Decodes and handles every complete packet at the front of the read buffer; what they
+  // produce for this client (PUBACKs, say) goes out in one write when it is done.
   bool processBuffer();
+  bool processPackets();
   // One whole packet: a short acknowledgement as it is, anything else decoded first. The
   // decoding error, if any, is the caller's to report; else whether the connection goes on.
   Result<bool> handleBody(const mqtt::FixedHeader& h, std::string_view body);
@@ -226,6 +228,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // The string the next packet's bytes go into: the last queued chunk, unless it is followed
   // by a shared payload.
   std::string& bytesChunk();
+  // Starts writing what is queued, unless a write is in flight (its completion calls flush()
+  // again) or processBuffer() holds writes until the packets of its read are handled.
   void flush();
   // After a write: the written chunks' strings go to this worker's spares for the next ones.
   void recycleWritten();
@@ -347,6 +351,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t pendingBytes_ = 0;
   size_t writingBytes_ = 0;
   bool writeInFlight_ = false;
+  bool holdWrites_ = false;  // processBuffer() is handling a read: flush() when it is done
   // Transport bytes to send before the next packets: TLS handshake records and alerts, the
   // WebSocket upgrade response, pongs (already encrypted on WSS).
   std::string rawPending_;

@@ -135,7 +135,7 @@ void Connection::recycleWritten() {
 void Connection::flush() {
   // Not gated on state_: a closing connection whose reader is gone still writes what it has
   // queued (a CONNACK refusal, a DISCONNECT) before its socket closes.
-  if (writeInFlight_ || !socket_.is_open()) return;
+  if (writeInFlight_ || holdWrites_ || !socket_.is_open()) return;
   const bool closeNotify = tls_ && closeAfterWrite_ && !closeNotifySent_ && tls_->handshakeDone();
   const bool wsClose = ws_ && closeAfterWrite_ && ws_->handshakeDone() && !ws_->closeSent();
   if (pending_.empty() && rawPending_.empty() && !closeNotify && !wsClose) return;
