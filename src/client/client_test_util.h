@@ -6,9 +6,6 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509v3.h>
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -21,7 +18,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -29,6 +25,7 @@
 
 #include "client/client.h"
 #include "mqtt/codec.h"
+#include "net/test_pki.h"
 #include "net/tls_context.h"
 #include "net/tls_engine.h"
 
@@ -40,71 +37,31 @@ using asio::ip::tcp;
 using mqtt::Version;
 inline constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
-struct TestCertificate {
-  std::string cert;
-  std::string key;
-};
-
-inline TestCertificate makeCertificate(const std::string& name,
-                                       const std::string& subjectAltNames) {
-  static const std::filesystem::path dir = [] {
-    auto d =
+// The test CA (what a client trusts), the server certificate it issued for localhost and a
+// self-signed certificate nobody issued: made once per run, in a directory removed at exit.
+inline net::testing::TestPki& testPki() {
+  static struct Made {
+    std::filesystem::path dir =
         std::filesystem::temp_directory_path() / ("moat-client-test-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(d);
-    static struct Cleanup {
-      std::filesystem::path path;
-      ~Cleanup() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-      }
-    } cleanup{d};
-    return d;
-  }();
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  X509* x = X509_new();
-  X509_set_version(x, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-  X509_gmtime_adj(X509_getm_notBefore(x), -60);
-  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-  X509_set_pubkey(x, key);
-  X509_NAME* subject = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(name.c_str()), -1, -1, 0);
-  X509_set_issuer_name(x, subject);
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
-  X509_EXTENSION* san =
-      X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, subjectAltNames.c_str());
-  X509_add_ext(x, san, -1);
-  X509_EXTENSION_free(san);
-  X509_sign(x, key, EVP_sha256());
-  TestCertificate out{(dir / (name + ".crt")).string(), (dir / (name + ".key")).string()};
-  FILE* f = std::fopen(out.cert.c_str(), "w");
-  PEM_write_X509(f, x);
-  std::fclose(f);
-  f = std::fopen(out.key.c_str(), "w");
-  PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
-  std::fclose(f);
-  X509_free(x);
-  EVP_PKEY_free(key);
-  return out;
+    net::testing::TestPki pki{dir};
+    ~Made() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } made;
+  return made.pki;
 }
-
-// The server's certificate (for localhost and 127.0.0.1) and one from nobody the client trusts.
-inline const TestCertificate& serverCertificate() {
-  static const TestCertificate c = makeCertificate("localhost", "DNS:localhost,IP:127.0.0.1");
-  return c;
-}
-inline const TestCertificate& strangerCertificate() {
-  static const TestCertificate c = makeCertificate("stranger", "DNS:localhost,IP:127.0.0.1");
-  return c;
+inline std::string trustedCaFile() { return testPki().ca().cert.string(); }
+inline std::string strangerCaFile() {
+  static const auto& stranger = testPki().selfSigned("stranger", "localhost");
+  return stranger.cert.string();
 }
 
 inline std::shared_ptr<const net::TlsContext> serverTls() {
+  static const auto& server = testPki().server("localhost", "localhost", {"localhost"});
   net::TlsSettings s;
-  s.cert = serverCertificate().cert;
-  s.key = serverCertificate().key;
+  s.cert = server.cert.string();
+  s.key = server.key.string();
   auto ctx = net::TlsContext::create(s, "test");
   EXPECT_TRUE(ctx) << ctx.error().message;
   return ctx ? *ctx : nullptr;

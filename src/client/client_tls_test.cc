@@ -36,8 +36,7 @@ TEST(ClientTls, CarriesPacketsLargerThanATlsRecordBothWaysAndEndsWithCloseNotify
   runBoth(
       io,
       [&]() -> awaitable<void> {
-        auto r =
-            co_await c->connect(tlsOptionsFor(server.port(), trusting(serverCertificate().cert)));
+        auto r = co_await c->connect(tlsOptionsFor(server.port(), trusting(trustedCaFile())));
         EXPECT_TRUE(r) << r.error().message;
         if (!r) co_return;
         EXPECT_TRUE(r->tls);
@@ -83,8 +82,7 @@ TEST(ClientTls, ServerFromAnUntrustedIssuerFailsTheHandshakeWithTheReason) {
   runBoth(
       io,
       [&]() -> awaitable<void> {
-        auto r =
-            co_await c->connect(tlsOptionsFor(server.port(), trusting(strangerCertificate().cert)));
+        auto r = co_await c->connect(tlsOptionsFor(server.port(), trusting(strangerCaFile())));
         EXPECT_FALSE(r);
         if (!r) {
           EXPECT_EQ(
@@ -109,8 +107,7 @@ TEST(ClientTls, NameNotInTheCertificateFailsUnlessInsecure) {
     runBoth(
         io,
         [&]() -> awaitable<void> {
-          auto o = tlsOptionsFor(server.port(), trusting(serverCertificate().cert, insecure),
-                                 "127.0.0.1");
+          auto o = tlsOptionsFor(server.port(), trusting(trustedCaFile(), insecure), "127.0.0.1");
           o.tls->serverName = "broker.example";  // connect to 127.0.0.1, expect another name
           auto r = co_await c->connect(o);
           EXPECT_EQ(bool(r), insecure) << (r ? "connected" : r.error().message);
@@ -143,7 +140,7 @@ TEST(ClientTls, ConnectTimeoutCoversAServerThatNeverAnswersTheHandshake) {
   runBoth(
       io,
       [&]() -> awaitable<void> {
-        auto o = tlsOptionsFor(server.port(), trusting(serverCertificate().cert));
+        auto o = tlsOptionsFor(server.port(), trusting(trustedCaFile()));
         o.connectTimeout = std::chrono::milliseconds(300);
         auto start = std::chrono::steady_clock::now();
         auto r = co_await c->connect(o);
@@ -165,8 +162,7 @@ TEST(ClientTls, PlainServerThatClosesIsNamedAsPossiblyNotTls) {
   runBoth(
       io,
       [&]() -> awaitable<void> {
-        auto r =
-            co_await c->connect(tlsOptionsFor(server.port(), trusting(serverCertificate().cert)));
+        auto r = co_await c->connect(tlsOptionsFor(server.port(), trusting(trustedCaFile())));
         EXPECT_FALSE(r);
         if (!r) {
           EXPECT_NE(r.error().message.find("TLS handshake failed: the server closed the "
@@ -189,8 +185,7 @@ TEST(ClientTls, DisconnectArrivingWithCloseNotifyIsReportedAsTheServersReason) {
   runBoth(
       io,
       [&]() -> awaitable<void> {
-        EXPECT_TRUE(
-            co_await c->connect(tlsOptionsFor(server.port(), trusting(serverCertificate().cert))));
+        EXPECT_TRUE(co_await c->connect(tlsOptionsFor(server.port(), trusting(trustedCaFile()))));
         std::vector<mqtt::TopicSubscription> topics{{"t", mqtt::SubscriptionOptions{}}};
         auto sub = co_await c->subscribe(std::move(topics));
         EXPECT_FALSE(sub);

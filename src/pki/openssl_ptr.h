@@ -3,9 +3,6 @@
 // thread-safety beyond OpenSSL's own.
 #pragma once
 
-#include <memory>
-#include <string>
-
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -13,31 +10,28 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <memory>
+#include <string>
+
+#include "base/free_with.h"
+
 namespace moat::pki {
 
-template <auto Free>
-struct OpensslFree {
-  template <class T>
-  void operator()(T* p) const {
-    Free(p);
-  }
-};
-
-using PkeyPtr = std::unique_ptr<EVP_PKEY, OpensslFree<EVP_PKEY_free>>;
-using X509Ptr = std::unique_ptr<X509, OpensslFree<X509_free>>;
-using CrlPtr = std::unique_ptr<X509_CRL, OpensslFree<X509_CRL_free>>;
-using RevokedPtr = std::unique_ptr<X509_REVOKED, OpensslFree<X509_REVOKED_free>>;
-using BioPtr = std::unique_ptr<BIO, OpensslFree<BIO_free_all>>;
-using BignumPtr = std::unique_ptr<BIGNUM, OpensslFree<BN_free>>;
-using Asn1IntegerPtr = std::unique_ptr<ASN1_INTEGER, OpensslFree<ASN1_INTEGER_free>>;
-using Asn1TimePtr = std::unique_ptr<ASN1_TIME, OpensslFree<ASN1_TIME_free>>;
-using Asn1EnumeratedPtr = std::unique_ptr<ASN1_ENUMERATED, OpensslFree<ASN1_ENUMERATED_free>>;
-using ExtensionPtr = std::unique_ptr<X509_EXTENSION, OpensslFree<X509_EXTENSION_free>>;
-using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, OpensslFree<GENERAL_NAMES_free>>;
-using GeneralNamePtr = std::unique_ptr<GENERAL_NAME, OpensslFree<GENERAL_NAME_free>>;
-using NamePtr = std::unique_ptr<X509_NAME, OpensslFree<X509_NAME_free>>;
-using StorePtr = std::unique_ptr<X509_STORE, OpensslFree<X509_STORE_free>>;
-using StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, OpensslFree<X509_STORE_CTX_free>>;
+using PkeyPtr = std::unique_ptr<EVP_PKEY, FreeWith<EVP_PKEY_free>>;
+using X509Ptr = std::unique_ptr<X509, FreeWith<X509_free>>;
+using CrlPtr = std::unique_ptr<X509_CRL, FreeWith<X509_CRL_free>>;
+using RevokedPtr = std::unique_ptr<X509_REVOKED, FreeWith<X509_REVOKED_free>>;
+using BioPtr = std::unique_ptr<BIO, FreeWith<BIO_free_all>>;
+using BignumPtr = std::unique_ptr<BIGNUM, FreeWith<BN_free>>;
+using Asn1IntegerPtr = std::unique_ptr<ASN1_INTEGER, FreeWith<ASN1_INTEGER_free>>;
+using Asn1TimePtr = std::unique_ptr<ASN1_TIME, FreeWith<ASN1_TIME_free>>;
+using Asn1EnumeratedPtr = std::unique_ptr<ASN1_ENUMERATED, FreeWith<ASN1_ENUMERATED_free>>;
+using ExtensionPtr = std::unique_ptr<X509_EXTENSION, FreeWith<X509_EXTENSION_free>>;
+using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, FreeWith<GENERAL_NAMES_free>>;
+using GeneralNamePtr = std::unique_ptr<GENERAL_NAME, FreeWith<GENERAL_NAME_free>>;
+using NamePtr = std::unique_ptr<X509_NAME, FreeWith<X509_NAME_free>>;
+using StorePtr = std::unique_ptr<X509_STORE, FreeWith<X509_STORE_free>>;
+using StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, FreeWith<X509_STORE_CTX_free>>;
 
 // OpenSSL's queued error reasons as one line (and the queue emptied), for error messages.
 inline std::string drainOpensslErrors() {

@@ -27,6 +27,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "base/free_with.h"
 #include "security/base64.h"
 
 namespace moat::security {
@@ -35,22 +36,15 @@ namespace {
 
 namespace json = boost::json;
 
-template <auto Free>
-struct OpensslFree {
-  template <class T>
-  void operator()(T* p) const {
-    Free(p);
-  }
-};
-using BignumPtr = std::unique_ptr<BIGNUM, OpensslFree<BN_free>>;
-using BioPtr = std::unique_ptr<BIO, OpensslFree<BIO_free>>;
-using DecoderCtxPtr = std::unique_ptr<OSSL_DECODER_CTX, OpensslFree<OSSL_DECODER_CTX_free>>;
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, OpensslFree<ECDSA_SIG_free>>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, OpensslFree<EVP_MD_CTX_free>>;
-using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, OpensslFree<OSSL_PARAM_BLD_free>>;
-using ParamPtr = std::unique_ptr<OSSL_PARAM, OpensslFree<OSSL_PARAM_free>>;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, OpensslFree<EVP_PKEY_CTX_free>>;
-using X509Ptr = std::unique_ptr<X509, OpensslFree<X509_free>>;
+using BignumPtr = std::unique_ptr<BIGNUM, FreeWith<BN_free>>;
+using BioPtr = std::unique_ptr<BIO, FreeWith<BIO_free>>;
+using DecoderCtxPtr = std::unique_ptr<OSSL_DECODER_CTX, FreeWith<OSSL_DECODER_CTX_free>>;
+using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, FreeWith<ECDSA_SIG_free>>;
+using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, FreeWith<EVP_MD_CTX_free>>;
+using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, FreeWith<OSSL_PARAM_BLD_free>>;
+using ParamPtr = std::unique_ptr<OSSL_PARAM, FreeWith<OSSL_PARAM_free>>;
+using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, FreeWith<EVP_PKEY_CTX_free>>;
+using X509Ptr = std::unique_ptr<X509, FreeWith<X509_free>>;
 
 tl::unexpected<Error> refuse(std::string message) { return fail(0x80, std::move(message)); }
 

@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/free_with.h"
 #include "security/jwt.h"
 
 namespace moat::security::jwt_testing {
@@ -34,20 +35,13 @@ namespace json = boost::json;
 using std::chrono::seconds;
 using std::chrono::system_clock;
 
-template <auto Free>
-struct OpensslFree {
-  template <class T>
-  void operator()(T* p) const {
-    Free(p);
-  }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, OpensslFree<EVP_PKEY_free>>;
-using BioPtr = std::unique_ptr<BIO, OpensslFree<BIO_free>>;
-using BignumPtr = std::unique_ptr<BIGNUM, OpensslFree<BN_free>>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, OpensslFree<EVP_MD_CTX_free>>;
-using X509Ptr = std::unique_ptr<X509, OpensslFree<X509_free>>;
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, OpensslFree<ECDSA_SIG_free>>;
-using EncoderCtxPtr = std::unique_ptr<OSSL_ENCODER_CTX, OpensslFree<OSSL_ENCODER_CTX_free>>;
+using PkeyPtr = std::unique_ptr<EVP_PKEY, FreeWith<EVP_PKEY_free>>;
+using BioPtr = std::unique_ptr<BIO, FreeWith<BIO_free>>;
+using BignumPtr = std::unique_ptr<BIGNUM, FreeWith<BN_free>>;
+using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, FreeWith<EVP_MD_CTX_free>>;
+using X509Ptr = std::unique_ptr<X509, FreeWith<X509_free>>;
+using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, FreeWith<ECDSA_SIG_free>>;
+using EncoderCtxPtr = std::unique_ptr<OSSL_ENCODER_CTX, FreeWith<OSSL_ENCODER_CTX_free>>;
 
 // 2026-11-22T09:00:00Z; tokens expire an hour later unless a test says otherwise.
 constexpr int64_t kNowSeconds = 1'795'338'000;
