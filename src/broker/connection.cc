@@ -428,12 +428,14 @@ void Connection::noteReadError(const boost::system::error_code& ec) {
   }
 }
 
-bool Connection::processBuffer() {
+bool Connection::processBuffer() { return withWritesHeld(&Connection::processPackets); }
+
+bool Connection::withWritesHeld(bool (Connection::*handle)()) {
   // Without the hold, the first reply would go out alone and the rest of the read's replies
   // would wait for its write to complete: two writes (system calls, loopback deliveries, wake-
   // ups of the client) where one does. Nothing in between awaits, so nothing else sees the hold.
   holdWrites_ = true;
-  const bool ok = processPackets();
+  const bool ok = (this->*handle)();
   holdWrites_ = false;
   flush();
   return ok;

@@ -147,6 +147,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // produce for this client (PUBACKs, say) goes out in one write when it is done.
   bool processBuffer();
   bool processPackets();
+  // Runs `handle` (the packets of one read) holding this connection's writes, then writes what
+  // they produced at once.
+  bool withWritesHeld(bool (Connection::*handle)());
   // One whole packet: a short acknowledgement as it is, anything else decoded first. The
   // decoding error, if any, is the caller's to report; else whether the connection goes on.
   Result<bool> handleBody(const mqtt::FixedHeader& h, std::string_view body);
@@ -229,7 +232,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // by a shared payload.
   std::string& bytesChunk();
   // Starts writing what is queued, unless a write is in flight (its completion calls flush()
-  // again) or processBuffer() holds writes until the packets of its read are handled.
+  // again) or withWritesHeld() holds writes until the packets of its read are handled.
   void flush();
   // After a write: the written chunks' strings go to this worker's spares for the next ones.
   void recycleWritten();
@@ -351,7 +354,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t pendingBytes_ = 0;
   size_t writingBytes_ = 0;
   bool writeInFlight_ = false;
-  bool holdWrites_ = false;  // processBuffer() is handling a read: flush() when it is done
+  bool holdWrites_ = false;  // withWritesHeld() is handling a read: flush() when it is done
   // Transport bytes to send before the next packets: TLS handshake records and alerts, the
   // WebSocket upgrade response, pongs (already encrypted on WSS).
   std::string rawPending_;

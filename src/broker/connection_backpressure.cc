@@ -37,7 +37,7 @@ asio::awaitable<Connection::Read> Connection::waitForReceivers(bool reading) {
   worker_.pauseReader(this);
   Read result = reading ? Read::More : Read::Ended;
   // Acknowledgements and pings that came in the same read as the held PUBLISH.
-  bool ok = processAhead();
+  bool ok = withWritesHeld(&Connection::processAhead);
   while (ok && !closing_) {
     const auto now = Clock::now();
     auto deadline = Clock::time_point::max();
@@ -81,7 +81,7 @@ asio::awaitable<Connection::Read> Connection::waitForReceivers(bool reading) {
     auto [ec] = std::get<0>(woke);
     result = ec ? readFailed(ec) : readNow();
     if (result == Read::Refused) break;
-    ok = processAhead();
+    ok = withWritesHeld(&Connection::processAhead);
   }
   blockers_.clear();
   worker_.resumeReader(this);
