@@ -134,62 +134,83 @@ void Connection::start() {
   // Also for a connection handed over with its CONNECT: an authentication exchange or a
   // password check still has to end within the connect timeout.
   armTimer(std::chrono::seconds(worker_.broker().limits().connectTimeout));
-  asio::co_spawn(worker_.context(), readLoop(), asio::detached);
+  readOn(Read::More, true);
 }
 
-asio::awaitable<void> Connection::readLoop() {
+bool Connection::readingOn(Read read, bool ok) const {
+  return read == Read::More && ok && !closing_ && !authPending_ && !pendingConnect_;
+}
+
+bool Connection::onlySocketToAwait() const {
+  return !paused() && writeBacklog() <= worker_.broker().limits().maxWriteBuffer &&
+         (tls_ || ws_ || readStart_ == readEnd_);
+}
+
+void Connection::readOn(Read read, bool ok) {
+  if (readingOn(read, ok) && onlySocketToAwait()) {
+    awaitReadable();
+  } else {
+    asio::co_spawn(worker_.context(), readLoop(read, ok), asio::detached);
+  }
+}
+
+void Connection::awaitReadable() {
+  // Between packets (TLS and WebSocket: always, they read into a per-thread scratch buffer):
+  // wait until the socket is readable holding no read buffer and no coroutine frame, so an
+  // idle connection costs little (docs/benchmarks.md). Every read goes through the reactor,
+  // so one busy client cannot keep its worker from the others.
+  if (!tls_ && !ws_) {
+    giveBackReadBuffer(readBuf_);
+    readStart_ = readEnd_ = 0;
+  }
+  socket_.async_wait(asio::socket_base::wait_read,
+                     [self = shared_from_this()](const boost::system::error_code& ec) {
+                       const Read read = ec ? self->readFailed(ec) : self->readNow();
+                       // Bytes that came with a refusal (a CONNECT in the same read as a
+                       // revoked certificate's last handshake message, say) are never handled.
+                       self->readOn(read, read != Read::Refused && self->processBuffer());
+                     });
+}
+
+asio::awaitable<void> Connection::readLoop(Read read, bool ok) {
   auto self = shared_from_this();
-  bool ok = true;
   for (;;) {
-    // A CONNECT handed over from another worker, or one back from a password check (nothing
-    // is read while the check runs; the connect timeout still does).
-    while (authPending_ && !closing_) {
-      drained_.expires_at(std::chrono::steady_clock::time_point::max());
-      co_await drained_.async_wait(asio::as_tuple(asio::use_awaitable));
-    }
-    if (pendingConnect_ && !closing_) ok = handlePendingConnect();
-    while (ok && !closing_) {
-      Read read;
-      if (paused()) {
-        // Back-pressure: a client whose messages go to subscribers that cannot take more has
-        // its publishes held until they have room (its acknowledgements are still read).
-        read = co_await waitForReceivers(/*reading=*/true);
-      } else if (writeBacklog() > worker_.broker().limits().maxWriteBuffer) {
-        // A client that sends but does not read its replies is not read from until its
-        // socket takes them, so replies cannot pile up without bound.
-        co_await waitForWrites(/*overLimit=*/true);
-        continue;
-      } else if (tls_ || ws_ || readStart_ == readEnd_) {
-        // Between packets (TLS and WebSocket: always, they read into a per-thread scratch
-        // buffer): wait until the socket is readable holding no read buffer, so an idle
-        // connection costs none. The wait is here, not in a callee, so an idle connection
-        // keeps no second coroutine frame either. Every read goes through the reactor, so
-        // one busy client cannot keep its worker from the others.
-        if (!tls_ && !ws_) {
-          giveBackReadBuffer(readBuf_);
-          readStart_ = readEnd_ = 0;
-        }
-        auto [ec] = co_await socket_.async_wait(asio::socket_base::wait_read,
-                                                asio::as_tuple(asio::use_awaitable));
-        read = ec ? readFailed(ec) : readNow();
-      } else {
-        read = co_await readRest();
+    if (read == Read::Ended) {
+      // What arrived before the stream ended (before a WebSocket close frame) is handled.
+      while (ok && paused() && !closing_) {  // what the client sent before it hung up
+        co_await waitForReceivers(/*reading=*/false);
+        ok = processBuffer();
       }
-      // Bytes that came with a refusal (a CONNECT in the same read as a revoked certificate's
-      // last handshake message, say) are never handled; what arrived before the stream ended
-      // (before a WebSocket close frame) is.
-      if (read == Read::Refused) break;
-      ok = processBuffer();
-      if (read == Read::Ended) {
-        while (ok && paused() && !closing_) {  // what the client sent before it hung up
-          co_await waitForReceivers(/*reading=*/false);
-          ok = processBuffer();
-        }
-        streamEnded();
-        break;
-      }
+      streamEnded();
     }
-    if (!authPending_ || closing_) break;
+    if (!readingOn(read, ok)) {
+      // Done, unless a CONNECT waits for its password check or came handed over from another
+      // worker (nothing is read meanwhile; the connect timeout still runs).
+      if (closing_ || (!authPending_ && !pendingConnect_)) break;
+      while (authPending_ && !closing_) {
+        drained_.expires_at(std::chrono::steady_clock::time_point::max());
+        co_await drained_.async_wait(asio::as_tuple(asio::use_awaitable));
+      }
+      read = Read::More;
+      ok = pendingConnect_ && !closing_ && handlePendingConnect();
+      continue;
+    }
+    if (paused()) {
+      // Back-pressure: a client whose messages go to subscribers that cannot take more has
+      // its publishes held until they have room (its acknowledgements are still read).
+      read = co_await waitForReceivers(/*reading=*/true);
+    } else if (writeBacklog() > worker_.broker().limits().maxWriteBuffer) {
+      // A client that sends but does not read its replies is not read from until its
+      // socket takes them, so replies cannot pile up without bound.
+      co_await waitForWrites(/*overLimit=*/true);
+      continue;
+    } else if (onlySocketToAwait()) {
+      awaitReadable();  // reading goes on without this coroutine
+      co_return;
+    } else {
+      read = co_await readRest();
+    }
+    if (read != Read::Refused) ok = processBuffer();
   }
   if (migration_ && !closing_) {
     // Hand over only between writes, so no byte of a TLS record is lost in the move.

@@ -103,16 +103,29 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const std::string& tokenAlg() const { return tokenAlg_; }
 
  private:
-  boost::asio::awaitable<void> readLoop();
+  // Reading. Between packets a connection waits for its socket with a plain handler
+  // (awaitReadable), so an idle one holds no coroutine frame; whatever else reading must wait
+  // for (back-pressure, writes, the rest of a packet, a password check) runs in readLoop.
+  //
+  // One read from the socket into the read buffer (TLS: decrypted; WebSocket: unframed).
+  // More: keep reading. Ended: the stream ended; what is buffered is still handled. Refused:
+  // the transport refused the peer; nothing buffered may be handled.
+  enum class Read { More, Ended, Refused };
+  // After a read (`read`) and its packets (`ok`: the connection goes on): waits for the socket
+  // again, or starts readLoop.
+  void readOn(Read read, bool ok);
+  // Whether reading goes on: the connection is open and not waiting for a CONNECT's check.
+  bool readingOn(Read read, bool ok) const;
+  // Whether the socket is all there is to wait for (not paused, replies taken, no part of a
+  // plain packet buffered).
+  bool onlySocketToAwait() const;
+  void awaitReadable();
+  boost::asio::awaitable<void> readLoop(Read read, bool ok);
   // A CONNECT handed over or back from a password check (pendingConnect_), then the buffer.
   bool handlePendingConnect();
   // Waits until every queued byte has been written (or the connection is closing); with
   // `overLimit`, only until the backlog is back under limits.max_write_buffer.
   boost::asio::awaitable<void> waitForWrites(bool overLimit);
-  // One read from the socket into the read buffer (TLS: decrypted; WebSocket: unframed).
-  // More: keep reading. Ended: the stream ended; what is buffered is still handled. Refused:
-  // the transport refused the peer; nothing buffered may be handled.
-  enum class Read { More, Ended, Refused };
   // Back-pressure: waits until every session in blockers_ has drained or stalled. With
   // `reading`, keeps reading meanwhile for processAhead(); returns how that reading ended.
   boost::asio::awaitable<Read> waitForReceivers(bool reading);
