@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include "base/atomic_file.h"
@@ -80,7 +81,9 @@ struct ListenerRuntime {
   std::string tlsFiles;  // fileSignature() at the last (re)load attempt
   std::shared_ptr<ListenerInfo> info;
   tcp::acceptor acceptor;
-  tcp::endpoint peer;  // of the connection being accepted (one accept at a time)
+  // The connection being accepted (one accept at a time), on the worker it goes to.
+  std::optional<Connection::Socket> socket;
+  tcp::endpoint peer;
   asio::steady_timer backoff;
   ListenerRuntime(asio::io_context& ctx) : acceptor(ctx), backoff(ctx) {}
 };
@@ -462,9 +465,12 @@ void Broker::trimHeapLater() {
 void Broker::accept(ListenerRuntime& l) {
   unsigned target = nextWorker_.fetch_add(1, std::memory_order_relaxed) % workerCount();
   Worker& w = *workers_[target];
+  l.socket.emplace(w.context());
   l.acceptor.async_accept(
-      w.context(), l.peer, [this, &l, &w](boost::system::error_code ec, tcp::socket socket) {
+      *l.socket, l.peer, [this, &l, &w](boost::system::error_code ec) {
         if (ec == asio::error::operation_aborted || !l.acceptor.is_open()) return;
+        Connection::Socket socket = std::move(*l.socket);
+        l.socket.reset();
         if (ec) {
           // Out of descriptors or similar: say so and pause briefly instead of spinning.
           log::warn("listener \"{}\": accept failed: {}", l.cfg.name, ec.message());

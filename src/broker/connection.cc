@@ -640,7 +640,7 @@ void Connection::close(ReasonCode reason, std::string_view why) {
   if (closing_) return;
   closing_ = true;
   drained_.cancel();
-  if (tokenTimer_) tokenTimer_->cancel();
+  if (token_ && token_->timer) token_->timer->cancel();
   log::debug("client \"{}\" {}: closing ({})", clientId_, peer_, why);
   releaseSession();
   if (reason != ReasonCode::Success && version_ == mqtt::Version::V5 &&

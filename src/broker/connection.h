@@ -15,6 +15,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -45,7 +46,13 @@ struct ListenerInfo;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  using Socket = boost::asio::ip::tcp::socket;
+  // The worker's own executor type rather than the type-erased any_io_executor: each pending
+  // wait on the socket or a timer (one of each for an idle connection) is smaller by two
+  // executors (docs/benchmarks.md, "Memory per idle connection").
+  using Executor = boost::asio::io_context::executor_type;
+  using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, Executor>;
+  using Timer = boost::asio::basic_waitable_timer<
+      std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
 
   // A fresh connection, before CONNECT.
   // `peer`: the address accept() gave (port 0 when unknown).
@@ -96,11 +103,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void noteDenied(std::string_view what, std::string_view topic,
                   const security::authz::Decision& decision);
   // The token's key id and algorithm, for a connection admitted by JWT.
-  const std::string& tokenKid() const { return tokenKid_; }
+  const std::string& tokenKid() const { return token_ ? token_->kid : kNone; }
   // Who the policy sees (null before CONNECT is accepted) and the tenant's mount point.
   const security::authz::Subject* subject() const { return subject_.get(); }
   const std::string& mount() const { return mount_; }
-  const std::string& tokenAlg() const { return tokenAlg_; }
+  const std::string& tokenAlg() const { return token_ ? token_->alg : kNone; }
 
  private:
   // Reading. Between packets a connection waits for its socket with a plain handler
@@ -298,12 +305,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::unique_ptr<security::ScramServer> scram_;
   std::unique_ptr<mqtt::Connect> authConnect_;
   std::optional<std::string> connackAuthData_;
-  // From a token: roles and tenant (for authorization), and when it expires.
-  std::vector<std::string> roles_;
-  std::string tenant_;
-  security::authz::Fields claims_;
-  std::optional<std::chrono::system_clock::time_point> tokenExpires_;
-  std::unique_ptr<boost::asio::steady_timer> tokenTimer_;
+  // What the token (JWT) that admitted the client said; null for other clients. Roles, tenant
+  // and claims go into the subject (for authorization), the key id and subject into the audit
+  // event; a JWKS reload keeps the connection only if a key of its algorithm is left.
+  struct Token {
+    std::string kid, sub, alg;
+    std::vector<std::string> roles;
+    std::string tenant;
+    security::authz::Fields claims;
+    std::optional<std::chrono::system_clock::time_point> expires;
+    std::unique_ptr<boost::asio::steady_timer> timer;  // [auth.jwt] disconnect_at_expiry
+  };
+  std::unique_ptr<Token> token_;
+  Token& tokenState();  // created on first use
+  static inline const std::string kNone;
   // Authorization: who the policy sees; refusals logged at most once a second.
   std::shared_ptr<const security::authz::Subject> subject_;
   // The tenant's mount point ("tenants/acme/"), empty without a tenant: prefixed to every topic
@@ -319,12 +334,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::string reason;
     std::string detail;
   };
-  std::optional<Refusal> refusal_;
+  std::unique_ptr<Refusal> refusal_;  // kept only with [audit] on
   bool audited_ = false;
   bool refusingAuth_ = false;        // refuseConnect() called by refuseAuthentication()
   std::string claimedUsername_;      // the CONNECT's user name, as sent
-  std::string tokenKid_, tokenSub_;  // of the JWT that was checked, for the event
-  std::string tokenAlg_;             // its algorithm: a JWKS reload keeps it only if a key fits
   bool refusalLogged_ = false;       // recordRefusal() was called
   bool claimed_ = false;             // this connection claimed clientId_ in the registry
   boost::asio::ip::tcp::endpoint remote_;  // the peer (port 0: unknown), read once when accepted
@@ -336,8 +349,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::unique_ptr<mqtt::Will> will_;
   std::chrono::steady_clock::duration keepAlive_{};
   std::chrono::steady_clock::time_point lastReceived_;
-  boost::asio::steady_timer timer_;
-  boost::asio::steady_timer drained_;  // woken when a write completes (read back-pressure)
+  Timer timer_;
+  Timer drained_;  // woken when a write completes (read back-pressure)
 
   // Negotiated limits.
   uint32_t clientMaxPacketSize_ = 0;  // 0 = none given
@@ -347,9 +360,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint16_t topicAliasMaximum_ = 0;
   bool connectExpiryWasZero_ = true;  // 5.0: Session Expiry Interval 0 (or absent) in CONNECT
 
-  // Topic aliases: client->broker (index alias-1), broker->client (topic -> alias).
-  std::vector<std::string> inboundAliases_;
-  std::unordered_map<std::string, uint16_t> outboundAliases_;
+  // Topic aliases (5.0), once a PUBLISH in either direction may use them: client->broker
+  // (index alias-1), broker->client (topic -> alias).
+  struct TopicAliases {
+    std::vector<std::string> inbound;
+    std::unordered_map<std::string, uint16_t> outbound;
+  };
+  std::unique_ptr<TopicAliases> aliases_;
 
   // Read buffer: bytes [readStart_, readEnd_) are received and not yet decoded.
   std::string readBuf_;

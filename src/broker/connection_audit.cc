@@ -20,7 +20,8 @@ void Connection::noteRefusal(std::string_view stage, std::optional<mqtt::ReasonC
   // The first reason is the real one: a wrong password whose refusal is delayed stays the
   // reason even if the connect timeout ends the connection meanwhile.
   if (!worker_.broker().audit() || refusal_) return;
-  refusal_ = Refusal{std::string(stage), code, std::string(reason), std::string(detail)};
+  refusal_ = std::make_unique<Refusal>(
+      Refusal{std::string(stage), code, std::string(reason), std::string(detail)});
 }
 
 void Connection::writeAudit(bool accepted) {
@@ -66,8 +67,10 @@ void Connection::writeAudit(bool accepted) {
     e.certSerial = f.peerSerial;
     e.pskIdentity = f.pskIdentity;
   }
-  e.tokenKid = tokenKid_;
-  e.tokenSub = tokenSub_;
+  if (token_) {
+    e.tokenKid = token_->kid;
+    e.tokenSub = token_->sub;
+  }
   audit->write(e);
 }
 

@@ -78,12 +78,14 @@ bool Connection::sendPublish(const MessagePtr& msg, uint8_t qos, uint16_t packet
     // send only the alias [MQTT-3.3.2-12]. A new alias is recorded only once its PUBLISH is
     // actually written.
     if (clientTopicAliasMax_ > 0) {
-      auto it = outboundAliases_.find(publish.topic);
-      if (it != outboundAliases_.end()) {
+      if (!aliases_) aliases_ = std::make_unique<TopicAliases>();
+      const auto& outbound = aliases_->outbound;
+      auto it = outbound.find(publish.topic);
+      if (it != outbound.end()) {
         extras.topicAlias = it->second;
         extras.omitTopic = true;
-      } else if (outboundAliases_.size() < clientTopicAliasMax_) {
-        extras.topicAlias = static_cast<uint16_t>(outboundAliases_.size() + 1);
+      } else if (outbound.size() < clientTopicAliasMax_) {
+        extras.topicAlias = static_cast<uint16_t>(outbound.size() + 1);
         newAlias = true;
       }
     }
@@ -100,7 +102,7 @@ bool Connection::sendPublish(const MessagePtr& msg, uint8_t qos, uint16_t packet
         clientId_, peer_, publish.topic, total, clientMaxPacketSize_);
     return false;
   }
-  if (newAlias) outboundAliases_.emplace(publish.topic, *extras.topicAlias);
+  if (newAlias) aliases_->outbound.emplace(publish.topic, *extras.topicAlias);
   if (publish.payload.size() < kCopyPayloadBelow) {
     bytes.append(publish.payload);
   } else {

@@ -170,9 +170,10 @@ bool Connection::acceptToken(mqtt::Connect& c, std::string_view token) {
               fmt::format("token refused: {}", claims.error().message));
     return false;
   }
-  tokenKid_ = claims->keyId;
-  tokenSub_ = claims->subject;
-  tokenAlg_ = claims->algorithm;
+  Token& t = tokenState();
+  t.kid = claims->keyId;
+  t.sub = claims->subject;
+  t.alg = claims->algorithm;
   if (c.username && *c.username != claims->username) {
     failLogin(
         *c.username, ReasonCode::BadUserNameOrPassword,
@@ -182,11 +183,16 @@ bool Connection::acceptToken(mqtt::Connect& c, std::string_view token) {
   authenticated_ = true;
   authMethod_ = "jwt";
   authUser_ = claims->username;
-  roles_ = std::move(claims->roles);
-  tenant_ = std::move(claims->tenant);
-  claims_ = std::move(claims->fields);
-  tokenExpires_ = claims->expiresAt;
+  t.roles = std::move(claims->roles);
+  t.tenant = std::move(claims->tenant);
+  t.claims = std::move(claims->fields);
+  t.expires = claims->expiresAt;
   return true;
+}
+
+Connection::Token& Connection::tokenState() {
+  if (!token_) token_ = std::make_unique<Token>();
+  return *token_;
 }
 
 void Connection::passwordChecked(security::VerifyResult result) {
@@ -350,24 +356,24 @@ bool Connection::handleAuth(mqtt::Auth& auth) {
       return failed(
           fmt::format("the new token is for \"{}\", not \"{}\"", claims->username, authUser_));
     }
-    if (claims->tenant != tenant_) {
+    Token& t = tokenState();
+    if (claims->tenant != t.tenant) {
       return failed(
-          fmt::format("the new token names tenant \"{}\", not \"{}\"", claims->tenant, tenant_));
+          fmt::format("the new token names tenant \"{}\", not \"{}\"", claims->tenant, t.tenant));
     }
     // Everything the new token says replaces what the old one said.
-    tokenKid_ = claims->keyId;
-    tokenSub_ = claims->subject;
-    tokenAlg_ = claims->algorithm;
-    roles_ = std::move(claims->roles);
-    tenant_ = std::move(claims->tenant);
-    claims_ = std::move(claims->fields);
-    tokenExpires_ = claims->expiresAt;
+    t.kid = claims->keyId;
+    t.sub = claims->subject;
+    t.alg = claims->algorithm;
+    t.roles = std::move(claims->roles);
+    t.tenant = std::move(claims->tenant);
+    t.claims = std::move(claims->fields);
+    t.expires = claims->expiresAt;
     refreshSubject();
     armTokenExpiry();
-    log::info("client \"{}\" {}: re-authenticated by token (user \"{}\"{})", clientId_, peer_,
-              authUser_,
-              tokenExpires_ ? fmt::format(", valid until {}", security::rfc3339(*tokenExpires_))
-                            : std::string());
+    log::info(
+        "client \"{}\" {}: re-authenticated by token (user \"{}\"{})", clientId_, peer_, authUser_,
+        t.expires ? fmt::format(", valid until {}", security::rfc3339(*t.expires)) : std::string());
     return succeeded(std::nullopt);
   }
   // SCRAM-SHA-256: two steps, as at CONNECT.
@@ -399,23 +405,28 @@ bool Connection::handleAuth(mqtt::Auth& auth) {
 
 void Connection::armTokenExpiry() {
   JwtChecker* jwt = worker_.broker().jwt();
-  if (!tokenExpires_ || !jwt || !jwt->disconnectAtExpiry() || state_ != State::Connected) return;
+  if (!token_ || !token_->expires || !jwt || !jwt->disconnectAtExpiry() ||
+      state_ != State::Connected) {
+    return;
+  }
+  const auto expires = *token_->expires;
   // The token stops being accepted at exp + leeway (as at CONNECT); so does the connection.
   // (Saturating: a token valid past what the clock holds never expires.) The wait is at most a
   // minute at a time, checked against the wall clock each time: the steady clock the timer
   // runs on does not follow a wall clock that is set forward.
   using SystemClock = std::chrono::system_clock;
   const auto leeway = std::chrono::duration_cast<SystemClock::duration>(jwt->leeway());
-  if (*tokenExpires_ > SystemClock::time_point::max() - leeway) return;
-  const auto at = *tokenExpires_ + leeway;
+  if (expires > SystemClock::time_point::max() - leeway) return;
+  const auto at = expires + leeway;
   const auto left = std::clamp(
       std::chrono::duration_cast<std::chrono::steady_clock::duration>(at - SystemClock::now()),
       std::chrono::steady_clock::duration::zero(),
       std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::minutes(1)));
-  if (!tokenTimer_) tokenTimer_ = std::make_unique<asio::steady_timer>(worker_.context());
-  tokenTimer_->expires_after(left);
-  tokenTimer_->async_wait([self = shared_from_this(), at](boost::system::error_code ec) {
-    if (ec || self->closing_ || !self->tokenExpires_) return;
+  auto& timer = token_->timer;
+  if (!timer) timer = std::make_unique<asio::steady_timer>(worker_.context());
+  timer->expires_after(left);
+  timer->async_wait([self = shared_from_this(), at](boost::system::error_code ec) {
+    if (ec || self->closing_ || !self->token_->expires) return;  // a new token may not expire
     if (std::chrono::system_clock::now() < at) return self->armTokenExpiry();  // not yet
     log::info("client \"{}\" {}: token of user \"{}\" expired at {}; disconnecting",
               self->clientId_, self->peer_, self->authUser_, security::rfc3339(at));

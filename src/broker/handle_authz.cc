@@ -27,9 +27,11 @@ void Connection::buildSubject(const mqtt::Connect& c) {
     if (!f.peerOrganizations.empty()) s->cert.push_back({"o", f.peerOrganizations});
     if (!f.peerOrganizationalUnits.empty()) s->cert.push_back({"ou", f.peerOrganizationalUnits});
   }
-  s->roles = roles_;
-  s->tenant = tenant_;
-  s->claims = claims_;
+  if (token_) {
+    s->roles = token_->roles;
+    s->tenant = token_->tenant;
+    s->claims = token_->claims;
+  }
   s->listener = listener_->name;
   s->address = net::IpAddress::parse(clientAddress());
   subject_ = std::move(s);
@@ -66,9 +68,10 @@ bool Connection::placeInTenant() {
 void Connection::refreshSubject() {
   if (!subject_) return;
   auto s = std::make_shared<security::authz::Subject>(*subject_);
-  s->roles = roles_;
-  s->tenant = tenant_;
-  s->claims = claims_;
+  const Token& t = tokenState();
+  s->roles = t.roles;
+  s->tenant = t.tenant;
+  s->claims = t.claims;
   subject_ = std::move(s);
   if (session_) session_->setSubject(subject_, mount_);
 }

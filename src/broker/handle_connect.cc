@@ -383,8 +383,8 @@ bool Connection::handleConnect(mqtt::Connect& c) {
                         authMethod_ == "scram" ? "SCRAM-SHA-256"
                         : authMethod_ == "jwt" ? "token"
                                                : "password",
-                        tokenExpires_
-                            ? fmt::format(" valid until {}", security::rfc3339(*tokenExpires_))
+                        token_ && token_->expires
+                            ? fmt::format(" valid until {}", security::rfc3339(*token_->expires))
                             : std::string())
           : std::string());
   session_->attach(this);

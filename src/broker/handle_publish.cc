@@ -22,8 +22,10 @@ bool Connection::handlePublish(mqtt::Publish& p) {
         protocolError(ReasonCode::TopicAliasInvalid, fmt::format("topic alias {}", *alias));
         return false;
       }
-      if (inboundAliases_.empty()) inboundAliases_.resize(topicAliasMaximum_);
-      auto& known = inboundAliases_[*alias - 1];
+      if (!aliases_) aliases_ = std::make_unique<TopicAliases>();
+      auto& inbound = aliases_->inbound;
+      if (inbound.empty()) inbound.resize(topicAliasMaximum_);
+      auto& known = inbound[*alias - 1];
       if (p.topic.empty()) {
         if (known.empty()) {
           protocolError(ReasonCode::ProtocolError,
