@@ -468,9 +468,10 @@ void Broker::accept(ListenerRuntime& l) {
   l.socket.emplace(w.context());
   l.acceptor.async_accept(
       *l.socket, l.peer, [this, &l, &w](boost::system::error_code ec) {
-        if (ec == asio::error::operation_aborted || !l.acceptor.is_open()) return;
+        // (Moved out first: a connection accepted just as the broker stops is closed here.)
         Connection::Socket socket = std::move(*l.socket);
         l.socket.reset();
+        if (ec == asio::error::operation_aborted || !l.acceptor.is_open()) return;
         if (ec) {
           // Out of descriptors or similar: say so and pause briefly instead of spinning.
           log::warn("listener \"{}\": accept failed: {}", l.cfg.name, ec.message());

@@ -92,7 +92,7 @@ Connection::Connection(Worker& worker, Socket socket, const boost::asio::ip::tcp
     listener_->handshakes.fetch_add(1, std::memory_order_relaxed);
     countsHandshake_ = true;
   }
-  // Reads wait for readiness, then read without blocking (readLoop, readNow).
+  // Reads wait for readiness, then read without blocking (awaitReadable, readNow).
   socket_.non_blocking(true, ec);
   lastReceived_ = std::chrono::steady_clock::now();
 }

@@ -8,10 +8,11 @@
 // before CONNACK). From CONNACK on, everything happens on the owning worker's thread; nothing
 // here is locked.
 //
-// Reading: one coroutine reads into a buffer and decodes every complete packet in it
-// (mqtt::peekFixedHeader / mqtt::decode). Writing: packets are appended to a pending batch;
-// while one write is in flight further packets accumulate and leave together in the next
-// gather write (large payloads are referenced, not copied).
+// Reading: a readiness wait (a coroutine only while reading waits for something else) reads
+// into a buffer and decodes every complete packet in it (mqtt::peekFixedHeader / mqtt::decode).
+// Writing: packets are appended to a pending batch; while one write is in flight further packets
+// accumulate and leave together in the next gather write (large payloads are referenced, not
+// copied).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -143,7 +144,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Read readFailed(const boost::system::error_code& ec);
   // After the stream ended: a WebSocket closed by the client is logged, and not handed over.
   void streamEnded();
-  // One non-blocking read from a readable socket (readLoop, waitForReceivers).
+  // One non-blocking read from a readable socket (awaitReadable, waitForReceivers).
   Read readNow();
   // While paused: handles the acknowledgements and PINGREQs among the buffered packets (and
   // takes them out of the buffer); the rest keeps its place. False if the connection closed.
@@ -314,7 +315,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::string tenant;
     security::authz::Fields claims;
     std::optional<std::chrono::system_clock::time_point> expires;
-    std::unique_ptr<boost::asio::steady_timer> timer;  // [auth.jwt] disconnect_at_expiry
+    std::unique_ptr<Timer> timer;  // [auth.jwt] disconnect_at_expiry
   };
   std::unique_ptr<Token> token_;
   Token& tokenState();  // created on first use

@@ -423,10 +423,12 @@ void Connection::armTokenExpiry() {
       std::chrono::steady_clock::duration::zero(),
       std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::minutes(1)));
   auto& timer = token_->timer;
-  if (!timer) timer = std::make_unique<asio::steady_timer>(worker_.context());
+  if (!timer) timer = std::make_unique<Timer>(worker_.context());
   timer->expires_after(left);
-  timer->async_wait([self = shared_from_this(), at](boost::system::error_code ec) {
-    if (ec || self->closing_ || !self->token_->expires) return;  // a new token may not expire
+  timer->async_wait([self = shared_from_this(), expires, at](boost::system::error_code ec) {
+    // A re-authentication since may have brought a token that expires later, or never (its
+    // own wait, if any, is armed; this one may have completed before it could be cancelled).
+    if (ec || self->closing_ || self->token_->expires != expires) return;
     if (std::chrono::system_clock::now() < at) return self->armTokenExpiry();  // not yet
     log::info("client \"{}\" {}: token of user \"{}\" expired at {}; disconnecting",
               self->clientId_, self->peer_, self->authUser_, security::rfc3339(at));

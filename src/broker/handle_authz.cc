@@ -68,10 +68,11 @@ bool Connection::placeInTenant() {
 void Connection::refreshSubject() {
   if (!subject_) return;
   auto s = std::make_shared<security::authz::Subject>(*subject_);
-  const Token& t = tokenState();
-  s->roles = t.roles;
-  s->tenant = t.tenant;
-  s->claims = t.claims;
+  if (token_) {
+    s->roles = token_->roles;
+    s->tenant = token_->tenant;
+    s->claims = token_->claims;
+  }
   subject_ = std::move(s);
   if (session_) session_->setSubject(subject_, mount_);
 }
