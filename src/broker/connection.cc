@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
 
@@ -150,8 +149,26 @@ void Connection::readOn(Read read, bool ok) {
   if (readingOn(read, ok) && onlySocketToAwait()) {
     awaitReadable();
   } else {
-    asio::co_spawn(worker_.context(), readLoop(read, ok), asio::detached);
+    asio::co_spawn(worker_.context(), readLoop(read, ok),
+                   [self = shared_from_this()](std::exception_ptr e) {
+                     if (e) self->readAborted(e);
+                   });
   }
+}
+
+void Connection::readAborted(std::exception_ptr e) {
+  std::string what = "unknown exception";
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    what = x.what();
+  } catch (...) {
+  }
+  log::error("client \"{}\" {}: internal error while reading ({}); closing", clientId_, peer_,
+             what);
+  holdWrites_ = false;
+  close(ReasonCode::UnspecifiedError, "internal error");
+  if (state_ != State::Closed) onClosed();
 }
 
 void Connection::awaitReadable() {
@@ -165,10 +182,15 @@ void Connection::awaitReadable() {
   }
   socket_.async_wait(asio::socket_base::wait_read,
                      [self = shared_from_this()](const boost::system::error_code& ec) {
-                       const Read read = ec ? self->readFailed(ec) : self->readNow();
-                       // Bytes that came with a refusal (a CONNECT in the same read as a
-                       // revoked certificate's last handshake message, say) are never handled.
-                       self->readOn(read, read != Read::Refused && self->processBuffer());
+                       try {
+                         const Read read = ec ? self->readFailed(ec) : self->readNow();
+                         // Bytes that came with a refusal (a CONNECT in the same read as a
+                         // revoked certificate's last handshake message, say) are never
+                         // handled.
+                         self->readOn(read, read != Read::Refused && self->processBuffer());
+                       } catch (...) {
+                         self->readAborted(std::current_exception());
+                       }
                      });
 }
 

@@ -21,6 +21,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <span>
@@ -129,6 +130,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool onlySocketToAwait() const;
   void awaitReadable();
   boost::asio::awaitable<void> readLoop(Read read, bool ok);
+  // An exception out of the read path (a bug, or memory exhausted; not the client's doing):
+  // logged, and this connection closed and released, the others going on.
+  void readAborted(std::exception_ptr e);
   // A CONNECT handed over or back from a password check (pendingConnect_), then the buffer.
   bool handlePendingConnect();
   // Waits until every queued byte has been written (or the connection is closing); with
