@@ -262,6 +262,59 @@ def test_client_that_sends_without_reading_cannot_grow_the_brokers_memory(broker
     assert blocked, f"the broker kept reading: {sent / MiB:.1f} MiB of PINGREQ taken"
 
 
+@pytest.mark.moat_only("max_write_buffer is a Moat limit")
+@pytest.mark.limits(max_write_buffer=64 * 1024)
+def test_a_client_that_stopped_reading_is_read_again_once_it_takes_its_replies(broker):
+    """The other half of the limit above: the broker stops reading from a client whose replies
+    pile up, and reads it again once the client takes them. Every PINGREQ gets its PINGRESP
+    [MQTT-3.12.4-1], none twice, and afterwards the connection answers as before."""
+    sock = non_reading_client(broker)
+    try:
+        sock.sendall(mb.connect("slow-reader"))
+        sock.setblocking(False)
+        stream = memoryview(mb.pingreq() * 32768)  # 64 KiB of whole PINGREQs
+        offset = sent = 0
+        blocked = False
+        deadline = time.monotonic() + 20.0
+        for _ in range(100_000):  # bounded; the deadline ends it sooner
+            if time.monotonic() > deadline:
+                break
+            try:
+                n = sock.send(stream[offset:])
+            except BlockingIOError:
+                if not select.select([], [sock], [], 1.0)[1]:
+                    blocked = True  # the broker has stopped reading from this client
+                    break
+                continue
+            sent += n
+            offset = (offset + n) % len(stream)
+        assert blocked, f"the broker kept reading: {sent / MiB:.1f} MiB of PINGREQ taken"
+
+        def read_exactly(count: int, seconds: float) -> bytes:
+            data = bytearray()
+            until = time.monotonic() + seconds
+            while len(data) < count:  # each pass reads or waits; the deadline bounds it
+                left = until - time.monotonic()
+                assert left > 0, f"{len(data)} of {count} bytes within {seconds} s"
+                if select.select([sock], [], [], left)[0]:
+                    chunk = sock.recv(min(count - len(data), 1 << 20))
+                    assert chunk, f"closed by the broker after {len(data)} of {count} bytes"
+                    data += chunk
+            return bytes(data)
+
+        answered = sent // 2  # a last PINGREQ cut in half waits for its second byte
+        replies = read_exactly(4 + 2 * answered, 60.0)
+        assert replies[:4] == mb.h("20 02 00 00")
+        assert replies[4:] == mb.h("D0 00") * answered
+        sock.setblocking(True)
+        if sent % 2:
+            sock.sendall(mb.pingreq()[1:])
+        sock.sendall(mb.pingreq())
+        assert read_exactly(2 * (1 + sent % 2), 5.0) == mb.h("D0 00") * (1 + sent % 2)
+    finally:
+        reset(sock)
+
+
 @pytest.mark.moat_only("Moat's 2 s close grace and its max_write_buffer limit")
 @pytest.mark.limits(max_write_buffer=1 << 30)
 @pytest.mark.parametrize("ending", ["disconnect", "protocol-error"])
