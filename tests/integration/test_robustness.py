@@ -8,6 +8,7 @@ import socket
 import struct
 import subprocess
 import time
+from typing import Tuple
 
 import pytest
 
@@ -55,6 +56,28 @@ def non_reading_client(broker) -> socket.socket:
     sock.settimeout(10)
     sock.connect((broker.host, broker.port))
     return sock
+
+
+def flood_with_pingreq(sock: socket.socket, limit: int) -> Tuple[int, bool]:
+    """Sends whole PINGREQs on a non-blocking `sock` until `limit` bytes are sent, 20 s pass, or
+    its sends stay blocked for 1 s; returns (bytes sent, whether they blocked: the broker has
+    stopped reading from this client)."""
+    stream = memoryview(mb.pingreq() * 32768)  # 64 KiB of whole PINGREQs
+    offset = sent = 0
+    deadline = time.monotonic() + 20.0
+    for _ in range(10 * limit // len(stream)):  # bounded; the deadline ends it sooner
+        if sent >= limit or time.monotonic() > deadline:
+            break
+        try:
+            n = sock.send(stream[offset:])
+        except BlockingIOError:
+            # Full socket buffers: wait (up to 1 s) for the broker to take more.
+            if not select.select([], [sock], [], 1.0)[1]:
+                return sent, True
+            continue
+        sent += n
+        offset = (offset + n) % len(stream)
+    return sent, False
 
 
 def reset(sock: socket.socket) -> None:
@@ -231,23 +254,7 @@ def test_client_that_sends_without_reading_cannot_grow_the_brokers_memory(broker
     try:
         flood.sendall(mb.connect("flooder"))
         flood.setblocking(False)
-        stream = memoryview(mb.pingreq() * 32768)  # 64 KiB of whole PINGREQs
-        offset = sent = 0
-        blocked = False
-        deadline = time.monotonic() + 20.0
-        for _ in range(10 * total // len(stream)):  # bounded; the deadline ends it sooner
-            if sent >= total or time.monotonic() > deadline:
-                break
-            try:
-                n = flood.send(stream[offset:])
-            except BlockingIOError:
-                # Full socket buffers: wait (up to 1 s) for the broker to take more.
-                if not select.select([], [flood], [], 1.0)[1]:
-                    blocked = True  # the broker has stopped reading from this client
-                    break
-                continue
-            sent += n
-            offset = (offset + n) % len(stream)
+        sent, blocked = flood_with_pingreq(flood, total)
 
         with open_session(broker.host, broker.port, "bystander") as bystander:
             for _ in range(3):
@@ -272,22 +279,7 @@ def test_a_client_that_stopped_reading_is_read_again_once_it_takes_its_replies(b
     try:
         sock.sendall(mb.connect("slow-reader"))
         sock.setblocking(False)
-        stream = memoryview(mb.pingreq() * 32768)  # 64 KiB of whole PINGREQs
-        offset = sent = 0
-        blocked = False
-        deadline = time.monotonic() + 20.0
-        for _ in range(100_000):  # bounded; the deadline ends it sooner
-            if time.monotonic() > deadline:
-                break
-            try:
-                n = sock.send(stream[offset:])
-            except BlockingIOError:
-                if not select.select([], [sock], [], 1.0)[1]:
-                    blocked = True  # the broker has stopped reading from this client
-                    break
-                continue
-            sent += n
-            offset = (offset + n) % len(stream)
+        sent, blocked = flood_with_pingreq(sock, 1 << 30)
         assert blocked, f"the broker kept reading: {sent / MiB:.1f} MiB of PINGREQ taken"
 
         def read_exactly(count: int, seconds: float) -> bytes:
