@@ -14,6 +14,11 @@ Session::Session(Worker& worker, std::string clientId, uint64_t uid)
 
 Session::~Session() = default;
 
+Session::QosState& Session::qosState() {
+  if (!qos_) qos_ = std::make_unique<QosState>();
+  return *qos_;
+}
+
 void Session::setLimits(uint32_t maxQueuedMessages, uint64_t maxQueuedBytes, bool backpressure) {
   maxQueuedMessages_ = maxQueuedMessages;
   maxQueuedBytes_ = maxQueuedBytes;
@@ -40,14 +45,15 @@ void Session::setCongested() {
 
 void Session::updateCongestion() {
   if (!backpressure_) return;
-  queued_.store(static_cast<uint32_t>(queue_.size()), std::memory_order_relaxed);
-  unacked_.store(static_cast<uint32_t>(inflight_.size()), std::memory_order_relaxed);
+  queued_.store(static_cast<uint32_t>(queuedCount()), std::memory_order_relaxed);
+  unacked_.store(static_cast<uint32_t>(inflightCount()), std::memory_order_relaxed);
   const bool online = connection_ && !connection_->closing() && !ended_;
-  const size_t backlog = queue_.size() + inTransit_.load(std::memory_order_relaxed);
+  const size_t backlog = queuedCount() + inTransit_.load(std::memory_order_relaxed);
   // The byte bound counts only when it is set and something is queued.
+  const uint64_t queuedBytes = this->queuedBytes();
   const bool bytesHigh =
-      maxQueuedBytes_ > 0 && queuedBytes_ > 0 && queuedBytes_ >= maxQueuedBytes_ / 2;
-  const bool bytesLow = queuedBytes_ <= maxQueuedBytes_ / 4;
+      maxQueuedBytes_ > 0 && queuedBytes > 0 && queuedBytes >= maxQueuedBytes_ / 2;
+  const bool bytesLow = queuedBytes <= maxQueuedBytes_ / 4;
   if (!congested_.load(std::memory_order_relaxed)) {
     if (!online || (backlog < highWater_ && !bytesHigh)) return;
     setCongested();
@@ -64,7 +70,7 @@ void Session::updateCongestion() {
         "client \"{}\" is not keeping up ({} messages, {} bytes queued or on their way; limits "
         "{} and {}): publishers to it wait until it takes them (back-pressure; logged once per "
         "connection)",
-        clientId_, backlog, queuedBytes_, maxQueuedMessages_, maxQueuedBytes_);
+        clientId_, backlog, queuedBytes, maxQueuedMessages_, maxQueuedBytes_);
   }
 }
 
@@ -86,7 +92,9 @@ void Session::deliver(const MessagePtr& msg, uint8_t qos, bool retain, Subscript
     connection_->sendPublish(msg, 0, 0, false, retain, subIds);
     return;
   }
-  if (connection_ && !connection_->closing() && queue_.empty() && inflight_.size() < window()) {
+  QosState& state = qosState();
+  if (connection_ && !connection_->closing() && state.queue.empty() &&
+      state.inflight.size() < window()) {
     sendNew(msg, qos, retain, std::move(subIds));
   } else {
     enqueue(msg, qos, retain, std::move(subIds));
@@ -96,19 +104,21 @@ void Session::deliver(const MessagePtr& msg, uint8_t qos, bool retain, Subscript
 
 void Session::sendNew(const MessagePtr& msg, uint8_t qos, bool retain, SubscriptionIds subIds) {
   uint16_t id = allocatePacketId();
-  inflight_.push_back(InflightMessage{id, InflightMessage::Stage::AwaitAck, qos, retain, msg,
-                                      std::move(subIds), true});
-  if (!connection_->sendPublish(msg, qos, id, false, retain, inflight_.back().subIds)) {
+  auto& inflight = qos_->inflight;
+  inflight.push_back(InflightMessage{id, InflightMessage::Stage::AwaitAck, qos, retain, msg,
+                                     std::move(subIds), true});
+  if (!connection_->sendPublish(msg, qos, id, false, retain, inflight.back().subIds)) {
     // Too large for the client: discarded as if delivered [MQTT-3.1.2-25].
-    inflight_.pop_back();
+    inflight.pop_back();
     noteDrop("messages larger than the client's Maximum Packet Size are not sent to it");
   }
 }
 
 void Session::enqueue(const MessagePtr& msg, uint8_t qos, bool retain, SubscriptionIds subIds) {
+  QosState& state = *qos_;
   size_t bytes = msg->footprint();
   auto full = [&] {
-    return queue_.size() >= maxQueuedMessages_ || queuedBytes_ + bytes > maxQueuedBytes_;
+    return state.queue.size() >= maxQueuedMessages_ || state.queuedBytes + bytes > maxQueuedBytes_;
   };
   if (full()) purgeExpired(Clock::now());  // expired messages do not hold places
   if (full()) {
@@ -116,31 +126,41 @@ void Session::enqueue(const MessagePtr& msg, uint8_t qos, bool retain, Subscript
              "(limits.max_queued_messages / max_queued_bytes)");
     return;
   }
-  queuedBytes_ += bytes;
-  queue_.push_back(QueuedMessage{msg, qos, retain, std::move(subIds)});
+  state.queuedBytes += bytes;
+  state.queue.push_back(QueuedMessage{msg, qos, retain, std::move(subIds)});
   updateCongestion();
 }
 
 void Session::purgeExpired(Clock::time_point now) {
-  auto expired = std::remove_if(queue_.begin(), queue_.end(), [&](const QueuedMessage& q) {
-    if (!q.msg->expired(now)) return false;
-    queuedBytes_ -= q.msg->footprint();
-    return true;
-  });
-  queue_.erase(expired, queue_.end());
+  QosState& state = *qos_;
+  auto expired =
+      std::remove_if(state.queue.begin(), state.queue.end(), [&](const QueuedMessage& q) {
+        if (!q.msg->expired(now)) return false;
+        state.queuedBytes -= q.msg->footprint();
+        return true;
+      });
+  state.queue.erase(expired, state.queue.end());
 }
 
 void Session::pump() {
   if (!connection_ || connection_->closing()) return;
+  if (!qos_) {
+    updateCongestion();
+    return;
+  }
+  auto& inflight = qos_->inflight;
+  auto& queue = qos_->queue;
+  auto& queuedBytes = qos_->queuedBytes;
+  auto& resending = qos_->resending;
   const size_t window = this->window();
-  size_t outstanding = inflight_.size();  // all sent, unless a resumed window is being resent
-  if (resending_) {
+  size_t outstanding = inflight.size();  // all sent, unless a resumed window is being resent
+  if (resending) {
     outstanding = 0;
-    for (const auto& m : inflight_) outstanding += m.sent ? 1 : 0;
+    for (const auto& m : inflight) outstanding += m.sent ? 1 : 0;
   }
   // [MQTT-4.4.0-1] resend unacknowledged PUBLISH (DUP set) and PUBREL, in their original order,
   // never more than the client's Receive Maximum at once [MQTT-3.3.4-7].
-  for (auto it = inflight_.begin(); resending_ && it != inflight_.end() && outstanding < window;) {
+  for (auto it = inflight.begin(); resending && it != inflight.end() && outstanding < window;) {
     if (it->sent) {
       ++it;
       continue;
@@ -148,28 +168,28 @@ void Session::pump() {
     if (it->stage == InflightMessage::Stage::AwaitComp) {
       connection_->sendAck(mqtt::PacketType::Pubrel, it->packetId, mqtt::ReasonCode::Success);
     } else if (it->qos == 1 && it->msg->expiredNow()) {
-      it = inflight_.erase(it);  // [MQTT-3.3.2-5] an expired QoS 1 message is not resent
+      it = inflight.erase(it);  // [MQTT-3.3.2-5] an expired QoS 1 message is not resent
       continue;
     } else if (!mayReceive(*it->msg)) {
-      it = inflight_.erase(it);  // access revoked since it was first sent
+      it = inflight.erase(it);  // access revoked since it was first sent
       continue;
     } else if (!connection_->sendPublish(it->msg, it->qos, it->packetId, true, it->retain,
                                          it->subIds)) {
-      it = inflight_.erase(it);
+      it = inflight.erase(it);
       continue;
     }
     it->sent = true;
     ++outstanding;
     ++it;
   }
-  if (resending_) {
-    resending_ = std::any_of(inflight_.begin(), inflight_.end(),
-                             [](const InflightMessage& m) { return !m.sent; });
+  if (resending) {
+    resending = std::any_of(inflight.begin(), inflight.end(),
+                            [](const InflightMessage& m) { return !m.sent; });
   }
-  while (!queue_.empty() && inflight_.size() < window) {
-    QueuedMessage q = std::move(queue_.front());
-    queue_.pop_front();
-    queuedBytes_ -= q.msg->footprint();
+  while (!queue.empty() && inflight.size() < window) {
+    QueuedMessage q = std::move(queue.front());
+    queue.pop_front();
+    queuedBytes -= q.msg->footprint();
     if (q.msg->expiredNow()) continue;  // [MQTT-3.3.2-5]
     if (!mayReceive(*q.msg)) continue;  // access revoked while it waited
     sendNew(q.msg, q.qos, q.retain, std::move(q.subIds));
@@ -191,18 +211,28 @@ bool Session::mayReceive(const Message& msg) {
   const auto receive = security::authz::Action::Receive;
   const std::string_view topic = localTopic(msg.publish.topic);
   const uint64_t generation = access->generation();
-  if (generation != receiveCacheGeneration_) {
-    receiveCache_.clear();
-    receiveCacheGeneration_ = generation;
+  if (receiveCache_ && generation != receiveCache_->generation) {
+    receiveCache_->allowed.clear();
+    receiveCache_->generation = generation;
+  }
+  std::optional<bool> cached;
+  if (receiveCache_) {
+    if (auto it = receiveCache_->allowed.find(topic); it != receiveCache_->allowed.end()) {
+      cached = it->second;
+    }
   }
   bool allowed;
-  if (auto it = receiveCache_.find(topic); it != receiveCache_.end()) {
-    allowed = it->second;
+  if (cached) {
+    allowed = *cached;
   } else {
     bool cacheable = false;
     allowed = access->allows(*subject_, receive, topic, 0, &cacheable);
-    if (cacheable && receiveCache_.size() < kReceiveCacheSize) {
-      receiveCache_.emplace(std::string(topic), allowed);
+    if (cacheable && !receiveCache_) {
+      receiveCache_ = std::make_unique<ReceiveCache>();
+      receiveCache_->generation = generation;
+    }
+    if (cacheable && receiveCache_->allowed.size() < kReceiveCacheSize) {
+      receiveCache_->allowed.emplace(std::string(topic), allowed);
     }
   }
   if (allowed) return true;
@@ -233,13 +263,14 @@ void Session::noteDrop(const char* why) {
 }
 
 uint16_t Session::allocatePacketId() {
+  uint16_t& last = qos_->lastPacketId;
   for (int attempt = 0; attempt < 65535; ++attempt) {
-    if (++lastPacketId_ == 0) lastPacketId_ = 1;
+    if (++last == 0) last = 1;
     bool used = false;
-    for (const auto& m : inflight_) used = used || m.packetId == lastPacketId_;
-    if (!used) return lastPacketId_;
+    for (const auto& m : qos_->inflight) used = used || m.packetId == last;
+    if (!used) return last;
   }
-  return lastPacketId_;  // unreachable: the window is smaller than the id space
+  return last;  // unreachable: the window is smaller than the id space
 }
 
 void Session::attach(Connection* connection) {
@@ -256,8 +287,10 @@ void Session::attach(Connection* connection) {
   // stalled, so a client cannot pause publishers again and again by not reading.
   stalled_.store(false, std::memory_order_relaxed);
   congestionLogged_ = false;
-  for (auto& m : inflight_) m.sent = false;
-  resending_ = !inflight_.empty();
+  if (qos_) {
+    for (auto& m : qos_->inflight) m.sent = false;
+    qos_->resending = !qos_->inflight.empty();
+  }
   pump();
 }
 
@@ -269,9 +302,10 @@ void Session::detach(Connection* connection) {
 }
 
 void Session::onPuback(uint16_t packetId) {
-  for (auto it = inflight_.begin(); it != inflight_.end(); ++it) {
+  auto& inflight = qosState().inflight;
+  for (auto it = inflight.begin(); it != inflight.end(); ++it) {
     if (it->packetId == packetId && it->qos == 1) {
-      inflight_.erase(it);
+      inflight.erase(it);
       pump();
       return;
     }
@@ -280,10 +314,11 @@ void Session::onPuback(uint16_t packetId) {
 }
 
 bool Session::onPubrec(uint16_t packetId, bool failed) {
-  for (auto it = inflight_.begin(); it != inflight_.end(); ++it) {
+  auto& inflight = qosState().inflight;
+  for (auto it = inflight.begin(); it != inflight.end(); ++it) {
     if (it->packetId != packetId || it->qos != 2) continue;
     if (failed) {  // a PUBREC with a reason >= 0x80 ends the exchange [MQTT-4.3.3-?]
-      inflight_.erase(it);
+      inflight.erase(it);
       pump();
       return true;
     }
@@ -298,9 +333,10 @@ bool Session::onPubrec(uint16_t packetId, bool failed) {
 }
 
 void Session::onPubcomp(uint16_t packetId) {
-  for (auto it = inflight_.begin(); it != inflight_.end(); ++it) {
+  auto& inflight = qosState().inflight;
+  for (auto it = inflight.begin(); it != inflight.end(); ++it) {
     if (it->packetId == packetId && it->stage == InflightMessage::Stage::AwaitComp) {
-      inflight_.erase(it);
+      inflight.erase(it);
       pump();
       return;
     }
@@ -408,11 +444,8 @@ void Session::end(bool keepClaim) {
   cancelExpiry();
   for (const auto& [filter, record] : subscriptions_) unindex(filter);
   subscriptions_.clear();
-  inflight_.clear();
-  queue_.clear();
-  queuedBytes_ = 0;
+  qos_.reset();
   updateCongestion();
-  incomingQos2_.clear();
   firePendingWill();  // [MQTT-3.1.3-9] the will goes out at the latest when the session ends
   worker_.forgetSession(*this, keepClaim);
 }

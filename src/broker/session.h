@@ -149,7 +149,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void onPubcomp(uint16_t packetId);
 
   // Client-to-broker QoS 2: packet ids received and not yet released.
-  std::unordered_set<uint16_t>& incomingQos2() { return incomingQos2_; }
+  std::unordered_set<uint16_t>& incomingQos2() { return qosState().incomingQos2; }
 
   std::map<std::string, SubscriptionRecord, std::less<>>& subscriptions() { return subscriptions_; }
 
@@ -167,7 +167,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void setSubject(std::shared_ptr<const security::authz::Subject> subject, std::string mount) {
     subject_ = std::move(subject);
     mount_ = std::move(mount);
-    receiveCache_.clear();
+    receiveCache_.reset();
   }
   const std::string& mount() const { return mount_; }
   // A topic as the client sees it: without the mount point.
@@ -203,8 +203,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // connection that replaces the session with a new one under the same client id.
   void end(bool keepClaim = false);
 
-  size_t queuedCount() const { return queue_.size(); }
-  size_t inflightCount() const { return inflight_.size(); }
+  size_t queuedCount() const { return qos_ ? qos_->queue.size() : 0; }
+  size_t inflightCount() const { return qos_ ? qos_->inflight.size() : 0; }
   uint64_t droppedCount() const { return dropped_; }
 
  private:
@@ -234,8 +234,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // under: a session receives the same few topics again and again, and a lookup costs less than
   // a walk of the policy. Bounded: once full, further topics are asked every time.
   static constexpr size_t kReceiveCacheSize = 256;
-  boost::unordered_flat_map<std::string, bool, TopicHash, std::equal_to<>> receiveCache_;
-  uint64_t receiveCacheGeneration_ = 0;
+  struct ReceiveCache {
+    boost::unordered_flat_map<std::string, bool, TopicHash, std::equal_to<>> allowed;
+    uint64_t generation = 0;
+  };
+  std::unique_ptr<ReceiveCache> receiveCache_;  // made with the first cacheable decision
   const std::string clientId_;
   const uint64_t uid_;
   std::atomic<bool> online_{false};
@@ -243,27 +246,36 @@ class Session : public std::enable_shared_from_this<Session> {
   Connection* connection_ = nullptr;
 
   std::map<std::string, SubscriptionRecord, std::less<>> subscriptions_;
-  // boost's deque allocates nothing until the first message (std::deque holds about 1 KiB
-  // for each of these from construction: most sessions never queue anything).
-  boost::container::deque<InflightMessage> inflight_;
-  bool resending_ = false;  // some of inflight_ is not sent on this connection yet (attach())
-  boost::container::deque<QueuedMessage> queue_;
-  uint64_t queuedBytes_ = 0;
+  // The QoS 1/2 state, made on first use: most sessions of a fleet of devices never receive a
+  // QoS 1/2 message nor send a QoS 2 one, and an idle session should cost little
+  // (docs/benchmarks.md). Kept once made, so a steady QoS 1 flow allocates none of it per
+  // message.
+  struct QosState {
+    // boost's deque allocates nothing until the first message (std::deque holds about 1 KiB
+    // for each of these from construction).
+    boost::container::deque<InflightMessage> inflight;
+    boost::container::deque<QueuedMessage> queue;
+    uint64_t queuedBytes = 0;
+    bool resending = false;  // some of `inflight` is not sent on this connection yet (attach())
+    uint16_t lastPacketId = 0;
+    std::unordered_set<uint16_t> incomingQos2;
+  };
+  std::unique_ptr<QosState> qos_;
+  QosState& qosState();  // made on first use
+  uint64_t queuedBytes() const { return qos_ ? qos_->queuedBytes : 0; }
   uint32_t maxQueuedMessages_ = 1000;
   uint64_t maxQueuedBytes_ = 10 * 1024 * 1024;
   bool backpressure_ = true;
   uint32_t highWater_ = 500;            // messages queued or on their way: congested from here
   uint32_t lowWater_ = 250;             // ... down to here
-  std::atomic<uint32_t> queued_{0};     // queue_.size(), for other threads
-  std::atomic<uint32_t> unacked_{0};    // inflight_.size(), for other threads
+  std::atomic<uint32_t> queued_{0};     // queuedCount(), for other threads
+  std::atomic<uint32_t> unacked_{0};    // inflightCount(), for other threads
   std::atomic<uint32_t> inTransit_{0};  // posted by other workers, not yet arrived
   std::atomic<bool> congested_{false};
   std::atomic<uint32_t> drains_{0};
   std::atomic<bool> stalled_{false};
   std::atomic<Clock::rep> congestedSince_{0};
   bool congestionLogged_ = false;
-  std::unordered_set<uint16_t> incomingQos2_;
-  uint16_t lastPacketId_ = 0;
 
   uint32_t expiryInterval_ = 0;
   std::string owner_;
