@@ -79,14 +79,14 @@ Connection::Connection(Worker& worker, Socket socket, const boost::asio::ip::tcp
       socket_(std::move(socket)),
       listener_(std::move(listener)),
       remote_(peer),
-      timer_(worker.context()),
-      drained_(worker.context()) {
+      timer_(worker.context()) {
   peer_ = peerOf(remote_);
   boost::system::error_code ec;
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   if (auto ctx = listener_->tls.load()) tls_ = std::make_unique<net::TlsEngine>(std::move(ctx));
   if (listener_->ws) ws_ = std::make_unique<net::WsEngine>(listener_->ws, ipOf(remote_));
   if (tls_ || ws_) {
+    framing_ = std::make_unique<Framing>();
     // Counted among the listener's handshakes until TLS and the WebSocket upgrade are done.
     listener_->handshakes.fetch_add(1, std::memory_order_relaxed);
     countsHandshake_ = true;
@@ -107,8 +107,8 @@ Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const List
       tls_(std::move(tls)),
       ws_(std::move(ws)),
       pendingConnect_(std::make_unique<mqtt::Connect>(std::move(connect))),
-      timer_(worker.context()),
-      drained_(worker.context()) {
+      timer_(worker.context()) {
+  if (tls_ || ws_) framing_ = std::make_unique<Framing>();
   readBuf_ = std::move(buffered);
   readEnd_ = readBuf_.size();
   boost::system::error_code ec;
@@ -210,8 +210,8 @@ asio::awaitable<void> Connection::readLoop(Read read, bool ok) {
       // worker (nothing is read meanwhile; the connect timeout still runs).
       if (closing_ || (!authPending_ && !pendingConnect_)) break;
       while (authPending_ && !closing_) {
-        drained_.expires_at(std::chrono::steady_clock::time_point::max());
-        co_await drained_.async_wait(asio::as_tuple(asio::use_awaitable));
+        drainedTimer().expires_at(std::chrono::steady_clock::time_point::max());
+        co_await drained_->async_wait(asio::as_tuple(asio::use_awaitable));
       }
       read = Read::More;
       ok = pendingConnect_ && !closing_ && handlePendingConnect();
@@ -227,7 +227,8 @@ asio::awaitable<void> Connection::readLoop(Read read, bool ok) {
       co_await waitForWrites(/*overLimit=*/true);
       continue;
     } else if (onlySocketToAwait()) {
-      awaitReadable();  // reading goes on without this coroutine
+      drained_.reset();  // nothing waits on it now; an idle connection keeps none
+      awaitReadable();   // reading goes on without this coroutine
       co_return;
     } else {
       read = co_await readRest();
@@ -259,11 +260,11 @@ asio::awaitable<void> Connection::waitForWrites(bool overLimit) {
   const uint64_t limit = worker_.broker().limits().maxWriteBuffer;
   auto busy = [&] {
     return overLimit ? writeBacklog() > limit
-                     : writeInFlight_ || !pending_.empty() || !rawPending_.empty();
+                     : writeInFlight_ || !pending_.empty() || rawPendingBytes() > 0;
   };
   while (busy() && !closing_) {
-    drained_.expires_at(std::chrono::steady_clock::time_point::max());
-    co_await drained_.async_wait(asio::as_tuple(asio::use_awaitable));  // write completion wakes
+    drainedTimer().expires_at(std::chrono::steady_clock::time_point::max());
+    co_await drained_->async_wait(asio::as_tuple(asio::use_awaitable));  // write completion wakes
   }
 }
 
@@ -277,6 +278,11 @@ void Connection::streamEnded() {
         "DISCONNECT)",
         clientId_, peer_, ws_->peerCloseCode());
   }
+}
+
+Connection::Timer& Connection::drainedTimer() {
+  if (!drained_) drained_ = std::make_unique<Timer>(worker_.context());
+  return *drained_;
 }
 
 Connection::Read Connection::readFailed(const boost::system::error_code& ec) {
@@ -335,7 +341,7 @@ Connection::Read Connection::receiveFiltered(std::string_view in) {
     if (ws_) decrypted.clear();
     auto r = tls_->receive(in, to, wire);
     if (!wire.empty()) {
-      rawPending_ += wire;
+      framing_->rawPending += wire;
       flush();
     }
     if (!r && r.error().code != 0x00) {
@@ -382,14 +388,14 @@ Connection::Read Connection::receiveFiltered(std::string_view in) {
 void Connection::queueWsWire(std::string& wsWire) {
   if (wsWire.empty()) return;
   if (tls_) {
-    if (!tls_->send(wsWire, rawPending_)) {
+    if (!tls_->send(wsWire, framing_->rawPending)) {
       log::warn("client \"{}\" {}: TLS encryption failed; closing", clientId_, peer_);
       boost::system::error_code ignored;
       socket_.close(ignored);
       return;
     }
   } else {
-    rawPending_ += wsWire;
+    framing_->rawPending += wsWire;
   }
   flush();
 }
@@ -661,7 +667,7 @@ void Connection::onTimer() {
 void Connection::close(ReasonCode reason, std::string_view why) {
   if (closing_) return;
   closing_ = true;
-  drained_.cancel();
+  wakeReadLoop();
   if (token_ && token_->timer) token_->timer->cancel();
   log::debug("client \"{}\" {}: closing ({})", clientId_, peer_, why);
   releaseSession();
@@ -670,7 +676,7 @@ void Connection::close(ReasonCode reason, std::string_view why) {
     // [MQTT-4.13.2-1] tell a 5.0 client why, then close.
     send(mqtt::Disconnect{reason, {}});
   }
-  if (writeInFlight_ || !pending_.empty() || !rawPending_.empty() || transportCloseDue()) {
+  if (writeInFlight_ || !pending_.empty() || rawPendingBytes() > 0 || transportCloseDue()) {
     closeAfterWrite_ = true;
     flush();
     armTimer(kCloseGrace);

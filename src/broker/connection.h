@@ -84,13 +84,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Back-pressure: a session this paused reader may wait for has drained; it looks again.
   void wakeReader() {
     ++wakeups_;
-    drained_.cancel();
+    wakeReadLoop();
   }
   // How many QoS 1/2 deliveries may be unacknowledged: min(client's Receive Maximum, limit).
   uint16_t sendWindow() const { return sendWindow_; }
   // Bytes queued for the socket and not yet written.
   // (Transport bytes included: pongs for a client that pings and never reads count too.)
-  size_t writeBacklog() const { return pendingBytes_ + writingBytes_ + rawPending_.size(); }
+  size_t writeBacklog() const { return pendingBytes_ + writingBytes_ + rawPendingBytes(); }
   bool closing() const { return closing_; }
   mqtt::Version version() const { return version_; }
   const std::string& peer() const { return peer_; }
@@ -278,8 +278,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool countsHandshake_ = false;
   bool tlsStarted_ = false;  // bytes of a TLS handshake have arrived
   bool quotaLogged_ = false;
-  size_t neededBytes_ = 0;               // size of a partly received packet
+  mqtt::Version version_ = mqtt::Version::V311;
   int hops_ = 0;                         // handovers so far, bounded
+  size_t neededBytes_ = 0;               // size of a partly received packet
   std::unique_ptr<net::TlsEngine> tls_;  // set on TLS and WSS listeners
   std::unique_ptr<net::WsEngine> ws_;    // set on WS and WSS listeners
   struct Migration {
@@ -290,7 +291,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // connection should cost little (docs/benchmarks.md).
   std::unique_ptr<Migration> migration_;  // handover to the session's worker, once writes drain
 
-  mqtt::Version version_ = mqtt::Version::V311;
   std::string clientId_;
   std::string tlsIdentity_;            // identity mapped from the handshake, if any
   bool clientIdFromIdentity_ = false;  // the client sent no id; the identity became it
@@ -350,12 +350,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Congested sessions this client's last PUBLISH went to: nothing more is read from it until
   // they drain (Session::congested()).
   std::vector<Blocker> blockers_;
-  uint32_t wakeups_ = 0;  // wakeReader() calls, for shared blockers
   std::unique_ptr<mqtt::Will> will_;
   std::chrono::steady_clock::duration keepAlive_{};
   std::chrono::steady_clock::time_point lastReceived_;
   Timer timer_;
-  Timer drained_;  // woken when a write completes (read back-pressure)
+  // What a paused read loop waits on: woken by wakeReadLoop() when a write completes, a
+  // password check ends, or the connection closes. Made on the first such wait.
+  std::unique_ptr<Timer> drained_;
+  Timer& drainedTimer();
+  void wakeReadLoop() {
+    if (drained_) drained_->cancel();
+  }
+
+  uint32_t wakeups_ = 0;  // wakeReader() calls, for shared blockers
 
   // Negotiated limits.
   uint32_t clientMaxPacketSize_ = 0;  // 0 = none given
@@ -390,12 +397,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t writingBytes_ = 0;
   bool writeInFlight_ = false;
   bool holdWrites_ = false;  // withWritesHeld() is handling a read: flush() when it is done
-  // Transport bytes to send before the next packets: TLS handshake records and alerts, the
-  // WebSocket upgrade response, pongs (already encrypted on WSS).
-  std::string rawPending_;
-  std::string writingWire_;  // TLS/WebSocket: the framed (and encrypted) batch being written
   bool closeNotifySent_ = false;
   bool closeAfterWrite_ = false;
+  // TLS and WebSocket connections only (made with their engines).
+  struct Framing {
+    // Transport bytes to send before the next packets: TLS handshake records and alerts, the
+    // WebSocket upgrade response, pongs (already encrypted on WSS).
+    std::string rawPending;
+    std::string writingWire;  // the framed (and encrypted) batch being written
+  };
+  std::unique_ptr<Framing> framing_;
+  size_t rawPendingBytes() const { return framing_ ? framing_->rawPending.size() : 0; }
 };
 
 }  // namespace moat::broker

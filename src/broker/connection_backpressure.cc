@@ -63,7 +63,7 @@ asio::awaitable<Connection::Read> Connection::waitForReceivers(bool reading) {
       return true;
     });
     if (blockers_.empty()) break;
-    drained_.expires_at(deadline);
+    drainedTimer().expires_at(deadline);
     // Meanwhile the client's acknowledgements and pings are still read and handled (they do
     // not depend on the publishes held before them), so the sessions it receives for keep
     // draining and its pings are answered; bounded like any reading: by what is buffered and
@@ -71,12 +71,12 @@ asio::awaitable<Connection::Read> Connection::waitForReceivers(bool reading) {
     const bool mayRead = result == Read::More && readEnd_ - readStart_ < kPausedReadLimit &&
                          writeBacklog() <= limits.maxWriteBuffer;
     if (!mayRead) {
-      co_await drained_.async_wait(asio::as_tuple(asio::use_awaitable));  // writes wake it too
+      co_await drained_->async_wait(asio::as_tuple(asio::use_awaitable));  // writes wake it too
       continue;
     }
     auto woke = co_await (
         socket_.async_wait(asio::socket_base::wait_read, asio::as_tuple(asio::use_awaitable)) ||
-        drained_.async_wait(asio::as_tuple(asio::use_awaitable)));
+        drained_->async_wait(asio::as_tuple(asio::use_awaitable)));
     if (woke.index() != 0) continue;
     auto [ec] = std::get<0>(woke);
     result = ec ? readFailed(ec) : readNow();

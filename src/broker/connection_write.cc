@@ -140,7 +140,7 @@ void Connection::flush() {
   if (writeInFlight_ || holdWrites_ || !socket_.is_open()) return;
   const bool closeNotify = tls_ && closeAfterWrite_ && !closeNotifySent_ && tls_->handshakeDone();
   const bool wsClose = ws_ && closeAfterWrite_ && ws_->handshakeDone() && !ws_->closeSent();
-  if (pending_.empty() && rawPending_.empty() && !closeNotify && !wsClose) return;
+  if (pending_.empty() && rawPendingBytes() == 0 && !closeNotify && !wsClose) return;
   writing_.swap(pending_);
   writingBytes_ = pendingBytes_;
   pendingBytes_ = 0;
@@ -151,15 +151,16 @@ void Connection::flush() {
     // WebSocket as one binary frame, on TLS encrypted in order, then (when closing) the
     // WebSocket close frame and close_notify. Framing and encryption copy anyway, so the batch
     // becomes one contiguous write.
-    writingWire_.clear();
-    writingWire_.swap(rawPending_);
+    std::string& wire = framing_->writingWire;
+    wire.clear();
+    wire.swap(framing_->rawPending);
     bool ok = true;
     auto emit = [&](std::string_view bytes) {
       if (bytes.empty()) return;
       if (tls_) {
-        ok = ok && tls_->send(bytes, writingWire_).has_value();
+        ok = ok && tls_->send(bytes, wire).has_value();
       } else {
-        writingWire_.append(bytes);
+        wire.append(bytes);
       }
     };
     // Nothing may follow a close frame already sent (after a protocol error): the packets
@@ -191,11 +192,11 @@ void Connection::flush() {
       return;
     }
     if (closeNotify) {
-      tls_->close(writingWire_);
+      tls_->close(wire);
       closeNotifySent_ = true;
     }
-    writingBytes_ = std::max(writingBytes_, writingWire_.size());
-    buffers.emplace_back(asio::buffer(writingWire_));
+    writingBytes_ = std::max(writingBytes_, wire.size());
+    buffers.emplace_back(asio::buffer(wire));
   } else {
     for (const auto& chunk : writing_) {
       if (!chunk.bytes.empty()) buffers.emplace_back(asio::buffer(chunk.bytes));
@@ -208,8 +209,8 @@ void Connection::flush() {
                       self->writeInFlight_ = false;
                       self->recycleWritten();
                       self->writingBytes_ = 0;
-                      if (self->tls_ || self->ws_) std::string().swap(self->writingWire_);
-                      self->drained_.cancel();
+                      if (self->framing_) std::string().swap(self->framing_->writingWire);
+                      self->wakeReadLoop();
                       boost::system::error_code ignored;
                       if (ec) {
                         self->socket_.close(ignored);
@@ -217,7 +218,7 @@ void Connection::flush() {
                         return;
                       }
                       // A close frame or close_notify may still be due after the packets.
-                      bool more = !self->pending_.empty() || !self->rawPending_.empty() ||
+                      bool more = !self->pending_.empty() || self->rawPendingBytes() > 0 ||
                                   (self->closeAfterWrite_ && self->transportCloseDue());
                       if (self->closeAfterWrite_ && !more) {
                         self->socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);

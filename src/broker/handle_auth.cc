@@ -198,7 +198,7 @@ Connection::Token& Connection::tokenState() {
 void Connection::passwordChecked(security::VerifyResult result) {
   if (closing_ || !pendingConnect_) {
     authPending_ = false;
-    drained_.cancel();
+    wakeReadLoop();
     return;
   }
   const std::string user = pendingConnect_->username.value_or("");
@@ -207,7 +207,7 @@ void Connection::passwordChecked(security::VerifyResult result) {
     authMethod_ = "password";
     authUser_ = user;
     authPending_ = false;
-    drained_.cancel();  // wakes readLoop, which continues the CONNECT
+    wakeReadLoop();  // readLoop continues the CONNECT
     return;
   }
   pendingConnect_.reset();
@@ -239,7 +239,7 @@ void Connection::failLogin(const std::string& user, ReasonCode reason, std::stri
       [self = shared_from_this(), wait, reason, why = std::move(why)](boost::system::error_code) {
         self->authPending_ = false;
         if (!self->closing_) self->refuseAuthentication(reason, why);
-        self->drained_.cancel();
+        self->wakeReadLoop();
       });
 }
 
