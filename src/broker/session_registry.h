@@ -6,10 +6,10 @@
 // Threads: any; one mutex.
 #pragma once
 
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
 
 namespace moat::broker {
 
@@ -34,7 +34,7 @@ class SessionRegistry {
 
  private:
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, unsigned> owners_;
+  boost::unordered_flat_map<std::string, unsigned> owners_;
 };
 
 }  // namespace moat::broker

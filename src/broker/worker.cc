@@ -71,7 +71,9 @@ std::shared_ptr<Session> Worker::createSession(const std::string& clientId) {
   auto s = std::make_shared<Session>(*this, clientId, broker_.nextSessionUid());
   const auto& limits = broker_.limits();
   s->setLimits(limits.maxQueuedMessages, limits.maxQueuedBytes, limits.publisherWait > 0);
-  sessions_[clientId] = s;
+  // Replaces a session being ended under the same id; the key must be the new one's.
+  sessions_.erase(clientId);
+  sessions_.emplace(s->clientId(), s);
   return s;
 }
 
