@@ -75,11 +75,7 @@ net::IpAddress ipOf(const boost::asio::ip::tcp::endpoint& ep) {
 
 Connection::Connection(Worker& worker, Socket socket, const boost::asio::ip::tcp::endpoint& peer,
                        std::shared_ptr<const ListenerInfo> listener)
-    : worker_(worker),
-      socket_(std::move(socket)),
-      listener_(std::move(listener)),
-      remote_(peer),
-      timer_(worker.context()) {
+    : worker_(worker), socket_(std::move(socket)), listener_(std::move(listener)), remote_(peer) {
   peer_ = peerOf(remote_);
   boost::system::error_code ec;
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
@@ -106,8 +102,7 @@ Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const List
       hops_(hops),
       tls_(std::move(tls)),
       ws_(std::move(ws)),
-      pendingConnect_(std::make_unique<mqtt::Connect>(std::move(connect))),
-      timer_(worker.context()) {
+      pendingConnect_(std::make_unique<mqtt::Connect>(std::move(connect))) {
   if (tls_ || ws_) framing_ = std::make_unique<Framing>();
   readBuf_ = std::move(buffered);
   readEnd_ = readBuf_.size();
@@ -132,7 +127,9 @@ void Connection::handshakeFinished() {
 void Connection::start() {
   // Also for a connection handed over with its CONNECT: an authentication exchange or a
   // password check still has to end within the connect timeout.
-  armTimer(std::chrono::seconds(worker_.broker().limits().connectTimeout));
+  worker_.scheduleDeadline(*this,
+                           std::chrono::steady_clock::now() +
+                               std::chrono::seconds(worker_.broker().limits().connectTimeout));
   readOn(Read::More, true);
 }
 
@@ -626,22 +623,19 @@ void Connection::protocolError(ReasonCode reason, std::string_view why) {
   close(reason, why);
 }
 
-void Connection::armTimer(std::chrono::steady_clock::duration after) {
-  timer_.expires_after(after);
-  timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (!ec) self->onTimer();
+void Connection::startCloseGrace() {
+  closeGrace_ = std::make_unique<Timer>(worker_.context(), kCloseGrace);
+  closeGrace_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec) return;
+    // The close grace is over and the peer did not take our last packets: drop it. (The read
+    // loop may already be gone; the pending write holds this object alive until now.)
+    boost::system::error_code ignored;
+    self->socket_.close(ignored);
   });
 }
 
-void Connection::onTimer() {
-  if (closing_) {
-    // The close grace is over and the peer did not take our last packets: drop it. (The read
-    // loop may already be gone; the pending write holds this object alive until now.)
-    boost::system::error_code ec;
-    socket_.close(ec);
-    return;
-  }
-  if (state_ == State::Closed) return;
+void Connection::onDeadline() {
+  if (closing_ || state_ == State::Closed) return;
   auto now = std::chrono::steady_clock::now();
   if (state_ == State::AwaitConnect) {
     log::info("{} on listener \"{}\": no CONNECT within {} s; closing", peer_, listener_->name,
@@ -661,7 +655,7 @@ void Connection::onTimer() {
     close(ReasonCode::KeepAliveTimeout, "keep-alive timeout");
     return;
   }
-  armTimer(lastReceived_ + limit - now);
+  worker_.scheduleDeadline(*this, lastReceived_ + limit);
 }
 
 void Connection::close(ReasonCode reason, std::string_view why) {
@@ -679,12 +673,11 @@ void Connection::close(ReasonCode reason, std::string_view why) {
   if (writeInFlight_ || !pending_.empty() || rawPendingBytes() > 0 || transportCloseDue()) {
     closeAfterWrite_ = true;
     flush();
-    armTimer(kCloseGrace);
+    startCloseGrace();
   } else {
     boost::system::error_code ec;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
     socket_.close(ec);
-    timer_.cancel();
   }
 }
 
@@ -710,7 +703,7 @@ void Connection::onClosed() {
   state_ = State::Closed;
   // A last write still in flight keeps its grace timer, which closes the socket if the peer
   // never takes the bytes; otherwise nothing is pending and the timer can go.
-  if (!writeInFlight_) timer_.cancel();
+  if (!writeInFlight_) endCloseGrace();
   worker_.removeConnection(this);
 }
 

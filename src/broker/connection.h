@@ -81,6 +81,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
                    std::span<const uint32_t> subIds);
   // PUBACK, PUBREC, PUBREL or PUBCOMP, without properties.
   void sendAck(mqtt::PacketType type, uint16_t packetId, mqtt::ReasonCode reasonCode);
+  // --- used by this worker's deadline wheel (Worker::scheduleDeadline) ---
+  // The wheel's tick of this connection's deadline; 0: none.
+  uint64_t deadlineTick() const { return deadlineTick_; }
+  void setDeadlineTick(uint64_t tick) { deadlineTick_ = tick; }
+  // The deadline has come: the connect timeout, or a keep-alive check.
+  void onDeadline();
+
   // Back-pressure: a session this paused reader may wait for has drained; it looks again.
   void wakeReader() {
     ++wakeups_;
@@ -166,8 +173,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Stops counting this connection among its listener's handshakes in progress.
   void handshakeFinished();
   void noteReadError(const boost::system::error_code& ec);
-  void armTimer(std::chrono::steady_clock::duration after);
-  void onTimer();
+  // After close(): gives the peer kCloseGrace to take the last bytes, then drops it.
+  void startCloseGrace();
   // Decodes and handles every complete packet at the front of the read buffer; what they
   // produce for this client (PUBACKs, say) goes out in one write when it is done.
   bool processBuffer();
@@ -353,7 +360,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::unique_ptr<mqtt::Will> will_;
   std::chrono::steady_clock::duration keepAlive_{};
   std::chrono::steady_clock::time_point lastReceived_;
-  Timer timer_;
+  uint64_t deadlineTick_ = 0;
+  // The close grace (startCloseGrace()): its wait holds the connection until the last write
+  // completes or the grace runs out. Made at close.
+  std::unique_ptr<Timer> closeGrace_;
+  void endCloseGrace() {
+    if (closeGrace_) closeGrace_->cancel();
+  }
   // What a paused read loop waits on: woken by wakeReadLoop() when a write completes, a
   // password check ends, or the connection closes. Made on the first such wait.
   std::unique_ptr<Timer> drained_;

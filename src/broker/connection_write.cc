@@ -188,7 +188,7 @@ void Connection::flush() {
       log::warn("client \"{}\" {}: TLS encryption failed; closing", clientId_, peer_);
       boost::system::error_code ignored;
       socket_.close(ignored);
-      if (closing_) timer_.cancel();  // the close grace is over: release the connection
+      if (closing_) endCloseGrace();  // the close grace is over: release the connection
       return;
     }
     if (closeNotify) {
@@ -214,7 +214,7 @@ void Connection::flush() {
                       boost::system::error_code ignored;
                       if (ec) {
                         self->socket_.close(ignored);
-                        if (self->closing_) self->timer_.cancel();  // its grace is over
+                        if (self->closing_) self->endCloseGrace();  // its grace is over
                         return;
                       }
                       // A close frame or close_notify may still be due after the packets.
@@ -225,7 +225,7 @@ void Connection::flush() {
                         self->socket_.close(ignored);
                         // The close grace timer holds the connection (and its TLS state): it
                         // goes now, not when the grace would have run out.
-                        self->timer_.cancel();
+                        self->endCloseGrace();
                         return;
                       }
                       self->flush();

@@ -78,7 +78,7 @@ bool Connection::migrateTo(unsigned workerIndex, mqtt::Connect& connect) {
   }
   // The move itself waits in readLoop until nothing is being written (a TLS connection may
   // still be sending its handshake's last bytes); decoding stops here.
-  timer_.cancel();
+  Worker::cancelDeadline(*this);
   migration_ = std::make_unique<Migration>(Migration{workerIndex, std::move(connect)});
   return false;
 }
@@ -301,7 +301,7 @@ bool Connection::handleConnect(mqtt::Connect& c) {
                     identity.empty() ? "an anonymous client" : identity));
     return false;
   }
-  timer_.cancel();
+  Worker::cancelDeadline(*this);  // the connect timeout
 
   bool takenOver = false;
   if (session && session->connection()) {
@@ -361,7 +361,7 @@ bool Connection::handleConnect(mqtt::Connect& c) {
 
   keepAlive_ = std::chrono::seconds(keepAlive);
   lastReceived_ = std::chrono::steady_clock::now();
-  if (keepAlive > 0) armTimer(keepAlive_ + keepAlive_ / 2);
+  if (keepAlive > 0) worker_.scheduleDeadline(*this, lastReceived_ + keepAlive_ + keepAlive_ / 2);
 
   std::string transport;
   if (ws_)

@@ -19,7 +19,8 @@ namespace moat::broker {
 
 namespace asio = boost::asio;
 
-Worker::Worker(Broker& broker, unsigned index) : broker_(broker), index_(index), context_(1) {}
+Worker::Worker(Broker& broker, unsigned index)
+    : broker_(broker), index_(index), context_(1), deadlines_(std::chrono::steady_clock::now()) {}
 
 Worker::~Worker() { join(); }
 
@@ -169,6 +170,36 @@ void Worker::revokeSubscriptions(const AccessControl& access) {
 }
 
 void Worker::addConnection(const std::shared_ptr<Connection>& c) { connections_[c.get()] = c; }
+
+void Worker::scheduleDeadline(Connection& c, std::chrono::steady_clock::time_point when) {
+  c.setDeadlineTick(deadlines_.schedule(&c, when));
+  if (!tickTimer_) armDeadlineTick();
+}
+
+void Worker::cancelDeadline(Connection& c) { c.setDeadlineTick(0); }
+
+void Worker::armDeadlineTick() {
+  if (stopping_) return;
+  tickTimer_.emplace(context_, deadlines_.nextTick());
+  tickTimer_->async_wait([this](boost::system::error_code ec) {
+    if (!ec) onDeadlineTick();
+  });
+}
+
+void Worker::onDeadlineTick() {
+  tickTimer_.reset();
+  deadlines_.advance(
+      std::chrono::steady_clock::now(),
+      [this](Connection* c) -> uint64_t {
+        return connections_.contains(c) ? c->deadlineTick() : 0;
+      },
+      [this](Connection* c) {
+        c->setDeadlineTick(0);
+        auto keep = connections_.at(c);  // onDeadline() may close it, and closing removes it
+        c->onDeadline();
+      });
+  if (deadlines_.size() > 0) armDeadlineTick();
+}
 
 void Worker::removeConnection(Connection* c) {
   connections_.erase(c);

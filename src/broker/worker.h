@@ -10,15 +10,19 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
+#include "broker/deadline_wheel.h"
 #include "broker/message.h"
 #include "broker/session.h"
 #include "broker/subscription_index.h"
@@ -95,6 +99,13 @@ class Worker {
   void wakePausedReaders();
 
   bool stopping() const { return stopping_; }
+  // Connection deadlines (the connect timeout, keep-alive checks): `c.onDeadline()` is called
+  // once `when` has passed, within a second after it, and not at all if c leaves this worker
+  // first. Replaces c's earlier deadline. One timer for the worker instead of one per
+  // connection: an idle connection holds no timer and no pending wait (docs/benchmarks.md).
+  void scheduleDeadline(Connection& c, std::chrono::steady_clock::time_point when);
+  static void cancelDeadline(Connection& c);
+
   size_t sessionCount() const { return sessions_.size(); }
   size_t connectionCount() const { return connections_.size(); }
 
@@ -104,6 +115,8 @@ class Worker {
   void dropWhere(const std::function<std::string(const Connection&)>& why);
   void flushOutboxes();
   void receive(std::vector<Delivery>& batch);
+  void armDeadlineTick();
+  void onDeadlineTick();
 
   Broker& broker_;
   const unsigned index_;
@@ -119,6 +132,11 @@ class Worker {
   bool stopping_ = false;
   std::unordered_set<Connection*> paused_;
   std::atomic<bool> wakePosted_{false};
+
+  // Connection deadlines (scheduleDeadline()). An entry's connection is looked up in
+  // connections_ before it is used: one that left is never touched.
+  DeadlineWheel<Connection> deadlines_;
+  std::optional<boost::asio::steady_timer> tickTimer_;  // armed while the wheel has entries
 };
 
 }  // namespace moat::broker
