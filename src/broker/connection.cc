@@ -99,10 +99,11 @@ Connection::Connection(Worker& worker, Socket socket, std::shared_ptr<const List
       socket_(std::move(socket)),
       listener_(std::move(listener)),
       peer_(std::move(peer)),
-      hops_(hops),
       tls_(std::move(tls)),
       ws_(std::move(ws)),
-      pendingConnect_(std::make_unique<mqtt::Connect>(std::move(connect))) {
+      admission_(std::make_unique<Admission>()) {
+  admission_->hops = hops;
+  admission_->pendingConnect = std::make_unique<mqtt::Connect>(std::move(connect));
   if (tls_ || ws_) framing_ = std::make_unique<Framing>();
   readBuf_ = std::move(buffered);
   readEnd_ = readBuf_.size();
@@ -134,7 +135,7 @@ void Connection::start() {
 }
 
 bool Connection::readingOn(Read read, bool ok) const {
-  return read == Read::More && ok && !closing_ && !authPending_ && !pendingConnect_;
+  return read == Read::More && ok && !closing_ && !authPending_ && !hasPendingConnect();
 }
 
 bool Connection::onlySocketToAwait() const {
@@ -205,13 +206,13 @@ asio::awaitable<void> Connection::readLoop(Read read, bool ok) {
     if (!readingOn(read, ok)) {
       // Done, unless a CONNECT waits for its password check or came handed over from another
       // worker (nothing is read meanwhile; the connect timeout still runs).
-      if (closing_ || (!authPending_ && !pendingConnect_)) break;
+      if (closing_ || (!authPending_ && !hasPendingConnect())) break;
       while (authPending_ && !closing_) {
         drainedTimer().expires_at(std::chrono::steady_clock::time_point::max());
         co_await drained_->async_wait(asio::as_tuple(asio::use_awaitable));
       }
       read = Read::More;
-      ok = pendingConnect_ && !closing_ && handlePendingConnect();
+      ok = hasPendingConnect() && !closing_ && handlePendingConnect();
       continue;
     }
     if (paused()) {
@@ -232,7 +233,7 @@ asio::awaitable<void> Connection::readLoop(Read read, bool ok) {
     }
     if (read != Read::Refused) ok = processBuffer();
   }
-  if (migration_ && !closing_) {
+  if (migrating() && !closing_) {
     // Hand over only between writes, so no byte of a TLS record is lost in the move.
     co_await waitForWrites(/*overLimit=*/false);
     if (!closing_) {
@@ -248,8 +249,8 @@ asio::awaitable<void> Connection::readLoop(Read read, bool ok) {
 bool Connection::handlePendingConnect() {
   // Not in readLoop itself: a coroutine's frame keeps every local for the connection's life,
   // and a Connect is over 1 KiB.
-  mqtt::Connect connect = std::move(*pendingConnect_);
-  pendingConnect_.reset();
+  mqtt::Connect connect = std::move(*admission_->pendingConnect);
+  admission_->pendingConnect.reset();
   return handleConnect(connect) && processBuffer();
 }
 
@@ -268,13 +269,18 @@ asio::awaitable<void> Connection::waitForWrites(bool overLimit) {
 void Connection::streamEnded() {
   if (!ws_ || !ws_->peerClosed()) return;
   // The client is gone: no handover to its session's worker.
-  migration_.reset();
+  if (admission_) admission_->migration.reset();
   if (!closing_ && state_ == State::Connected) {
     log::info(
         "client \"{}\" {}: connection lost (WebSocket closed by the client, code {}, without "
         "DISCONNECT)",
         clientId_, peer_, ws_->peerCloseCode());
   }
+}
+
+Connection::Admission& Connection::admission() {
+  if (!admission_) admission_ = std::make_unique<Admission>();
+  return *admission_;
 }
 
 Connection::Timer& Connection::drainedTimer() {
@@ -511,7 +517,7 @@ bool Connection::processPackets() {
       lastReceived_ = std::chrono::steady_clock::now();
       stamped = true;
     }
-    if (authConnect_ && h.type() == mqtt::PacketType::Disconnect) {
+    if (inAuthExchange() && h.type() == mqtt::PacketType::Disconnect) {
       log::info("client \"{}\" {}: disconnected during the authentication exchange", clientId_,
                 peer_);
       noteRefusal("authentication", std::nullopt, "Abandoned",
@@ -519,14 +525,15 @@ bool Connection::processPackets() {
       close(ReasonCode::Success, "disconnected during authentication");
       return false;
     }
-    if (authConnect_ && h.type() != mqtt::PacketType::Auth) {
+    if (inAuthExchange() && h.type() != mqtt::PacketType::Auth) {
       // [MQTT-3.1.2-30] during enhanced authentication only AUTH (or DISCONNECT) may come.
       refuseAuthentication(
           ReasonCode::ProtocolError,
           fmt::format("{} during the authentication exchange", mqtt::packetTypeName(h.type())));
       return false;
     }
-    if (state_ == State::AwaitConnect && h.type() != mqtt::PacketType::Connect && !authConnect_) {
+    if (state_ == State::AwaitConnect && h.type() != mqtt::PacketType::Connect &&
+        !inAuthExchange()) {
       // [MQTT-3.1.0-1] the first packet must be CONNECT: close without a reply.
       log::info("{}: first packet is {}, not CONNECT; closing", peer_,
                 mqtt::packetTypeName(h.type()));
@@ -583,7 +590,7 @@ bool Connection::handlePacket(mqtt::Packet& packet) {
   using mqtt::PacketType;
   switch (mqtt::packetType(packet)) {
     case PacketType::Connect:
-      if (state_ == State::AwaitConnect && !authConnect_) {
+      if (state_ == State::AwaitConnect && !inAuthExchange()) {
         return handleConnect(std::get<mqtt::Connect>(packet));
       }
       protocolError(ReasonCode::ProtocolError, "second CONNECT");  // [MQTT-3.1.0-2]
@@ -689,9 +696,9 @@ void Connection::takeOver() {
 
 void Connection::onClosed() {
   if (state_ == State::AwaitConnect && !clientId_.empty() && !refusal_) {
-    noteRefusal(authConnect_ ? "authentication" : "connect", std::nullopt, "Abandoned",
-                authConnect_ ? "the connection closed during the authentication exchange"
-                             : "the connection closed before CONNACK");
+    noteRefusal(inAuthExchange() ? "authentication" : "connect", std::nullopt, "Abandoned",
+                inAuthExchange() ? "the connection closed during the authentication exchange"
+                                 : "the connection closed before CONNACK");
   }
   if (!audited_ && refusal_) writeAudit(false);
   // An unauthenticated client must not keep its claim on the client id (nor grow the registry

@@ -140,7 +140,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // An exception out of the read path (a bug, or memory exhausted; not the client's doing):
   // logged, and this connection closed and released, the others going on.
   void readAborted(std::exception_ptr e);
-  // A CONNECT handed over or back from a password check (pendingConnect_), then the buffer.
+  // A CONNECT handed over or back from a password check (pendingConnect), then the buffer.
   bool handlePendingConnect();
   // Waits until every queued byte has been written (or the connection is closing); with
   // `overLimit`, only until the backlog is back under limits.max_write_buffer.
@@ -192,12 +192,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool handleConnect(mqtt::Connect& connect);
   // Runs the listener's authentication chain from where it stands. True when a method
   // accepted; false when the client was refused or a password check is under way (then
-  // pendingConnect_ holds the CONNECT).
+  // the admission's pendingConnect holds the CONNECT).
   bool authenticate(mqtt::Connect& connect);
   void passwordChecked(security::VerifyResult result);
   // handle_auth.cc
   // 5.0 enhanced authentication at CONNECT: SCRAM-SHA-256 sends its challenge and keeps the
-  // CONNECT in authConnect_ until the client's AUTH answers; JWT checks the token at once.
+  // CONNECT in the admission's authConnect until the client's AUTH answers; JWT checks the
+  // token at once.
   bool startEnhancedAuth(mqtt::Connect& connect);
   // Checks a token (the password, or CONNECT's Authentication Data); true when it is good.
   bool acceptToken(mqtt::Connect& connect, std::string_view token);
@@ -286,7 +287,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool tlsStarted_ = false;  // bytes of a TLS handshake have arrived
   bool quotaLogged_ = false;
   mqtt::Version version_ = mqtt::Version::V311;
-  int hops_ = 0;                         // handovers so far, bounded
   size_t neededBytes_ = 0;               // size of a partly received packet
   std::unique_ptr<net::TlsEngine> tls_;  // set on TLS and WSS listeners
   std::unique_ptr<net::WsEngine> ws_;    // set on WS and WSS listeners
@@ -295,28 +295,40 @@ class Connection : public std::enable_shared_from_this<Connection> {
     mqtt::Connect connect;
   };
   // State of a phase of the connection's life lives on the heap, only while it lasts: an idle
-  // connection should cost little (docs/benchmarks.md).
-  std::unique_ptr<Migration> migration_;  // handover to the session's worker, once writes drain
+  // connection should cost little (docs/benchmarks.md). What the attempt needs until the
+  // client is connected (or refused) is made when first needed and dropped at CONNACK.
+  struct Admission {
+    int hops = 0;                 // handovers so far, bounded
+    size_t authStep = 0;          // the method of listener_->auth being tried
+    std::string tlsIdentity;      // identity mapped from the handshake, if any
+    std::string claimedUsername;  // the CONNECT's user name, as sent (for the audit event)
+    // A CONNECT still to handle: handed over from another worker, or waiting for a password
+    // check.
+    std::unique_ptr<mqtt::Connect> pendingConnect;
+    // Enhanced authentication (5.0): the CONNECT waiting for the end of the exchange, and what
+    // the CONNACK carries back.
+    std::unique_ptr<mqtt::Connect> authConnect;
+    std::optional<std::string> connackAuthData;
+    std::unique_ptr<Migration> migration;  // handover to the session's worker, once writes drain
+  };
+  std::unique_ptr<Admission> admission_;
+  Admission& admission();  // made on first use
+  bool hasPendingConnect() const { return admission_ && admission_->pendingConnect; }
+  bool inAuthExchange() const { return admission_ && admission_->authConnect; }
+  bool migrating() const { return admission_ && admission_->migration; }
 
   std::string clientId_;
-  std::string tlsIdentity_;            // identity mapped from the handshake, if any
   bool clientIdFromIdentity_ = false;  // the client sent no id; the identity became it
   bool clientIdAssigned_ = false;      // the client sent no id; the broker made one up
   // Authentication (authenticate()).
   bool authenticated_ = false;
   bool authPending_ = false;  // a password check is under way
-  size_t authStep_ = 0;       // the method of listener_->auth being tried
   std::string authMethod_;    // the method that accepted
   std::string authUser_;      // the identity it gave (user name, certificate identity)
-  // A CONNECT still to handle: handed over from another worker, or waiting for a password
-  // check.
-  std::unique_ptr<mqtt::Connect> pendingConnect_;
-  // Enhanced authentication (5.0): the method CONNECT named, the exchange under way, the
-  // CONNECT waiting for its end, and what the CONNACK carries back.
+  // Enhanced authentication (5.0), at CONNECT and for re-authentication: the method CONNECT
+  // named and the exchange under way.
   std::string enhancedMethod_;
   std::unique_ptr<security::ScramServer> scram_;
-  std::unique_ptr<mqtt::Connect> authConnect_;
-  std::optional<std::string> connackAuthData_;
   // What the token (JWT) that admitted the client said; null for other clients. Roles, tenant
   // and claims go into the subject (for authorization), the key id and subject into the audit
   // event; a JWKS reload keeps the connection only if a key of its algorithm is left.
@@ -349,7 +361,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::unique_ptr<Refusal> refusal_;  // kept only with [audit] on
   bool audited_ = false;
   bool refusingAuth_ = false;        // refuseConnect() called by refuseAuthentication()
-  std::string claimedUsername_;      // the CONNECT's user name, as sent
   bool refusalLogged_ = false;       // recordRefusal() was called
   bool claimed_ = false;             // this connection claimed clientId_ in the registry
   boost::asio::ip::tcp::endpoint remote_;  // the peer (port 0: unknown), read once when accepted

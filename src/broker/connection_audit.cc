@@ -43,8 +43,9 @@ void Connection::writeAudit(bool accepted) {
   e.clientId = clientId_;
   e.accepted = accepted;
   e.method = authMethod_;
-  e.username =
-      accepted && !authUser_.empty() && authMethod_ != "anonymous" ? authUser_ : claimedUsername_;
+  e.username = accepted && !authUser_.empty() && authMethod_ != "anonymous" ? authUser_
+               : admission_ ? admission_->claimedUsername
+                            : kNone;
   if (state_ != State::AwaitConnect || !clientId_.empty()) {
     e.protocol = std::string(mqtt::versionName(version_));
   }

@@ -59,7 +59,8 @@ std::string Connection::clientAddress() const {
 
 bool Connection::authenticate(mqtt::Connect& c) {
   const auto& chain = listener_->auth;
-  if (authStep_ == 0) {
+  size_t& step = admission().authStep;
+  if (step == 0) {
     if (auto ban = worker_.broker().bans().match(clientAddress(), c.username.value_or(""),
                                                  c.clientId, BanList::Clock::now())) {
       refuseAuthentication(ReasonCode::Banned,
@@ -81,14 +82,15 @@ bool Connection::authenticate(mqtt::Connect& c) {
     // 5.0 enhanced authentication: the client chose the method.
     if (c.properties.authenticationMethod) return startEnhancedAuth(c);
   }
-  for (; authStep_ < chain.size(); ++authStep_) {
-    const auto& method = chain[authStep_];
+  for (; step < chain.size(); ++step) {
+    const auto& method = chain[step];
     if (method == "certificate" || method == "psk") {
       const bool psk = tls_ && !tls_->facts().pskIdentity.empty();
-      if (!tlsIdentity_.empty() && psk == (method == "psk")) {
+      if (const auto& identity = admission_->tlsIdentity;
+          !identity.empty() && psk == (method == "psk")) {
         authenticated_ = true;
         authMethod_ = method;
-        authUser_ = tlsIdentity_;
+        authUser_ = identity;
         return true;
       }
     } else if (method == "jwt") {
@@ -102,7 +104,7 @@ bool Connection::authenticate(mqtt::Connect& c) {
         authPending_ = true;
         std::string username = *c.username;
         security::SecretString password(*c.password);
-        pendingConnect_ = std::make_unique<mqtt::Connect>(std::move(c));
+        admission_->pendingConnect = std::make_unique<mqtt::Connect>(std::move(c));
         passwords->check(
             std::move(username), std::move(password), worker_.context().get_executor(),
             [self = shared_from_this()](security::VerifyResult r) { self->passwordChecked(r); });
@@ -148,7 +150,7 @@ bool Connection::startEnhancedAuth(mqtt::Connect& c) {
     challenge.properties.authenticationData = std::move(*first);
     send(challenge);
     // continued by the client's AUTH (handleAuth)
-    authConnect_ = std::make_unique<mqtt::Connect>(std::move(c));
+    admission().authConnect = std::make_unique<mqtt::Connect>(std::move(c));
     return false;
   }
   if (method == kJwtMethod && listed(chain, "jwt") && worker_.broker().jwt()) {
@@ -196,12 +198,12 @@ Connection::Token& Connection::tokenState() {
 }
 
 void Connection::passwordChecked(security::VerifyResult result) {
-  if (closing_ || !pendingConnect_) {
+  if (closing_ || !hasPendingConnect()) {
     authPending_ = false;
     wakeReadLoop();
     return;
   }
-  const std::string user = pendingConnect_->username.value_or("");
+  const std::string user = admission_->pendingConnect->username.value_or("");
   if (result == security::VerifyResult::Ok) {
     authenticated_ = true;
     authMethod_ = "password";
@@ -210,7 +212,7 @@ void Connection::passwordChecked(security::VerifyResult result) {
     wakeReadLoop();  // readLoop continues the CONNECT
     return;
   }
-  pendingConnect_.reset();
+  admission_->pendingConnect.reset();
   failLogin(user, ReasonCode::BadUserNameOrPassword,
             result == security::VerifyResult::UnknownUser
                 ? fmt::format("user \"{}\" is not in the password file", user)
@@ -222,7 +224,7 @@ void Connection::failLogin(const std::string& user, ReasonCode reason, std::stri
   // user), and enough failures ban the address. The connection stays paused meanwhile:
   // readLoop waits while authPending_ is set. The refusal is logged and noted now, so a
   // client that makes the connect timeout end the wait leaves the same trace.
-  if (claimedUsername_.empty()) claimedUsername_ = user;
+  if (admission().claimedUsername.empty()) admission_->claimedUsername = user;
   recordRefusal("authentication", reason, why);
   auto verdict =
       worker_.broker().loginGuard().failed(clientAddress(), user, LoginGuard::Clock::now());
@@ -274,7 +276,7 @@ bool Connection::handleAuth(mqtt::Auth& auth) {
   const auto& method = auth.properties.authenticationMethod;
   if (state_ == State::AwaitConnect) {
     // The client's answer to our challenge, before CONNACK.
-    if (!authConnect_ || !scram_) {
+    if (!inAuthExchange() || !scram_) {
       refuseConnect(ReasonCode::ProtocolError, "AUTH before CONNECT");
       return false;
     }
@@ -289,9 +291,9 @@ bool Connection::handleAuth(mqtt::Auth& auth) {
     auto final = scram_->finish(auth.properties.authenticationData.value_or(""));
     const std::string user = scram_->username();
     scram_.reset();
-    mqtt::Connect c = std::move(*authConnect_);
-    authConnect_.reset();
-    if (claimedUsername_.empty()) claimedUsername_ = user;
+    mqtt::Connect c = std::move(*admission_->authConnect);
+    admission_->authConnect.reset();
+    if (admission_->claimedUsername.empty()) admission_->claimedUsername = user;
     if (!final) {
       const bool malformed = final.error().kind == security::ScramFailure::Malformed;
       if (malformed) {
@@ -312,7 +314,7 @@ bool Connection::handleAuth(mqtt::Auth& auth) {
     authenticated_ = true;
     authMethod_ = "scram";
     authUser_ = user;
-    connackAuthData_ = std::move(*final);
+    admission_->connackAuthData = std::move(*final);
     return handleConnect(c);
   }
 

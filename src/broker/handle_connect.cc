@@ -72,20 +72,20 @@ void Connection::refuseConnect(ReasonCode reason, std::string_view why) {
 }
 
 bool Connection::migrateTo(unsigned workerIndex, mqtt::Connect& connect) {
-  if (++hops_ > kMaxHandovers) {
+  if (++admission().hops > kMaxHandovers) {
     refuseConnect(ReasonCode::ServerBusy, "session owner kept changing");
     return false;
   }
   // The move itself waits in readLoop until nothing is being written (a TLS connection may
   // still be sending its handshake's last bytes); decoding stops here.
   Worker::cancelDeadline(*this);
-  migration_ = std::make_unique<Migration>(Migration{workerIndex, std::move(connect)});
+  admission_->migration = std::make_unique<Migration>(Migration{workerIndex, std::move(connect)});
   return false;
 }
 
 void Connection::performMigration() {
-  Migration m = std::move(*migration_);
-  migration_.reset();
+  Migration m = std::move(*admission_->migration);
+  admission_->migration.reset();
   boost::system::error_code ec;
   auto protocol = socket_.local_endpoint(ec).protocol();
   auto fd = ec ? -1 : socket_.release(ec);
@@ -101,8 +101,9 @@ void Connection::performMigration() {
   handedOver_ = true;
   asio::post(dest.context(), [&dest, protocol, fd, listener = listener_, peer = peer_,
                               remote = remote_, buffered = std::move(buffered),
-                              connect = std::move(m.connect), hops = hops_, tls = std::move(tls_),
-                              ws = std::move(ws_), fromIdentity = clientIdFromIdentity_]() mutable {
+                              connect = std::move(m.connect), hops = admission_->hops,
+                              tls = std::move(tls_), ws = std::move(ws_),
+                              fromIdentity = clientIdFromIdentity_]() mutable {
     Socket socket(dest.context());
     boost::system::error_code ec;
     socket.assign(protocol, fd, ec);
@@ -141,7 +142,7 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   const auto& limits = worker_.broker().limits();
   version_ = c.version;
   clientId_ = c.clientId;
-  claimedUsername_ = c.username.value_or("");
+  admission().claimedUsername = c.username.value_or("");
   const bool v5 = version_ == Version::V5;
 
   // Identity from the TLS handshake, per [listener.tls] identity / identity_as.
@@ -173,7 +174,7 @@ bool Connection::handleConnect(mqtt::Connect& c) {
       c.clientId = id;
       clientId_ = id;
     }
-    tlsIdentity_ = id;
+    admission().tlsIdentity = id;
   }
 
   bool assigned = (clientIdFromIdentity_ || clientIdAssigned_) && v5;
@@ -253,7 +254,7 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   // Authentication, on the session's worker: the chain of [[listener]] auth. A password check
   // runs off this thread; handleConnect() is called again with the connect when it is done.
   // While an enhanced authentication exchange waits for the client's AUTH, reading goes on.
-  if (!authenticated_ && !authenticate(c)) return authConnect_ != nullptr && !closing_;
+  if (!authenticated_ && !authenticate(c)) return inAuthExchange() && !closing_;
   if (!stillAdmitted(c)) return false;
   buildSubject(c);
   if (!placeInTenant()) return false;
@@ -354,7 +355,7 @@ bool Connection::handleConnect(mqtt::Connect& c) {
     if (limits.topicAliasMaximum > 0) p.topicAliasMaximum = limits.topicAliasMaximum;
     p.maximumPacketSize = limits.maxPacketSize;
     if (!enhancedMethod_.empty()) p.authenticationMethod = enhancedMethod_;  // spec 3.2.2.3.17
-    if (connackAuthData_) p.authenticationData = std::move(connackAuthData_);
+    if (auto& data = admission().connackAuthData) p.authenticationData = std::move(data);
   }
   state_ = State::Connected;
   send(ack);
@@ -376,8 +377,9 @@ bool Connection::handleConnect(mqtt::Connect& c) {
       c.cleanStart ? "clean start" : "resume", keepAlive,
       expiry == 0xFFFFFFFF ? std::string("never") : fmt::format("{} s", expiry),
       sessionPresent ? ", session present" : "",
-      tlsIdentity_.empty() ? std::string()
-                           : fmt::format(", identity \"{}\" from {}", tlsIdentity_, identitySource),
+      admission().tlsIdentity.empty()
+          ? std::string()
+          : fmt::format(", identity \"{}\" from {}", admission_->tlsIdentity, identitySource),
       authMethod_ == "password" || authMethod_ == "jwt" || authMethod_ == "scram"
           ? fmt::format(", user \"{}\" by {}{}", authUser_,
                         authMethod_ == "scram" ? "SCRAM-SHA-256"
@@ -389,6 +391,7 @@ bool Connection::handleConnect(mqtt::Connect& c) {
           : std::string());
   session_->attach(this);
   writeAudit(true);
+  admission_.reset();  // connected: the attempt's state is done with
   armTokenExpiry();
   return true;
 }
