@@ -56,13 +56,12 @@ bool Connection::handlePublish(mqtt::Publish& p) {
     }
   }
 
-  auto& received = session_->incomingQos2();
-  if (p.qos == 2 && received.count(p.packetId)) {
+  if (p.qos == 2 && session_->awaitsRelease(p.packetId)) {
     // A resent QoS 2 PUBLISH we already routed: acknowledge again, route nothing [MQTT-4.3.3-9].
     sendAck(PacketType::Pubrec, p.packetId, ReasonCode::Success);
     return true;
   }
-  if (p.qos == 2 && received.size() >= receiveMaximum_) {
+  if (p.qos == 2 && session_->awaitingRelease() >= receiveMaximum_) {
     // [MQTT-3.3.4-9] more unacknowledged QoS 2 publishes than our Receive Maximum.
     protocolError(ReasonCode::ReceiveMaximumExceeded,
                   fmt::format("more than {} QoS 2 publishes awaiting PUBREL", receiveMaximum_));
@@ -75,7 +74,7 @@ bool Connection::handlePublish(mqtt::Publish& p) {
     if (p.qos == 1) {
       sendAck(PacketType::Puback, p.packetId, v5 ? code : ReasonCode::Success);
     } else if (p.qos == 2) {
-      if (!v5) received.insert(p.packetId);  // its PUBREL gets a PUBCOMP
+      if (!v5) session_->noteAwaitingRelease(p.packetId);  // its PUBREL gets a PUBCOMP
       sendAck(PacketType::Pubrec, p.packetId, v5 ? code : ReasonCode::Success);
     }
     return true;
@@ -119,7 +118,7 @@ bool Connection::handlePublish(mqtt::Publish& p) {
   if (qos == 1) {
     sendAck(PacketType::Puback, packetId, rc);
   } else if (qos == 2) {
-    received.insert(packetId);
+    session_->noteAwaitingRelease(packetId);
     sendAck(PacketType::Pubrec, packetId, rc);
   }
   return true;
@@ -139,7 +138,7 @@ bool Connection::handleAck(PacketType type, uint16_t packetId, ReasonCode reason
       }
       return true;
     case PacketType::Pubrel: {
-      bool known = session_->incomingQos2().erase(packetId) > 0;
+      bool known = session_->release(packetId);
       // [MQTT-4.3.3-11] always answer PUBREL; 5.0 says when the id was unknown.
       sendAck(PacketType::Pubcomp, packetId,
               known || !v5 ? ReasonCode::Success : ReasonCode::PacketIdentifierNotFound);

@@ -301,8 +301,11 @@ void Session::detach(Connection* connection) {
   updateCongestion();
 }
 
+// The acknowledgements find nothing in a session that never had a QoS 1/2 delivery, and make
+// no QoS state for it.
 void Session::onPuback(uint16_t packetId) {
-  auto& inflight = qosState().inflight;
+  if (!qos_) return noteUnknownAck("PUBACK", packetId);
+  auto& inflight = qos_->inflight;
   for (auto it = inflight.begin(); it != inflight.end(); ++it) {
     if (it->packetId == packetId && it->qos == 1) {
       inflight.erase(it);
@@ -310,11 +313,16 @@ void Session::onPuback(uint16_t packetId) {
       return;
     }
   }
-  log::debug("client \"{}\": PUBACK for unknown packet id {}", clientId_, packetId);
+  noteUnknownAck("PUBACK", packetId);
+}
+
+void Session::noteUnknownAck(const char* what, uint16_t packetId) const {
+  log::debug("client \"{}\": {} for unknown packet id {}", clientId_, what, packetId);
 }
 
 bool Session::onPubrec(uint16_t packetId, bool failed) {
-  auto& inflight = qosState().inflight;
+  if (!qos_) return false;
+  auto& inflight = qos_->inflight;
   for (auto it = inflight.begin(); it != inflight.end(); ++it) {
     if (it->packetId != packetId || it->qos != 2) continue;
     if (failed) {  // a PUBREC with a reason >= 0x80 ends the exchange [MQTT-4.3.3-?]
@@ -333,7 +341,8 @@ bool Session::onPubrec(uint16_t packetId, bool failed) {
 }
 
 void Session::onPubcomp(uint16_t packetId) {
-  auto& inflight = qosState().inflight;
+  if (!qos_) return noteUnknownAck("PUBCOMP", packetId);
+  auto& inflight = qos_->inflight;
   for (auto it = inflight.begin(); it != inflight.end(); ++it) {
     if (it->packetId == packetId && it->stage == InflightMessage::Stage::AwaitComp) {
       inflight.erase(it);
@@ -341,7 +350,7 @@ void Session::onPubcomp(uint16_t packetId) {
       return;
     }
   }
-  log::debug("client \"{}\": PUBCOMP for unknown packet id {}", clientId_, packetId);
+  noteUnknownAck("PUBCOMP", packetId);
 }
 
 void Session::setPendingWill(std::shared_ptr<Message> will, uint32_t delaySeconds) {

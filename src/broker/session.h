@@ -148,8 +148,14 @@ class Session : public std::enable_shared_from_this<Session> {
   bool onPubrec(uint16_t packetId, bool failed);
   void onPubcomp(uint16_t packetId);
 
-  // Client-to-broker QoS 2: packet ids received and not yet released.
-  std::unordered_set<uint16_t>& incomingQos2() { return qosState().incomingQos2; }
+  // Client-to-broker QoS 2: packet ids received and not yet released (PUBREL).
+  bool awaitsRelease(uint16_t packetId) const {
+    return qos_ && qos_->incomingQos2.contains(packetId);
+  }
+  size_t awaitingRelease() const { return qos_ ? qos_->incomingQos2.size() : 0; }
+  void noteAwaitingRelease(uint16_t packetId) { qosState().incomingQos2.insert(packetId); }
+  // False when the id was not awaiting release.
+  bool release(uint16_t packetId) { return qos_ && qos_->incomingQos2.erase(packetId) > 0; }
 
   std::map<std::string, SubscriptionRecord, std::less<>>& subscriptions() { return subscriptions_; }
 
@@ -216,6 +222,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void purgeExpired(Clock::time_point now);
   void publishWill(std::shared_ptr<Message> will);
   void noteDrop(const char* why);
+  void noteUnknownAck(const char* what, uint16_t packetId) const;
   // Sets or clears congestion after the queue or the connection changed; clearing it wakes the
   // paused publishers.
   void updateCongestion();

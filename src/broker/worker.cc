@@ -196,9 +196,16 @@ void Worker::onDeadlineTick() {
       [this](Connection* c) {
         c->setDeadlineTick(0);
         auto keep = connections_.at(c);  // onDeadline() may close it, and closing removes it
-        c->onDeadline();
+        // One connection's failure must not end the others' deadlines (nor reach run()).
+        try {
+          c->onDeadline();
+        } catch (const std::exception& e) {
+          log::error("client \"{}\" {}: unexpected exception at its deadline: {}; closing",
+                     c->clientId(), c->peer(), e.what());
+          c->close(mqtt::ReasonCode::UnspecifiedError, "internal error");
+        }
       });
-  if (deadlines_.size() > 0) armDeadlineTick();
+  if (!tickTimer_ && deadlines_.size() > 0) armDeadlineTick();
 }
 
 void Worker::removeConnection(Connection* c) {
