@@ -403,7 +403,7 @@ void printTlsDetails(const ClientFlags& f, const client::Client& c,
   if (!f.debug || !connected.tls) return;
   const net::TlsFacts& t = *connected.tls;
   std::string line = "Client " + c.clientId() + " TLS " + t.version + ", " + t.cipher +
-                     (t.peerSubject.empty() ? "" : ", server " + t.peerSubject) + "\n";
+                     (t.peer().subject.empty() ? "" : ", server " + t.peer().subject) + "\n";
   std::fputs(line.c_str(), stderr);
 }
 

@@ -409,11 +409,11 @@ bool Connection::tlsHandshakeDone() {
   const auto& pins = listener_->pinSpki;
   const auto& facts = tls_->facts();
   if (!pins.empty() && facts.pskIdentity.empty() &&
-      std::find(pins.begin(), pins.end(), facts.spkiSha256) == pins.end()) {
+      std::find(pins.begin(), pins.end(), facts.peer().spkiSha256) == pins.end()) {
     const std::string why =
-        facts.spkiSha256.empty()
+        facts.peer().spkiSha256.empty()
             ? std::string("no client certificate (pin_spki needs one)")
-            : fmt::format("client key not pinned (SPKI SHA-256 {})", facts.spkiSha256);
+            : fmt::format("client key not pinned (SPKI SHA-256 {})", facts.peer().spkiSha256);
     log::info("{} on listener \"{}\": TLS handshake failed: {}", peer_, listener_->name, why);
     noteRefusal("tls", std::nullopt, "TLS handshake failed", why);
     return false;
@@ -423,14 +423,14 @@ bool Connection::tlsHandshakeDone() {
   if (auto current = listener_->tls.load(); current && tls_->revokedBy(*current)) {
     const std::string why = fmt::format(
         "client certificate revoked (by the CRL reloaded during the handshake; serial {})",
-        tls_->facts().peerSerial);
+        tls_->facts().peer().serial);
     log::info("{} on listener \"{}\": TLS handshake failed: {}", peer_, listener_->name, why);
     noteRefusal("tls", std::nullopt, "TLS handshake failed", why);
     return false;
   }
   log::debug("{} on listener \"{}\": TLS handshake done ({}, {}{}{})", peer_, listener_->name,
              facts.version, facts.cipher, facts.resumed ? ", resumed" : "",
-             facts.peerSubject.empty() ? "" : ", client certificate " + facts.peerSubject);
+             facts.peer().subject.empty() ? "" : ", client certificate " + facts.peer().subject);
   return true;
 }
 

@@ -63,9 +63,9 @@ void Connection::writeAudit(bool accepted) {
     const auto& f = tls_->facts();
     e.tlsVersion = f.version;
     e.tlsCipher = f.cipher;
-    e.certSubject = f.peerSubject;
-    e.certIssuer = f.peerIssuer;
-    e.certSerial = f.peerSerial;
+    e.certSubject = f.peer().subject;
+    e.certIssuer = f.peer().issuer;
+    e.certSerial = f.peer().serial;
     e.pskIdentity = f.pskIdentity;
   }
   if (token_) {

@@ -23,9 +23,10 @@ void Connection::buildSubject(const mqtt::Connect& c) {
   s->clientId = c.clientId;
   if (tls_) {
     const auto& f = tls_->facts();
-    if (!f.peerCommonName.empty()) s->cert.push_back({"cn", {f.peerCommonName}});
-    if (!f.peerOrganizations.empty()) s->cert.push_back({"o", f.peerOrganizations});
-    if (!f.peerOrganizationalUnits.empty()) s->cert.push_back({"ou", f.peerOrganizationalUnits});
+    if (!f.peer().commonName.empty()) s->cert.push_back({"cn", {f.peer().commonName}});
+    if (!f.peer().organizations.empty()) s->cert.push_back({"o", f.peer().organizations});
+    if (!f.peer().organizationalUnits.empty())
+      s->cert.push_back({"ou", f.peer().organizationalUnits});
   }
   if (token_) {
     s->roles = token_->roles;

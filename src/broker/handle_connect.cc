@@ -130,11 +130,11 @@ std::string Connection::handshakeIdentity(std::string& source) const {
   }
   const auto& field = listener_->identity;
   source = "certificate " + field;
-  if (field == "cn") return f.peerCommonName;
-  if (field == "subject") return f.peerSubject;
-  if (field == "san_dns") return f.sanDns;
-  if (field == "san_uri") return f.sanUri;
-  if (field == "san_email") return f.sanEmail;
+  if (field == "cn") return f.peer().commonName;
+  if (field == "subject") return f.peer().subject;
+  if (field == "san_dns") return f.peer().sanDns;
+  if (field == "san_uri") return f.peer().sanUri;
+  if (field == "san_email") return f.peer().sanEmail;
   return {};
 }
 
@@ -277,7 +277,7 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   }
   if (const auto& rule = listener_->clientIdMustEqual; !rule.empty()) {
     const std::string& want =
-        rule == "cn" ? (tls_ ? tls_->facts().peerCommonName : std::string()) : authUser_;
+        rule == "cn" ? (tls_ ? tls_->facts().peer().commonName : std::string()) : authUser_;
     if (want.empty() || c.clientId != want) {
       refuseAuthentication(
           ReasonCode::ClientIdentifierNotValid,

@@ -105,7 +105,7 @@ void Worker::dropRevoked(const ListenerInfo* listener, const net::TlsContext& tl
     const auto& facts = c.tls()->facts();
     if (c.tls()->revokedBy(tls)) {
       return fmt::format("client certificate serial {} revoked by the reloaded CRL",
-                         facts.peerSerial);
+                         facts.peer().serial);
     }
     if (c.tls()->pskRevokedBy(tls)) {
       return fmt::format("PSK identity \"{}\" was removed from the PSK file or its key changed",

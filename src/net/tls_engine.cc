@@ -390,9 +390,10 @@ void TlsEngine::collectFacts() {
   if (alpn) facts_.alpn.assign(reinterpret_cast<const char*>(alpn), alpnLen);
   if (!context_->isClient()) facts_.pskIdentity = pskIdentityOf(ssl_);
   if (X509* peer = SSL_get0_peer_certificate(ssl_)) {
-    facts_.peerSubject = nameOf(X509_get_subject_name(peer));
-    facts_.peerIssuer = nameOf(X509_get_issuer_name(peer));
-    facts_.peerSerial = serialOf(peer);
+    auto cert = std::make_shared<PeerCertificate>();
+    cert->subject = nameOf(X509_get_subject_name(peer));
+    cert->issuer = nameOf(X509_get_issuer_name(peer));
+    cert->serial = serialOf(peer);
     X509_NAME* subject = X509_get_subject_name(peer);
     // Every value of one field of the subject, as UTF-8.
     auto valuesOf = [subject](int nid) {
@@ -406,16 +407,16 @@ void TlsEngine::collectFacts() {
       }
       return values;
     };
-    if (auto cn = valuesOf(NID_commonName); !cn.empty()) facts_.peerCommonName = cn.front();
-    facts_.peerOrganizations = valuesOf(NID_organizationName);
-    facts_.peerOrganizationalUnits = valuesOf(NID_organizationalUnitName);
+    if (auto cn = valuesOf(NID_commonName); !cn.empty()) cert->commonName = cn.front();
+    cert->organizations = valuesOf(NID_organizationName);
+    cert->organizationalUnits = valuesOf(NID_organizationalUnitName);
     auto* names =
         static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(peer, NID_subject_alt_name, nullptr, nullptr));
     for (int i = 0; names && i < sk_GENERAL_NAME_num(names); ++i) {
       const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
-      std::string* slot = n->type == GEN_DNS     ? &facts_.sanDns
-                          : n->type == GEN_URI   ? &facts_.sanUri
-                          : n->type == GEN_EMAIL ? &facts_.sanEmail
+      std::string* slot = n->type == GEN_DNS     ? &cert->sanDns
+                          : n->type == GEN_URI   ? &cert->sanUri
+                          : n->type == GEN_EMAIL ? &cert->sanEmail
                                                  : nullptr;
       if (!slot || !slot->empty()) continue;
       const ASN1_IA5STRING* v = n->d.ia5;
@@ -432,11 +433,12 @@ void TlsEngine::collectFacts() {
       EVP_Digest(der, static_cast<size_t>(derLen), md, &mdLen, EVP_sha256(), nullptr);
       static const char* kHex = "0123456789abcdef";
       for (unsigned int i = 0; i < mdLen; ++i) {
-        facts_.spkiSha256 += kHex[md[i] >> 4];
-        facts_.spkiSha256 += kHex[md[i] & 15];
+        cert->spkiSha256 += kHex[md[i] >> 4];
+        cert->spkiSha256 += kHex[md[i] & 15];
       }
     }
     OPENSSL_free(der);
+    facts_.certificate = std::move(cert);
   }
 }
 

@@ -21,22 +21,35 @@
 
 namespace moat::net {
 
-// What a completed handshake established, for logs and (later) identity mapping.
+// The peer's certificate, as the handshake presented it.
+struct PeerCertificate {
+  std::string subject;
+  std::string issuer;
+  std::string serial;                            // hex
+  std::string commonName;                        // the first CN
+  std::vector<std::string> organizations;        // every O
+  std::vector<std::string> organizationalUnits;  // every OU
+  std::string sanDns, sanUri, sanEmail;          // the first of each kind in subjectAltName
+  std::string spkiSha256;                        // hex, lower case, of the peer's public key
+};
+
+// What a completed handshake established, for logs and identity mapping.
 struct TlsFacts {
   std::string version;  // "TLSv1.3"
   std::string cipher;
   std::string sni;
   std::string alpn;
   bool resumed = false;
-  std::string peerSubject;  // empty without a client certificate
-  std::string peerIssuer;
-  std::string peerSerial;  // hex
-  std::string peerCommonName;                        // the first CN
-  std::vector<std::string> peerOrganizations;        // every O
-  std::vector<std::string> peerOrganizationalUnits;  // every OU
-  std::string sanDns, sanUri, sanEmail;  // the first of each kind in subjectAltName
-  std::string spkiSha256;                // hex, lower case, of the client's public key
-  std::string pskIdentity;               // when the handshake used a PSK
+  std::string pskIdentity;  // when the handshake used a PSK
+  // The peer's certificate, null without one. Apart, and made only when there is one: most
+  // clients present none, and their connections should not carry its empty fields (a few
+  // hundred bytes each, docs/benchmarks.md).
+  std::shared_ptr<const PeerCertificate> certificate;
+  // The peer's certificate, or one with every field empty.
+  const PeerCertificate& peer() const {
+    static const PeerCertificate kNone;
+    return certificate ? *certificate : kNone;
+  }
 };
 
 namespace detail {

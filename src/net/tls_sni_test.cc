@@ -69,7 +69,7 @@ class TlsSniTest : public ::testing::Test {
     TlsEngine server(ctx), c(client(checkName), name);
     auto failure = runHandshake(c, server);
     if (error) *error = failure;
-    return failure ? "" : c.facts().peerCommonName;
+    return failure ? "" : c.facts().peer().commonName;
   }
 
   fs::path dir_;
@@ -177,8 +177,8 @@ TEST_F(TlsSniTest, ClientCertificatesAreCheckedWhicheverCertificateIsServed) {
   cs.key = device.key;
   TlsEngine server3(ctx), c3(*TlsContext::createClient(cs), "broker.example.com");
   EXPECT_EQ(runHandshake(c3, server3), std::nullopt);
-  EXPECT_EQ(server3.facts().peerCommonName, "device");
-  EXPECT_EQ(c3.facts().peerCommonName, "example");
+  EXPECT_EQ(server3.facts().peer().commonName, "device");
+  EXPECT_EQ(c3.facts().peer().commonName, "example");
 }
 
 TEST_F(TlsSniTest, SecondsToExpiryIsTheSoonestOfAllCertificates) {
