@@ -105,7 +105,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const ListenerInfo* listener() const { return listener_.get(); }
   const net::TlsEngine* tls() const { return tls_.get(); }
   // The authentication method that admitted the client, and the identity it gave.
-  const std::string& authMethod() const { return authMethod_; }
+  std::string_view authMethod() const { return authMethod_; }
   const std::string& authUser() const { return authUser_; }
   // Logs and audits a refusal by the policy: at most one line and event a second per client;
   // the others are counted and reported with the next.
@@ -323,11 +323,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Authentication (authenticate()).
   bool authenticated_ = false;
   bool authPending_ = false;  // a password check is under way
-  std::string authMethod_;    // the method that accepted
+  std::string_view authMethod_;  // the method that accepted (a static name)
   std::string authUser_;      // the identity it gave (user name, certificate identity)
   // Enhanced authentication (5.0), at CONNECT and for re-authentication: the method CONNECT
   // named and the exchange under way.
-  std::string enhancedMethod_;
+  std::string_view enhancedMethod_;  // a static name: "SCRAM-SHA-256", "JWT"
   std::unique_ptr<security::ScramServer> scram_;
   // What the token (JWT) that admitted the client said; null for other clients. Roles, tenant
   // and claims go into the subject (for authorization), the key id and subject into the audit

@@ -49,7 +49,8 @@ std::string Connection::authIdentity() const {
   if (authMethod_.empty() || authMethod_ == "anonymous") return {};
   // Password, SCRAM and token users share one namespace of user names (as access rules do).
   const bool user = authMethod_ == "password" || authMethod_ == "scram" || authMethod_ == "jwt";
-  return fmt::format("{} \"{}\"", user ? "user" : authMethod_ + " identity", authUser_);
+  return user ? fmt::format("user \"{}\"", authUser_)
+              : fmt::format("{} identity \"{}\"", authMethod_, authUser_);
 }
 
 std::string Connection::clientAddress() const {
@@ -89,7 +90,7 @@ bool Connection::authenticate(mqtt::Connect& c) {
       if (const auto& identity = admission_->tlsIdentity;
           !identity.empty() && psk == (method == "psk")) {
         authenticated_ = true;
-        authMethod_ = method;
+        authMethod_ = psk ? "psk" : "certificate";
         authUser_ = identity;
         return true;
       }
@@ -117,7 +118,7 @@ bool Connection::authenticate(mqtt::Connect& c) {
       // SCRAM or token): its name must be proven. (Without such a method, as with Mosquitto's
       // allow_anonymous and no password file, the name is taken as given and proves nothing.)
       authenticated_ = true;
-      authMethod_ = method;
+      authMethod_ = "anonymous";
       return true;
     }
   }
@@ -144,7 +145,7 @@ bool Connection::startEnhancedAuth(mqtt::Connect& c) {
                            fmt::format("SCRAM-SHA-256: {}", first.error().message));
       return false;
     }
-    enhancedMethod_ = method;
+    enhancedMethod_ = security::kScramSha256Method;
     mqtt::Auth challenge{ReasonCode::ContinueAuthentication, {}};
     challenge.properties.authenticationMethod = method;
     challenge.properties.authenticationData = std::move(*first);
@@ -154,7 +155,7 @@ bool Connection::startEnhancedAuth(mqtt::Connect& c) {
     return false;
   }
   if (method == kJwtMethod && listed(chain, "jwt") && worker_.broker().jwt()) {
-    enhancedMethod_ = method;
+    enhancedMethod_ = kJwtMethod;
     std::string token = c.properties.authenticationData.value_or("");
     return acceptToken(c, token);
   }
@@ -343,7 +344,7 @@ bool Connection::handleAuth(mqtt::Auth& auth) {
   };
   auto succeeded = [&](std::optional<std::string> serverData) {
     mqtt::Auth ok{ReasonCode::Success, {}};
-    ok.properties.authenticationMethod = enhancedMethod_;
+    ok.properties.authenticationMethod = std::string(enhancedMethod_);
     ok.properties.authenticationData = std::move(serverData);
     send(ok);
     return true;
@@ -387,7 +388,7 @@ bool Connection::handleAuth(mqtt::Auth& auth) {
       return failed(fmt::format("user \"{}\" is not \"{}\"", scram_->username(), authUser_));
     }
     mqtt::Auth challenge{ReasonCode::ContinueAuthentication, {}};
-    challenge.properties.authenticationMethod = enhancedMethod_;
+    challenge.properties.authenticationMethod = std::string(enhancedMethod_);
     challenge.properties.authenticationData = std::move(*first);
     send(challenge);
     return true;

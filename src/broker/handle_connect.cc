@@ -354,7 +354,9 @@ bool Connection::handleConnect(mqtt::Connect& c) {
     if (limits.receiveMaximum < 65535) p.receiveMaximum = limits.receiveMaximum;
     if (limits.topicAliasMaximum > 0) p.topicAliasMaximum = limits.topicAliasMaximum;
     p.maximumPacketSize = limits.maxPacketSize;
-    if (!enhancedMethod_.empty()) p.authenticationMethod = enhancedMethod_;  // spec 3.2.2.3.17
+    if (!enhancedMethod_.empty()) {
+      p.authenticationMethod = std::string(enhancedMethod_);  // spec 3.2.2.3.17
+    }
     if (auto& data = admission().connackAuthData) p.authenticationData = std::move(data);
   }
   state_ = State::Connected;
