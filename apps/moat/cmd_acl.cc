@@ -79,8 +79,9 @@ int aclMain(int argc, char** argv) {
   check->add_option("--policy", policyPath, "a policy.toml (instead of --config)");
   check->add_option("-u,--user", who.username, "the user name (none: an anonymous client)");
   check->add_option("-i,--client-id", who.clientId, "the client id (for %c patterns)");
-  check->add_option("--role", who.roles, "a role its token names (repeatable)");
-  check->add_option("--tenant", who.tenant, "the tenant its token names");
+  security::authz::TokenClaims token;
+  check->add_option("--role", token.roles, "a role its token names (repeatable)");
+  check->add_option("--tenant", token.tenant, "the tenant its token names");
   check->add_option("--claim", claims, "a token claim NAME=VALUE (repeatable)");
   check->add_option("--cert-cn", certCn, "its certificate's CN");
   check->add_option("--cert-o", certO, "its certificate's O (repeatable)");
@@ -111,7 +112,10 @@ int aclMain(int argc, char** argv) {
   for (const auto& c : claims) {
     const size_t eq = c.find('=');
     if (eq == std::string::npos || eq == 0) return fail("--claim wants NAME=VALUE, not " + c);
-    who.claims.push_back({c.substr(0, eq), {c.substr(eq + 1)}});
+    token.claims.push_back({c.substr(0, eq), {c.substr(eq + 1)}});
+  }
+  if (!token.roles.empty() || !token.tenant.empty() || !token.claims.empty()) {
+    who.token = std::make_shared<security::authz::TokenClaims>(std::move(token));
   }
   if (!address.empty()) {
     who.address = net::IpAddress::parse(address);

@@ -334,9 +334,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // event; a JWKS reload keeps the connection only if a key of its algorithm is left.
   struct Token {
     std::string kid, sub, alg;
-    std::vector<std::string> roles;
-    std::string tenant;
-    security::authz::Fields claims;
+    std::shared_ptr<const security::authz::TokenClaims> claims;  // roles, tenant, the others
     std::optional<std::chrono::system_clock::time_point> expires;
     std::unique_ptr<Timer> timer;  // [auth.jwt] disconnect_at_expiry
   };

@@ -186,9 +186,8 @@ bool Connection::acceptToken(mqtt::Connect& c, std::string_view token) {
   authenticated_ = true;
   authMethod_ = "jwt";
   authUser_ = claims->username;
-  t.roles = std::move(claims->roles);
-  t.tenant = std::move(claims->tenant);
-  t.claims = std::move(claims->fields);
+  t.claims = std::make_shared<security::authz::TokenClaims>(security::authz::TokenClaims{
+      std::move(claims->roles), std::move(claims->tenant), std::move(claims->fields)});
   t.expires = claims->expiresAt;
   return true;
 }
@@ -360,17 +359,17 @@ bool Connection::handleAuth(mqtt::Auth& auth) {
           fmt::format("the new token is for \"{}\", not \"{}\"", claims->username, authUser_));
     }
     Token& t = tokenState();
-    if (claims->tenant != t.tenant) {
+    const std::string& tenant = t.claims ? t.claims->tenant : kNone;
+    if (claims->tenant != tenant) {
       return failed(
-          fmt::format("the new token names tenant \"{}\", not \"{}\"", claims->tenant, t.tenant));
+          fmt::format("the new token names tenant \"{}\", not \"{}\"", claims->tenant, tenant));
     }
     // Everything the new token says replaces what the old one said.
     t.kid = claims->keyId;
     t.sub = claims->subject;
     t.alg = claims->algorithm;
-    t.roles = std::move(claims->roles);
-    t.tenant = std::move(claims->tenant);
-    t.claims = std::move(claims->fields);
+    t.claims = std::make_shared<security::authz::TokenClaims>(security::authz::TokenClaims{
+        std::move(claims->roles), std::move(claims->tenant), std::move(claims->fields)});
     t.expires = claims->expiresAt;
     refreshSubject();
     armTokenExpiry();

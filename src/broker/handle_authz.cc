@@ -28,11 +28,7 @@ void Connection::buildSubject(const mqtt::Connect& c) {
     if (!f.peer().organizationalUnits.empty())
       s->cert.push_back({"ou", f.peer().organizationalUnits});
   }
-  if (token_) {
-    s->roles = token_->roles;
-    s->tenant = token_->tenant;
-    s->claims = token_->claims;
-  }
+  if (token_) s->token = token_->claims;
   s->listener = listener_->name;
   s->address = net::IpAddress::parse(clientAddress());
   subject_ = std::move(s);
@@ -69,11 +65,7 @@ bool Connection::placeInTenant() {
 void Connection::refreshSubject() {
   if (!subject_) return;
   auto s = std::make_shared<security::authz::Subject>(*subject_);
-  if (token_) {
-    s->roles = token_->roles;
-    s->tenant = token_->tenant;
-    s->claims = token_->claims;
-  }
+  if (token_) s->token = token_->claims;
   subject_ = std::move(s);
   if (session_) session_->setSubject(subject_, mount_);
 }

@@ -460,7 +460,7 @@ struct Policy::Compiled {
   // agree, or tenantOf refuses the client).
   std::string_view tenantName(const Subject& s, const UserInfo* user) const {
     if (user && !user->tenant.empty()) return user->tenant;
-    if (!s.tenant.empty()) return s.tenant;
+    if (!s.tenant().empty()) return s.tenant();
     if (!directory.tenantFromCert.empty()) {
       const auto& values = valuesOf(s.cert, directory.tenantFromCert);
       if (values.size() == 1) return values.front();
@@ -507,7 +507,7 @@ struct Policy::Compiled {
       auto addRole = [&](std::string_view role) {
         if (auto it = roleRoots.find(role); it != roleRoots.end()) w.addRoot(it->second);
       };
-      for (const auto& role : s.roles) addRole(role);
+      for (const auto& role : s.roles()) addRole(role);
       if (directory.rolesFromCertOu) {
         for (const auto& ou : valuesOf(s.cert, "ou")) addRole(ou);
       }
@@ -710,7 +710,7 @@ Result<std::optional<Tenant>> Policy::tenantOf(const Subject& who) const {
       named.emplace_back("the policy file", it->second.tenant);
     }
   }
-  if (!who.tenant.empty()) named.emplace_back("the token", who.tenant);
+  if (!who.tenant().empty()) named.emplace_back("the token", who.tenant());
   if (!c.directory.tenantFromCert.empty()) {
     const auto& values = valuesOf(who.cert, c.directory.tenantFromCert);
     if (values.size() > 1) {
@@ -759,7 +759,7 @@ std::vector<std::string> Policy::rolesOf(const Subject& who) const {
     }
     add(d.authenticatedRoles);
   }
-  add(who.roles);
+  add(who.roles());
   if (d.rolesFromCertOu) add(valuesOf(who.cert, "ou"));
   if (d.rolesFromCertO) add(valuesOf(who.cert, "o"));
   return roles;

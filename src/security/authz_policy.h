@@ -59,16 +59,31 @@ constexpr ActionSet actionBit(Action action) {
 }
 inline constexpr ActionSet kAllActions = 0x0F;
 
+// What the token (JWT) that admitted a client says about it, for the policy.
+struct TokenClaims {
+  std::vector<std::string> roles;  // the roles claim
+  std::string tenant;              // the tenant claim
+  Fields claims;                   // its other claims (authz_condition.h)
+};
+
 // Who asks. The broker builds one per connection, once the client is authenticated.
 struct Subject {
   std::string username;  // empty: anonymous
   std::string clientId;  // the one in use: the broker's assigned id when the client sent none
   Fields cert;           // the client certificate's subject: "cn", "o", "ou"; empty without one
-  std::vector<std::string> roles;  // from the token (roles claim)
-  std::string tenant;              // from the token (tenant claim)
-  Fields claims;                   // the token's other claims (authz_condition.h)
+  // The token's claims; null for a client admitted otherwise (most: they do not carry its
+  // empty fields). Shared with the connection that holds the token.
+  std::shared_ptr<const TokenClaims> token;
   std::string listener;
   std::optional<net::IpAddress> address;  // the client's (forwarded, behind a trusted proxy)
+
+  const TokenClaims& tokenClaims() const {
+    static const TokenClaims kNone;
+    return token ? *token : kNone;
+  }
+  const std::vector<std::string>& roles() const { return tokenClaims().roles; }
+  const std::string& tenant() const { return tokenClaims().tenant; }
+  const Fields& claims() const { return tokenClaims().claims; }
 };
 
 // An answer, with what made it.

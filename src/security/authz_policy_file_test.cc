@@ -157,7 +157,7 @@ topics = ["cn/${cert.cn}", "t/${tenant}/x", "site/${attr.site}/#", "tag/${attr.t
 )");
   Subject s = user("m1");
   s.cert = {{"cn", {"meter-7"}}};
-  s.tenant = "acme";
+  s.token = std::make_shared<TokenClaims>(TokenClaims{{}, "acme", {}});
   EXPECT_TRUE(p.check(s, Action::Publish, "cn/meter-7").allowed);
   EXPECT_FALSE(p.check(s, Action::Publish, "cn/meter-8").allowed);
   EXPECT_TRUE(p.check(s, Action::Publish, "t/acme/x").allowed);
@@ -263,7 +263,7 @@ when = { address = "10.9.9.9" }
   s.cert = {{"cn", {"x"}}, {"ou", {"Lab", "Pumps"}}};
   EXPECT_TRUE(p.check(s, Action::Publish, "ou").allowed);
   EXPECT_FALSE(p.check(s, Action::Publish, "claim").allowed);
-  s.claims = {{"scope", {"read", "write"}}};
+  s.token = std::make_shared<TokenClaims>(TokenClaims{{}, "", {{"scope", {"read", "write"}}}});
   EXPECT_TRUE(p.check(s, Action::Publish, "claim").allowed);
   EXPECT_TRUE(p.check(s, Action::Publish, "always").allowed);
 }
@@ -334,7 +334,7 @@ topic = "meters/#"
   s.cert = {{"ou", {"meter"}}};
   EXPECT_TRUE(p.check(s, Action::Publish, "meters/1").allowed);
   Subject t = user("v");
-  t.roles = {"ops", "undefined-role"};
+  t.token = std::make_shared<TokenClaims>(TokenClaims{{"ops", "undefined-role"}, "", {}});
   EXPECT_TRUE(p.checkSubscribe(t, "meters/#").allowed);
   EXPECT_FALSE(p.check(t, Action::Publish, "meters/1").allowed);
   EXPECT_EQ(p.rolesOf(t), (std::vector<std::string>{"ops", "undefined-role"}));
@@ -355,14 +355,14 @@ mount = "t/acme/"
   EXPECT_EQ((*t)->name, "acme");
   EXPECT_EQ((*t)->mount, "t/acme/");
   Subject token = user("b");
-  token.tenant = "globex";
+  token.token = std::make_shared<TokenClaims>(TokenClaims{{}, "globex", {}});
   EXPECT_EQ((*p.tenantOf(token))->mount, "tenants/globex/");
   Subject cert = user("c");
   cert.cert = {{"o", {"initech"}}};
   EXPECT_EQ((*p.tenantOf(cert))->name, "initech");
   EXPECT_FALSE(p.tenantOf(user("d"))->has_value());
   Subject conflict = user("a");
-  conflict.tenant = "globex";
+  conflict.token = std::make_shared<TokenClaims>(TokenClaims{{}, "globex", {}});
   auto bad = p.tenantOf(conflict);
   ASSERT_FALSE(bad.has_value());
   EXPECT_EQ(bad.error().message,

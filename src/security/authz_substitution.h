@@ -186,7 +186,7 @@ struct Who {
     timeDependent = timeDependent || c.time.has_value();
     if (!now) now = std::chrono::system_clock::now();
     return authz::holds(c, ConditionFacts{subject.address, subject.listener, subject.cert,
-                                          subject.claims, *attributes, *now});
+                                          subject.claims(), *attributes, *now});
   }
 
  private:

@@ -429,3 +429,39 @@ def test_moat_acl_check_explains_a_policy_decision(tmp_path):
     bad = moat_run("acl", "check", "--policy", policy, "-u", "x", "--address", "nope", "-a",
                    "publish", "-t", "a")
     assert bad.returncode == 2 and b"not an IP address" in bad.stderr
+
+
+def test_moat_acl_check_takes_what_a_token_would_say(tmp_path):
+    """`--role`, `--claim` and `--tenant` stand for a token's claims: the decision follows them
+    as it would for a client admitted by that token."""
+    (tmp_path / "policy.toml").write_text("""\
+[authenticated]
+roles = ["device"]
+
+[[roles.device.rules]]
+allow = "publish"
+topic = "scoped/#"
+when = { claim.scope = "write" }
+
+[[roles.ops.rules]]
+allow = "publish"
+topic = "ops/#"
+
+[tenants.acme]
+mount = "t/acme/"
+""")
+    policy = str(tmp_path / "policy.toml")
+
+    def check(*args):
+        return moat_run("acl", "check", "--policy", policy, "-u", "bot", "-a", "publish", *args)
+
+    assert check("-t", "ops/x").returncode == 1
+    ops = check("-t", "ops/x", "--role", "ops")
+    assert ops.returncode == 0, ops.stdout
+    assert "roles: device, ops" in ops.stdout.decode()
+    assert check("-t", "scoped/a").returncode == 1
+    assert check("-t", "scoped/a", "--claim", "scope=read").returncode == 1
+    assert check("-t", "scoped/a", "--claim", "scope=write").returncode == 0
+    tenant = check("-t", "ops/x", "--role", "ops", "--tenant", "acme")
+    assert tenant.returncode == 0, tenant.stdout
+    assert 'tenant: acme (topics under "t/acme/")' in tenant.stdout.decode()
