@@ -85,11 +85,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const auto kSubjects = [] {
     authz::Subject a = subject("u", "c1");
     a.cert = {{"cn", {"v"}}, {"o", {"O"}}, {"ou", {"O", "r"}}};
-    a.roles = {"r", "sensor", "admin"};
-    a.claims = {{"scope", {"w"}}};
+    a.token = std::make_shared<authz::TokenClaims>(
+        authz::TokenClaims{{"r", "sensor", "admin"}, "", {{"scope", {"w"}}}});
     a.address = moat::net::IpAddress::parse("10.1.2.3");
     authz::Subject b = subject("sensor-1", "s1");
-    b.tenant = "acme";
+    b.token = std::make_shared<authz::TokenClaims>(authz::TokenClaims{{}, "acme", {}});
     authz::Subject c = subject("a/b", "c+2");
     c.cert = {{"cn", {"x/#"}}};
     return std::array{a, b, c, subject("", "anon")};
