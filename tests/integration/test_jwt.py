@@ -226,6 +226,31 @@ def test_enhanced_auth_with_jwt_and_re_authentication_extends_the_connection(bro
         assert closing.type == mb.DISCONNECT and closing.body[0] == 0x87
 
 
+def test_re_authentication_keeps_the_tenant_of_the_first_token(broker_factory, tmp_path):
+    """A client stays in the tenant it connected in: a fresh token naming the same tenant
+    re-authenticates it, one naming another tenant (or none, after one that named it)
+    disconnects it with 0x87 (its session and subscriptions are that tenant's)."""
+    key = SigningKey.hmac()
+    broker = secret_broker(broker_factory, tmp_path, key)
+    method = [(P.AUTHENTICATION_METHOD, "JWT")]
+
+    def reauth(conn, **claims):
+        conn.send(mb.auth(0x19, method + [(P.AUTHENTICATION_DATA, key.token(**claims).encode())]))
+
+    for client_id, other in (("acme-1", {"tenant": "globex"}), ("acme-2", {})):
+        with RawConnection(broker.host, broker.ports[SECURE]) as conn:
+            conn.send(mb.connect(client_id, version=mb.V5, props=method + [
+                (P.AUTHENTICATION_DATA, key.token(tenant="acme").encode())]))
+            assert mb.parse_connack(conn.read_packet(), mb.V5).reason == 0
+            reauth(conn, tenant="acme")
+            assert mb.parse_auth(conn.read_packet()).reason == 0
+            reauth(conn, **other)
+            closing = conn.read_packet()
+            assert closing.type == mb.DISCONNECT and closing.body[0] == 0x87
+        log_line(broker, rf'client "{client_id}" .*: re-authentication failed: the new token '
+                         rf'names tenant "{other.get("tenant", "")}", not "acme"')
+
+
 def test_an_unknown_enhanced_auth_method_gets_0x8c(broker_factory, tmp_path):
     broker = secret_broker(broker_factory, tmp_path, SigningKey.hmac())
     assert connect(broker, "m", props=[(P.AUTHENTICATION_METHOD, "KERBEROS")]) == 0x8C
