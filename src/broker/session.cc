@@ -210,29 +210,20 @@ bool Session::mayReceive(const Message& msg) {
   if (!subject_) return false;  // never attached: nobody to ask for
   const auto receive = security::authz::Action::Receive;
   const std::string_view topic = localTopic(msg.publish.topic);
-  const uint64_t generation = access->generation();
-  if (receiveCache_ && generation != receiveCache_->generation) {
-    receiveCache_->allowed.clear();
-    receiveCache_->generation = generation;
-  }
-  std::optional<bool> cached;
-  if (receiveCache_) {
-    if (auto it = receiveCache_->allowed.find(topic); it != receiveCache_->allowed.end()) {
-      cached = it->second;
-    }
+  if (!receiveCache_) receiveCache_ = std::make_unique<ReceiveCache>();  // its first receive
+  auto& cache = *receiveCache_;
+  if (const uint64_t generation = access->generation(); generation != cache.generation) {
+    cache.allowed.clear();
+    cache.generation = generation;
   }
   bool allowed;
-  if (cached) {
-    allowed = *cached;
+  if (auto it = cache.allowed.find(topic); it != cache.allowed.end()) {
+    allowed = it->second;
   } else {
     bool cacheable = false;
     allowed = access->allows(*subject_, receive, topic, 0, &cacheable);
-    if (cacheable && !receiveCache_) {
-      receiveCache_ = std::make_unique<ReceiveCache>();
-      receiveCache_->generation = generation;
-    }
-    if (cacheable && receiveCache_->allowed.size() < kReceiveCacheSize) {
-      receiveCache_->allowed.emplace(std::string(topic), allowed);
+    if (cacheable && cache.allowed.size() < kReceiveCacheSize) {
+      cache.allowed.emplace(std::string(topic), allowed);
     }
   }
   if (allowed) return true;

@@ -245,7 +245,7 @@ class Session : public std::enable_shared_from_this<Session> {
     boost::unordered_flat_map<std::string, bool, TopicHash, std::equal_to<>> allowed;
     uint64_t generation = 0;
   };
-  std::unique_ptr<ReceiveCache> receiveCache_;  // made with the first cacheable decision
+  std::unique_ptr<ReceiveCache> receiveCache_;  // made at the first receive decision
   const std::string clientId_;
   const uint64_t uid_;
   std::atomic<bool> online_{false};
