@@ -258,7 +258,7 @@ asio::awaitable<void> Connection::waitForWrites(bool overLimit) {
   const uint64_t limit = worker_.broker().limits().maxWriteBuffer;
   auto busy = [&] {
     return overLimit ? writeBacklog() > limit
-                     : writeInFlight_ || !pending_.empty() || rawPendingBytes() > 0;
+                     : writeInFlight_ || hasQueuedPackets() || rawPendingBytes() > 0;
   };
   while (busy() && !closing_) {
     drainedTimer().expires_at(std::chrono::steady_clock::time_point::max());
@@ -677,7 +677,7 @@ void Connection::close(ReasonCode reason, std::string_view why) {
     // [MQTT-4.13.2-1] tell a 5.0 client why, then close.
     send(mqtt::Disconnect{reason, {}});
   }
-  if (writeInFlight_ || !pending_.empty() || rawPendingBytes() > 0 || transportCloseDue()) {
+  if (writeInFlight_ || hasQueuedPackets() || rawPendingBytes() > 0 || transportCloseDue()) {
     closeAfterWrite_ = true;
     flush();
     startCloseGrace();

@@ -407,14 +407,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t readStart_ = 0;
   size_t readEnd_ = 0;
 
-  // Write batching. `pending_` collects packets; `writing_` is what the socket is writing.
+  // Write batching: `pending` collects packets; `writing` is what the socket is writing. Made
+  // (or taken from this worker's spares) when a packet is queued, handed back when a write
+  // completes with nothing queued: a connection between writes holds no write state.
   struct Chunk {
     std::string bytes;
     MessagePtr payloadOf;  // when set, the message's payload is written after `bytes`
   };
-  std::vector<Chunk> pending_;
-  std::vector<Chunk> writing_;
-  std::vector<boost::asio::const_buffer> writeBuffers_;  // reused by every write
+  struct Writes {
+    std::vector<Chunk> pending;
+    std::vector<Chunk> writing;
+    std::vector<boost::asio::const_buffer> buffers;  // the gather list of the write in flight
+  };
+  std::unique_ptr<Writes> writes_;
+  Writes& writes();
+  void giveBackWrites();
+  static std::vector<std::unique_ptr<Writes>>& spareWrites();
+  bool hasQueuedPackets() const { return writes_ && !writes_->pending.empty(); }
   size_t pendingBytes_ = 0;
   size_t writingBytes_ = 0;
   bool writeInFlight_ = false;

@@ -32,12 +32,50 @@ std::string takeChunkBytes() {
   return bytes;
 }
 
+// Write states of connections between writes, kept per worker for the next writes, bounded;
+// one that a burst made large is not kept.
+constexpr size_t kSpareWrites = 64;
+constexpr size_t kSpareWritesChunks = 64;
+
 }  // namespace
 
+std::vector<std::unique_ptr<Connection::Writes>>& Connection::spareWrites() {
+  thread_local std::vector<std::unique_ptr<Writes>> spares;
+  return spares;
+}
+
+Connection::Writes& Connection::writes() {
+  if (!writes_) {
+    auto& spares = spareWrites();
+    if (spares.empty()) {
+      writes_ = std::make_unique<Writes>();
+    } else {
+      writes_ = std::move(spares.back());
+      spares.pop_back();
+    }
+  }
+  return *writes_;
+}
+
+void Connection::giveBackWrites() {
+  if (!writes_) return;
+  auto& spares = spareWrites();
+  Writes& w = *writes_;
+  if (spares.size() < kSpareWrites && w.pending.capacity() <= kSpareWritesChunks &&
+      w.writing.capacity() <= kSpareWritesChunks &&
+      w.buffers.capacity() <= 2 * kSpareWritesChunks) {
+    w.pending.clear();
+    w.writing.clear();
+    w.buffers.clear();
+    spares.push_back(std::move(writes_));
+  }
+  writes_.reset();
+}
+
 std::string& Connection::bytesChunk() {
-  if (pending_.empty() || pending_.back().payloadOf)
-    pending_.push_back(Chunk{takeChunkBytes(), {}});
-  return pending_.back().bytes;
+  auto& pending = writes().pending;
+  if (pending.empty() || pending.back().payloadOf) pending.push_back(Chunk{takeChunkBytes(), {}});
+  return pending.back().bytes;
 }
 
 void Connection::send(const mqtt::Packet& packet) {
@@ -106,7 +144,7 @@ bool Connection::sendPublish(const MessagePtr& msg, uint8_t qos, uint16_t packet
   if (publish.payload.size() < kCopyPayloadBelow) {
     bytes.append(publish.payload);
   } else {
-    pending_.back().payloadOf = msg;
+    writes_->pending.back().payloadOf = msg;
   }
   pendingBytes_ += total;
   flush();
@@ -123,7 +161,8 @@ void Connection::sendAck(mqtt::PacketType type, uint16_t packetId, ReasonCode re
 }
 
 void Connection::recycleWritten() {
-  for (Chunk& chunk : writing_) {
+  auto& writing = writes_->writing;
+  for (Chunk& chunk : writing) {
     if (spareChunks.size() >= kSpareChunks) break;
     const size_t capacity = chunk.bytes.capacity();
     if (capacity <= std::string().capacity() || capacity > kSpareChunkBytes)
@@ -131,7 +170,7 @@ void Connection::recycleWritten() {
     chunk.bytes.clear();
     spareChunks.push_back(std::move(chunk.bytes));
   }
-  writing_.clear();
+  writing.clear();
 }
 
 void Connection::flush() {
@@ -140,11 +179,13 @@ void Connection::flush() {
   if (writeInFlight_ || holdWrites_ || !socket_.is_open()) return;
   const bool closeNotify = tls_ && closeAfterWrite_ && !closeNotifySent_ && tls_->handshakeDone();
   const bool wsClose = ws_ && closeAfterWrite_ && ws_->handshakeDone() && !ws_->closeSent();
-  if (pending_.empty() && rawPendingBytes() == 0 && !closeNotify && !wsClose) return;
-  writing_.swap(pending_);
+  if (!hasQueuedPackets() && rawPendingBytes() == 0 && !closeNotify && !wsClose) return;
+  Writes& w = writes();
+  auto& writing = w.writing;
+  writing.swap(w.pending);
   writingBytes_ = pendingBytes_;
   pendingBytes_ = 0;
-  auto& buffers = writeBuffers_;
+  auto& buffers = w.buffers;
   buffers.clear();
   if (tls_ || ws_) {
     // Transport bytes first (handshake, upgrade response, pongs), then the packets: on a
@@ -165,17 +206,17 @@ void Connection::flush() {
     };
     // Nothing may follow a close frame already sent (after a protocol error): the packets
     // are dropped.
-    if (ws_ && ws_->closeSent()) writing_.clear();
-    if (ws_ && !writing_.empty()) {
+    if (ws_ && ws_->closeSent()) writing.clear();
+    if (ws_ && !writing.empty()) {
       uint64_t total = 0;
-      for (const auto& chunk : writing_) {
+      for (const auto& chunk : writing) {
         total += chunk.bytes.size() + (chunk.payloadOf ? chunk.payloadOf->payload().size() : 0);
       }
       std::string header;
       ws_->frameHeader(total, header);
       emit(header);
     }
-    for (const auto& chunk : writing_) {
+    for (const auto& chunk : writing) {
       emit(chunk.bytes);
       if (chunk.payloadOf) emit(chunk.payloadOf->payload());
     }
@@ -198,7 +239,7 @@ void Connection::flush() {
     writingBytes_ = std::max(writingBytes_, wire.size());
     buffers.emplace_back(asio::buffer(wire));
   } else {
-    for (const auto& chunk : writing_) {
+    for (const auto& chunk : writing) {
       if (!chunk.bytes.empty()) buffers.emplace_back(asio::buffer(chunk.bytes));
       if (chunk.payloadOf) buffers.emplace_back(asio::buffer(chunk.payloadOf->payload()));
     }
@@ -218,7 +259,7 @@ void Connection::flush() {
                         return;
                       }
                       // A close frame or close_notify may still be due after the packets.
-                      bool more = !self->pending_.empty() || self->rawPendingBytes() > 0 ||
+                      bool more = self->hasQueuedPackets() || self->rawPendingBytes() > 0 ||
                                   (self->closeAfterWrite_ && self->transportCloseDue());
                       if (self->closeAfterWrite_ && !more) {
                         self->socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
@@ -228,6 +269,7 @@ void Connection::flush() {
                         self->endCloseGrace();
                         return;
                       }
+                      if (!more) self->giveBackWrites();  // between writes: none held
                       self->flush();
                     });
 }

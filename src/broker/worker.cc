@@ -45,9 +45,9 @@ void Worker::stop() {
     stopping_ = true;
     // Copy: closing a connection removes it from the map.
     std::vector<std::shared_ptr<Connection>> all;
-    for (auto& [_, c] : connections_) all.push_back(c);
+    for (const auto& c : connections_) all.push_back(c);
     for (auto& c : all) c->close(mqtt::ReasonCode::ServerShuttingDown, "broker shutting down");
-    for (auto& [_, s] : sessions_) {
+    for (const auto& s : sessions_) {
       s->cancelExpiry();
       s->cancelPendingWill();
     }
@@ -64,8 +64,8 @@ void Worker::join() {
 }
 
 std::shared_ptr<Session> Worker::findSession(const std::string& clientId) {
-  auto it = sessions_.find(clientId);
-  return it == sessions_.end() ? nullptr : it->second;
+  auto it = sessions_.find(std::string_view(clientId));
+  return it == sessions_.end() ? nullptr : *it;
 }
 
 std::shared_ptr<Session> Worker::createSession(const std::string& clientId) {
@@ -73,14 +73,14 @@ std::shared_ptr<Session> Worker::createSession(const std::string& clientId) {
   const auto& limits = broker_.limits();
   s->setLimits(limits.maxQueuedMessages, limits.maxQueuedBytes, limits.publisherWait > 0);
   // Replaces a session being ended under the same id; the key must be the new one's.
-  sessions_.erase(clientId);
-  sessions_.emplace(s->clientId(), s);
+  sessions_.erase(std::string_view(clientId));
+  sessions_.insert(s);
   return s;
 }
 
 void Worker::forgetSession(Session& session, bool keepClaim) {
-  auto it = sessions_.find(session.clientId());
-  if (it != sessions_.end() && it->second.get() == &session) {
+  auto it = sessions_.find(std::string_view(session.clientId()));
+  if (it != sessions_.end() && it->get() == &session) {
     sessions_.erase(it);
     if (!keepClaim) broker_.registry().release(session.clientId(), index_);
   }
@@ -89,7 +89,7 @@ void Worker::forgetSession(Session& session, bool keepClaim) {
 void Worker::dropWhere(const std::function<std::string(const Connection&)>& why) {
   // Collected first: close() changes connections_.
   std::vector<std::pair<std::shared_ptr<Connection>, std::string>> gone;
-  for (auto& [_, c] : connections_) {
+  for (const auto& c : connections_) {
     if (c->closing()) continue;
     if (std::string reason = why(*c); !reason.empty()) gone.emplace_back(c, std::move(reason));
   }
@@ -144,7 +144,8 @@ void Worker::revokeSubscriptions(const AccessControl& access) {
     return fmt::format("the reloaded policy moved it from mount point \"{}\" to \"{}\"", c.mount(),
                        mount);
   });
-  for (auto& [id, session] : sessions_) {
+  for (const auto& session : sessions_) {
+    const std::string& id = session->clientId();
     const auto* who = session->subject();
     if (!who) continue;
     auto& records = session->subscriptions();
@@ -169,7 +170,7 @@ void Worker::revokeSubscriptions(const AccessControl& access) {
   }
 }
 
-void Worker::addConnection(const std::shared_ptr<Connection>& c) { connections_[c.get()] = c; }
+void Worker::addConnection(const std::shared_ptr<Connection>& c) { connections_.insert(c); }
 
 void Worker::scheduleDeadline(Connection& c, std::chrono::steady_clock::time_point when) {
   c.setDeadlineTick(deadlines_.schedule(&c, when));
@@ -191,11 +192,12 @@ void Worker::onDeadlineTick() {
   deadlines_.advance(
       std::chrono::steady_clock::now(),
       [this](Connection* c) -> uint64_t {
-        return connections_.contains(c) ? c->deadlineTick() : 0;
+        return connections_.contains(static_cast<const Connection*>(c)) ? c->deadlineTick() : 0;
       },
       [this](Connection* c) {
         c->setDeadlineTick(0);
-        auto keep = connections_.at(c);  // onDeadline() may close it, and closing removes it
+        // onDeadline() may close it, and closing removes it from connections_.
+        std::shared_ptr<Connection> keep = *connections_.find(static_cast<const Connection*>(c));
         // One connection's failure must not end the others' deadlines (nor reach run()).
         try {
           c->onDeadline();
@@ -209,7 +211,7 @@ void Worker::onDeadlineTick() {
 }
 
 void Worker::removeConnection(Connection* c) {
-  connections_.erase(c);
+  connections_.erase(static_cast<const Connection*>(c));
   resumeReader(c);
 }
 

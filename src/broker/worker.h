@@ -11,7 +11,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/unordered/unordered_flat_map.hpp>
+#include <boost/unordered/unordered_flat_set.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -121,10 +121,25 @@ class Worker {
   const unsigned index_;
   boost::asio::io_context context_;
   std::thread thread_;
-  // Open addressing, no node per entry: a few dozen bytes less per client (docs/benchmarks.md).
-  // A session is keyed by its own client id, which lives as long as its entry.
-  boost::unordered_flat_map<std::string_view, std::shared_ptr<Session>> sessions_;
-  boost::unordered_flat_map<Connection*, std::shared_ptr<Connection>> connections_;
+  // Open addressing, no node per entry, and the entry is only the owning pointer: sessions are
+  // found by their client id, connections by their address (docs/benchmarks.md).
+  struct SessionId {
+    using is_transparent = void;
+    static std::string_view of(std::string_view id) { return id; }
+    static std::string_view of(const std::shared_ptr<Session>& s) { return s->clientId(); }
+    size_t operator()(const auto& k) const { return std::hash<std::string_view>{}(of(k)); }
+    bool operator()(const auto& a, const auto& b) const { return of(a) == of(b); }
+  };
+  struct ConnectionAddress {
+    using is_transparent = void;
+    static const Connection* of(const Connection* c) { return c; }
+    static const Connection* of(const std::shared_ptr<Connection>& c) { return c.get(); }
+    size_t operator()(const auto& k) const { return std::hash<const Connection*>{}(of(k)); }
+    bool operator()(const auto& a, const auto& b) const { return of(a) == of(b); }
+  };
+  boost::unordered_flat_set<std::shared_ptr<Session>, SessionId, SessionId> sessions_;
+  boost::unordered_flat_set<std::shared_ptr<Connection>, ConnectionAddress, ConnectionAddress>
+      connections_;
   std::vector<MatchedSubscription> matches_;     // reused by publish()
   std::vector<std::vector<Delivery>> outboxes_;  // one per worker
   bool flushScheduled_ = false;
