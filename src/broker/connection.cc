@@ -116,7 +116,7 @@ Connection::~Connection() {
   handshakeFinished();
   // Its memory (TLS state above all) is back: for the tests that a closed connection does not
   // linger. (A connection handed over to another worker lives on there.)
-  if (!handedOver_) log::debug("client \"{}\" {}: connection released", clientId_, peer_);
+  if (!handedOver_) log::debug("client \"{}\" {}: connection released", clientId(), peer_);
 }
 
 void Connection::handshakeFinished() {
@@ -162,7 +162,7 @@ void Connection::readAborted(std::exception_ptr e) {
     what = x.what();
   } catch (...) {
   }
-  log::error("client \"{}\" {}: internal error while reading ({}); closing", clientId_, peer_,
+  log::error("client \"{}\" {}: internal error while reading ({}); closing", clientId(), peer_,
              what);
   holdWrites_ = false;
   close(ReasonCode::UnspecifiedError, "internal error");
@@ -274,7 +274,7 @@ void Connection::streamEnded() {
     log::info(
         "client \"{}\" {}: connection lost (WebSocket closed by the client, code {}, without "
         "DISCONNECT)",
-        clientId_, peer_, ws_->peerCloseCode());
+        clientId(), peer_, ws_->peerCloseCode());
   }
 }
 
@@ -355,7 +355,7 @@ Connection::Read Connection::receiveFiltered(std::string_view in) {
             r.error().message);
         noteRefusal("tls", std::nullopt, "TLS handshake failed", r.error().message);
       } else {
-        log::info("client \"{}\" {}: TLS error: {}; closing", clientId_, peer_, r.error().message);
+        log::info("client \"{}\" {}: TLS error: {}; closing", clientId(), peer_, r.error().message);
       }
       return Read::Refused;
     }
@@ -372,7 +372,7 @@ Connection::Read Connection::receiveFiltered(std::string_view in) {
   queueWsWire(wsWire);
   if (!r) {
     if (r.error().code == 0x00) {
-      log::debug("client \"{}\" {}: {}", clientId_, peer_, r.error().message);
+      log::debug("client \"{}\" {}: {}", clientId(), peer_, r.error().message);
       return Read::Ended;
     }
     if (!wasUpgraded) {
@@ -380,7 +380,7 @@ Connection::Read Connection::receiveFiltered(std::string_view in) {
                 r.error().message);
       noteRefusal("websocket", std::nullopt, "WebSocket upgrade refused", r.error().message);
     } else {
-      log::info("client \"{}\" {}: {}; closing", clientId_, peer_, r.error().message);
+      log::info("client \"{}\" {}: {}; closing", clientId(), peer_, r.error().message);
     }
     return Read::Refused;
   }
@@ -392,7 +392,7 @@ void Connection::queueWsWire(std::string& wsWire) {
   if (wsWire.empty()) return;
   if (tls_) {
     if (!tls_->send(wsWire, framing_->rawPending)) {
-      log::warn("client \"{}\" {}: TLS encryption failed; closing", clientId_, peer_);
+      log::warn("client \"{}\" {}: TLS encryption failed; closing", clientId(), peer_);
       boost::system::error_code ignored;
       socket_.close(ignored);
       return;
@@ -460,7 +460,7 @@ void Connection::noteReadError(const boost::system::error_code& ec) {
   if (closing_) return;
   const char* how = ec == asio::error::eof ? "closed by peer" : nullptr;
   if (state_ == State::Connected) {
-    log::info("client \"{}\" {}: connection lost ({})", clientId_, peer_,
+    log::info("client \"{}\" {}: connection lost ({})", clientId(), peer_,
               how ? "closed by peer without DISCONNECT" : ec.message());
   } else if (tls_ && tlsStarted_ && !tls_->handshakeDone()) {
     // A client that does not trust the server's certificate typically just hangs up (TLS 1.3
@@ -518,7 +518,7 @@ bool Connection::processPackets() {
       stamped = true;
     }
     if (inAuthExchange() && h.type() == mqtt::PacketType::Disconnect) {
-      log::info("client \"{}\" {}: disconnected during the authentication exchange", clientId_,
+      log::info("client \"{}\" {}: disconnected during the authentication exchange", clientId(),
                 peer_);
       noteRefusal("authentication", std::nullopt, "Abandoned",
                   "the client disconnected during the authentication exchange");
@@ -572,7 +572,7 @@ bool Connection::processPackets() {
 Result<bool> Connection::handleBody(const mqtt::FixedHeader& h, std::string_view body) {
   auto trace = [&](mqtt::PacketType type) {
     if (log::enabled(log::Level::Trace)) {
-      log::trace("client \"{}\" {}: received {}", clientId_, peer_, mqtt::packetTypeName(type));
+      log::trace("client \"{}\" {}: received {}", clientId(), peer_, mqtt::packetTypeName(type));
     }
   };
   // Most of what a subscriber sends: its acknowledgements, read without building a Packet.
@@ -624,7 +624,7 @@ bool Connection::handlePacket(mqtt::Packet& packet) {
 }
 
 void Connection::protocolError(ReasonCode reason, std::string_view why) {
-  log::info("client \"{}\" {} on listener \"{}\": {} ({}); closing", clientId_, peer_,
+  log::info("client \"{}\" {} on listener \"{}\": {} ({}); closing", clientId(), peer_,
             listener_->name, mqtt::reasonName(reason), why);
   if (state_ == State::AwaitConnect) noteRefusal("connect", reason, mqtt::reasonName(reason), why);
   close(reason, why);
@@ -657,7 +657,7 @@ void Connection::onDeadline() {
   // [MQTT-3.1.2-24] one and a half keep-alive periods without a packet: disconnect.
   auto limit = keepAlive_ + keepAlive_ / 2;
   if (now - lastReceived_ >= limit) {
-    log::info("client \"{}\" {}: keep-alive timeout ({} s); closing", clientId_, peer_,
+    log::info("client \"{}\" {}: keep-alive timeout ({} s); closing", clientId(), peer_,
               std::chrono::duration_cast<std::chrono::seconds>(keepAlive_).count());
     close(ReasonCode::KeepAliveTimeout, "keep-alive timeout");
     return;
@@ -670,7 +670,7 @@ void Connection::close(ReasonCode reason, std::string_view why) {
   closing_ = true;
   wakeReadLoop();
   if (token_ && token_->timer) token_->timer->cancel();
-  log::debug("client \"{}\" {}: closing ({})", clientId_, peer_, why);
+  log::debug("client \"{}\" {}: closing ({})", clientId(), peer_, why);
   releaseSession();
   if (reason != ReasonCode::Success && version_ == mqtt::Version::V5 &&
       state_ == State::Connected) {
@@ -690,12 +690,12 @@ void Connection::close(ReasonCode reason, std::string_view why) {
 
 void Connection::takeOver() {
   takenOver_ = true;
-  log::info("client \"{}\" {}: session taken over by a new connection", clientId_, peer_);
+  log::info("client \"{}\" {}: session taken over by a new connection", clientId(), peer_);
   close(ReasonCode::SessionTakenOver, "session taken over");
 }
 
 void Connection::onClosed() {
-  if (state_ == State::AwaitConnect && !clientId_.empty() && !refusal_) {
+  if (state_ == State::AwaitConnect && !clientId().empty() && !refusal_) {
     noteRefusal(inAuthExchange() ? "authentication" : "connect", std::nullopt, "Abandoned",
                 inAuthExchange() ? "the connection closed during the authentication exchange"
                                  : "the connection closed before CONNACK");
@@ -703,8 +703,8 @@ void Connection::onClosed() {
   if (!audited_ && refusal_) writeAudit(false);
   // An unauthenticated client must not keep its claim on the client id (nor grow the registry
   // with made-up ids): released here, whichever way the attempt ended.
-  if (claimed_ && state_ == State::AwaitConnect && !worker_.findSession(clientId_)) {
-    worker_.broker().registry().release(clientId_, worker_.index());
+  if (claimed_ && state_ == State::AwaitConnect && !worker_.findSession(clientId())) {
+    worker_.broker().registry().release(clientId(), worker_.index());
   }
   claimed_ = false;
   state_ = State::Closed;

@@ -101,7 +101,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closing() const { return closing_; }
   mqtt::Version version() const { return version_; }
   const std::string& peer() const { return peer_; }
-  const std::string& clientId() const { return clientId_; }
+  // The session's, once the client is connected (one copy of the id per client).
+  const std::string& clientId() const { return session_ ? session_->clientId() : clientId_; }
   const ListenerInfo* listener() const { return listener_.get(); }
   const net::TlsEngine* tls() const { return tls_.get(); }
   // The authentication method that admitted the client, and the identity it gave.
@@ -317,7 +318,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool inAuthExchange() const { return admission_ && admission_->authConnect; }
   bool migrating() const { return admission_ && admission_->migration; }
 
-  std::string clientId_;
+  std::string clientId_;  // until the session is attached, and again after it is released
   bool clientIdFromIdentity_ = false;  // the client sent no id; the identity became it
   bool clientIdAssigned_ = false;      // the client sent no id; the broker made one up
   // Authentication (authenticate()).

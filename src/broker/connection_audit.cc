@@ -40,13 +40,13 @@ void Connection::writeAudit(bool accepted) {
     e.remoteAddress = remote_.address().to_string();
     e.remotePort = remote_.port();
   }
-  e.clientId = clientId_;
+  e.clientId = clientId();
   e.accepted = accepted;
   e.method = authMethod_;
   e.username = accepted && !authUser_.empty() && authMethod_ != "anonymous" ? authUser_
                : admission_ ? admission_->claimedUsername
                             : kNone;
-  if (state_ != State::AwaitConnect || !clientId_.empty()) {
+  if (state_ != State::AwaitConnect || !clientId().empty()) {
     e.protocol = std::string(mqtt::versionName(version_));
   }
   if (accepted) {

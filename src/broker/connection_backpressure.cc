@@ -33,7 +33,7 @@ asio::awaitable<Connection::Read> Connection::waitForReceivers(bool reading) {
   const auto started = Clock::now();
   const uint32_t wakeups = wakeups_;
   log::debug("client \"{}\" {}: publishes held until subscriber \"{}\" takes its queued messages",
-             clientId_, peer_, blockers_.front().session->clientId());
+             clientId(), peer_, blockers_.front().session->clientId());
   worker_.pauseReader(this);
   Read result = reading ? Read::More : Read::Ended;
   // Acknowledgements and pings that came in the same read as the held PUBLISH.

@@ -137,7 +137,7 @@ bool Connection::sendPublish(const MessagePtr& msg, uint8_t qos, uint16_t packet
     log::debug(
         "client \"{}\" {}: message on \"{}\" ({} bytes) exceeds the client's maximum "
         "packet size {}; not sent",
-        clientId_, peer_, publish.topic, total, clientMaxPacketSize_);
+        clientId(), peer_, publish.topic, total, clientMaxPacketSize_);
     return false;
   }
   if (newAlias) aliases_->outbound.emplace(publish.topic, *extras.topicAlias);
@@ -226,7 +226,7 @@ void Connection::flush() {
       emit(frame);
     }
     if (!ok) {
-      log::warn("client \"{}\" {}: TLS encryption failed; closing", clientId_, peer_);
+      log::warn("client \"{}\" {}: TLS encryption failed; closing", clientId(), peer_);
       boost::system::error_code ignored;
       socket_.close(ignored);
       if (closing_) endCloseGrace();  // the close grace is over: release the connection

@@ -330,7 +330,7 @@ bool Connection::handleAuth(mqtt::Auth& auth) {
   }
   const std::string data = auth.properties.authenticationData.value_or("");
   auto failed = [&](std::string_view why) {
-    log::info("client \"{}\" {}: re-authentication failed: {}; disconnecting", clientId_, peer_,
+    log::info("client \"{}\" {}: re-authentication failed: {}; disconnecting", clientId(), peer_,
               why);
     // Counted like a failed login: re-authentication must not be a free guessing channel.
     worker_.broker().loginGuard().failed(clientAddress(), authUser_, LoginGuard::Clock::now());
@@ -374,7 +374,7 @@ bool Connection::handleAuth(mqtt::Auth& auth) {
     refreshSubject();
     armTokenExpiry();
     log::info(
-        "client \"{}\" {}: re-authenticated by token (user \"{}\"{})", clientId_, peer_, authUser_,
+        "client \"{}\" {}: re-authenticated by token (user \"{}\"{})", clientId(), peer_, authUser_,
         t.expires ? fmt::format(", valid until {}", security::rfc3339(*t.expires)) : std::string());
     return succeeded(std::nullopt);
   }
@@ -400,7 +400,7 @@ bool Connection::handleAuth(mqtt::Auth& auth) {
   scram_.reset();
   if (!final) return failed(final.error().message);
   if (user != authUser_) return failed(fmt::format("user \"{}\" is not \"{}\"", user, authUser_));
-  log::info("client \"{}\" {}: re-authenticated by SCRAM-SHA-256 (user \"{}\")", clientId_, peer_,
+  log::info("client \"{}\" {}: re-authenticated by SCRAM-SHA-256 (user \"{}\")", clientId(), peer_,
             authUser_);
   return succeeded(std::move(*final));
 }
@@ -433,7 +433,7 @@ void Connection::armTokenExpiry() {
     if (ec || self->closing_ || self->token_->expires != expires) return;
     if (std::chrono::system_clock::now() < at) return self->armTokenExpiry();  // not yet
     log::info("client \"{}\" {}: token of user \"{}\" expired at {}; disconnecting",
-              self->clientId_, self->peer_, self->authUser_, security::rfc3339(at));
+              self->clientId(), self->peer_, self->authUser_, security::rfc3339(at));
     self->close(ReasonCode::NotAuthorized, "token expired");
   });
 }

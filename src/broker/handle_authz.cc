@@ -97,7 +97,7 @@ void Connection::noteDenied(std::string_view what, std::string_view topic,
   }
   lastDenied_ = now;
   const uint64_t suppressed = std::exchange(deniedSuppressed_, 0);
-  log::info("client \"{}\" {}: {} \"{}\" {}{}", clientId_, peer_, what, topic, decision.explain(),
+  log::info("client \"{}\" {}: {} \"{}\" {}{}", clientId(), peer_, what, topic, decision.explain(),
             suppressed
                 ? fmt::format(" ({} more refusals in the last second not logged)", suppressed)
                 : std::string());
@@ -105,7 +105,7 @@ void Connection::noteDenied(std::string_view what, std::string_view topic,
     security::AuthorizationEvent e;
     e.time = std::chrono::system_clock::now();
     e.listener = listener_->name;
-    e.clientId = clientId_;
+    e.clientId = clientId();
     e.username = subject_ ? subject_->username : std::string();
     e.action = std::string(what);
     e.topic = std::string(topic);

@@ -54,7 +54,7 @@ void Connection::recordRefusal(std::string_view stage, ReasonCode reason, std::s
   if (refusalLogged_) return;  // a delayed refusal was recorded when it was decided
   refusalLogged_ = true;
   log::info("{} on listener \"{}\": connection refused{}: {} ({})", peer_, listener_->name,
-            clientId_.empty() ? "" : fmt::format(" for client \"{}\"", clientId_),
+            clientId().empty() ? "" : fmt::format(" for client \"{}\"", clientId()),
             mqtt::reasonName(reason), why);
   noteRefusal(stage, reason, mqtt::reasonName(reason), why);
 }
@@ -375,7 +375,7 @@ bool Connection::handleConnect(mqtt::Connect& c) {
   log::info(
       "client \"{}\" connected from {} on listener \"{}\" (MQTT {}{}, {}, keep-alive {} s, "
       "session expiry {}{}{}{})",
-      clientId_, peer_, listener_->name, mqtt::versionName(version_), transport,
+      clientId(), peer_, listener_->name, mqtt::versionName(version_), transport,
       c.cleanStart ? "clean start" : "resume", keepAlive,
       expiry == 0xFFFFFFFF ? std::string("never") : fmt::format("{} s", expiry),
       sessionPresent ? ", session present" : "",
@@ -392,6 +392,7 @@ bool Connection::handleConnect(mqtt::Connect& c) {
                             : std::string())
           : std::string());
   session_->attach(this);
+  std::string().swap(clientId_);  // clientId() is the session's now
   writeAudit(true);
   admission_.reset();  // connected: the attempt's state is done with
   armTokenExpiry();
@@ -400,6 +401,7 @@ bool Connection::handleConnect(mqtt::Connect& c) {
 
 void Connection::releaseSession() {
   if (!session_) return;
+  clientId_ = session_->clientId();  // for what is logged after
   auto session = std::move(session_);
   session_.reset();
   const bool stopping = worker_.stopping();

@@ -81,7 +81,8 @@ bool Connection::handlePublish(mqtt::Publish& p) {
   };
   if (!mount_.empty()) {
     if (auto why = outsideMount(p.topic, p.properties.responseTopic)) {
-      log::info("client \"{}\" {}: publish to \"{}\" refused: {}", clientId_, peer_, p.topic, *why);
+      log::info("client \"{}\" {}: publish to \"{}\" refused: {}", clientId(), peer_, p.topic,
+                *why);
       return refuse(ReasonCode::TopicNameInvalid);
     }
   }

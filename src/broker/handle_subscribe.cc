@@ -53,8 +53,8 @@ bool Connection::handleSubscribe(mqtt::Subscribe& s) {
   }
   for (auto& t : s.topics) {
     if (auto ok = mqtt::validateTopicFilter(t.filter); !ok) {
-      log::info("client \"{}\" {}: subscription to \"{}\" refused: {}", clientId_, peer_,
-                t.filter, ok.error().message);
+      log::info("client \"{}\" {}: subscription to \"{}\" refused: {}", clientId(), peer_, t.filter,
+                ok.error().message);
       ack.reasonCodes.push_back(ReasonCode::TopicFilterInvalid);  // 3.1.1: written as 0x80
       continue;
     }
@@ -63,9 +63,10 @@ bool Connection::handleSubscribe(mqtt::Subscribe& s) {
         !records.count(t.filter)) {
       if (!quotaLogged_) {  // once per connection; every refusal is still in the SUBACK
         quotaLogged_ = true;
-        log::warn("client \"{}\" {}: subscription to \"{}\" refused: "
-                  "limits.max_subscriptions_per_session ({}) reached",
-                  clientId_, peer_, t.filter, records.size());
+        log::warn(
+            "client \"{}\" {}: subscription to \"{}\" refused: "
+            "limits.max_subscriptions_per_session ({}) reached",
+            clientId(), peer_, t.filter, records.size());
       }
       ack.reasonCodes.push_back(ReasonCode::QuotaExceeded);  // 3.1.1: written as 0x80
       continue;
@@ -74,7 +75,7 @@ bool Connection::handleSubscribe(mqtt::Subscribe& s) {
     const bool shared = sharedFilter.has_value();
     if (!mount_.empty()) {
       if (auto why = outsideMount(shared ? sharedFilter->filter : std::string_view(t.filter))) {
-        log::info("client \"{}\" {}: subscription to \"{}\" refused: {}", clientId_, peer_,
+        log::info("client \"{}\" {}: subscription to \"{}\" refused: {}", clientId(), peer_,
                   t.filter, *why);
         ack.reasonCodes.push_back(ReasonCode::TopicFilterInvalid);  // 3.1.1: written as 0x80
         continue;
@@ -108,7 +109,7 @@ bool Connection::handleSubscribe(mqtt::Subscribe& s) {
         retained.push_back(RetainedDelivery{m, std::min(m->qos, opts.qos)});
       }
     }
-    log::debug("client \"{}\": subscribed to \"{}\" (QoS {})", clientId_, t.filter, opts.qos);
+    log::debug("client \"{}\": subscribed to \"{}\" (QoS {})", clientId(), t.filter, opts.qos);
   }
   send(ack);
   // Retained messages follow the SUBACK, with RETAIN set [MQTT-3.3.1-8].
@@ -153,7 +154,7 @@ bool Connection::handleDisconnect(const mqtt::Disconnect& d) {
   } else {
     will_.reset();  // [MQTT-3.14.4-3]
   }
-  log::info("client \"{}\" {} disconnected", clientId_, peer_);
+  log::info("client \"{}\" {} disconnected", clientId(), peer_);
   close(ReasonCode::Success, "DISCONNECT");
   return false;
 }
