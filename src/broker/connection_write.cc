@@ -134,6 +134,7 @@ bool Connection::sendPublish(const MessagePtr& msg, uint8_t qos, uint16_t packet
       mqtt::encodePublishHeader(publish, extras, publish.payload.size(), version_, bytes);
   if (clientMaxPacketSize_ != 0 && total > clientMaxPacketSize_) {
     bytes.resize(before);
+    if (bytes.empty()) writes_->pending.pop_back();  // nothing queued by this call
     log::debug(
         "client \"{}\" {}: message on \"{}\" ({} bytes) exceeds the client's maximum "
         "packet size {}; not sent",

@@ -195,9 +195,11 @@ void Worker::onDeadlineTick() {
         return connections_.contains(static_cast<const Connection*>(c)) ? c->deadlineTick() : 0;
       },
       [this](Connection* c) {
+        auto it = connections_.find(static_cast<const Connection*>(c));
+        if (it == connections_.end()) return;  // advance() asked current() first: not reached
         c->setDeadlineTick(0);
         // onDeadline() may close it, and closing removes it from connections_.
-        std::shared_ptr<Connection> keep = *connections_.find(static_cast<const Connection*>(c));
+        std::shared_ptr<Connection> keep = *it;
         // One connection's failure must not end the others' deadlines (nor reach run()).
         try {
           c->onDeadline();
