@@ -102,6 +102,22 @@ std::string subjectOf(X509* cert) {
   return subject;
 }
 
+// The subject of a certificate in `store` that issued `cert` and is not a root, or "".
+std::string intermediateIssuerIn(X509_STORE* store, X509* cert) {
+  std::string found;
+  X509_STORE_lock(store);
+  STACK_OF(X509_OBJECT)* objects = X509_STORE_get0_objects(store);
+  for (int i = 0; i < sk_X509_OBJECT_num(objects) && found.empty(); ++i) {
+    X509* candidate = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i));
+    if (candidate && X509_check_issued(candidate, cert) == X509_V_OK &&
+        X509_check_issued(candidate, candidate) != X509_V_OK) {
+      found = subjectOf(candidate);
+    }
+  }
+  X509_STORE_unlock(store);
+  return found;
+}
+
 std::string serialOf(X509* cert) {
   std::string out;
   if (BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr)) {
@@ -311,7 +327,10 @@ Result<void> configureServer(SSL_CTX* ctx, const TlsSettings& s, int minV, int m
   SSL_CTX_set_max_proto_version(ctx, maxV);
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                SSL_OP_NO_COMPRESSION);
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  // The chain served is the cert file as it is. (Otherwise OpenSSL builds it again at every
+  // handshake from the trust store, verifying the server's own certificate against tls.ca: a
+  // fifth of a handshake's CPU on a listener with client certificates, docs/benchmarks.md.)
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
   if (SSL_CTX_set_cipher_list(ctx, s.ciphers.c_str()) != 1) {
     return bad(fmt::format("tls.ciphers \"{}\"", s.ciphers));
   }
@@ -419,6 +438,16 @@ Result<void> TlsContext::loadCertificate(const std::string& listener) {
                                     subjectOf(child)));
     }
     child = parent;
+  }
+  // Only the file is served: an intermediate that is in tls.ca alone never reaches clients.
+  if (X509_check_issued(child, child) != X509_V_OK) {
+    if (auto issuer = intermediateIssuerIn(SSL_CTX_get_cert_store(c.ctx), child); !issuer.empty()) {
+      log::warn(
+          "listener \"{}\": {} does not hold {}, which issued {}: clients that trust only the "
+          "root cannot verify the server (tls.ca is for client certificates, and is not served); "
+          "append it to the file",
+          listener, c.setting("cert", c.cert), issuer, subjectOf(child));
+    }
   }
   if (!c.ocspFile.empty()) {
     auto staple = OcspStaple::load(

@@ -316,6 +316,34 @@ def test_served_chain_includes_the_intermediate_so_the_root_alone_verifies_it(
     assert "Verify return code: 0 (ok)" in result.stdout, result.stdout
 
 
+def test_served_chain_is_the_cert_file_as_it_is_not_completed_from_ca(broker_factory, pki,
+                                                                      tmp_path):
+    """The broker serves exactly the certificates of its `cert` file. A file that holds only the
+    leaf gets nothing added from `ca` (the CAs for client certificates), even when `ca` holds
+    the intermediate that issued it; the broker says so at start. (OpenSSL would otherwise
+    rebuild the chain from `ca` at every handshake, verifying the server's own certificate
+    each time.)"""
+    pem = pki.server.cert.read_text()
+    end = "-----END CERTIFICATE-----"
+    leaf_only = tmp_path / "server-leaf-only.crt"
+    leaf_only.write_text(pem[:pem.index(end) + len(end)] + "\n")
+    listener = tls_listener(pki.server, cert=str(leaf_only), ca=str(pki.intermediate.cert),
+                            client_cert="optional")
+    broker = start_tls_broker(broker_factory, listener)
+    warning = broker.wait_for_log(
+        re.escape(f'tls.cert "{leaf_only}" does not hold ') +
+        r".*CN ?= ?Moat Test Intermediate CA, which issued .*CN ?= ?localhost",
+        timeout=LOG_TIMEOUT)
+    assert warning, broker.log()
+
+    result = s_client(broker.ports[SECURE], "-showcerts", "-CAfile", str(pki.root.cert))
+    assert result.stdout.count("-----BEGIN CERTIFICATE-----") == 1, result.stdout
+    assert re.search(r"^ 0 s:.*CN ?= ?localhost$", result.stdout, re.M), result.stdout
+    # Without the intermediate, a client that trusts only the root cannot verify the server.
+    assert "Verify return code: 21 (unable to verify the first certificate)" in result.stdout, \
+        result.stdout
+
+
 @pytest.mark.parametrize("offered", ["mqtt", "h2,mqtt"])
 def test_alpn_mqtt_is_selected_when_offered(broker_factory, pki, offered):
     broker = start_tls_broker(broker_factory, tls_listener(pki.server))
