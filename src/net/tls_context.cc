@@ -102,20 +102,24 @@ std::string subjectOf(X509* cert) {
   return subject;
 }
 
-// The subject of a certificate in `store` that issued `cert` and is not a root, or "".
+// The subject of a certificate in `store` that issued `cert` and is not a root, or "" (also
+// when a root in `store` issued it too: a cross-signed root next to its self-signed self).
 std::string intermediateIssuerIn(X509_STORE* store, X509* cert) {
-  std::string found;
+  std::string intermediate;
+  bool root = false;
   X509_STORE_lock(store);
   STACK_OF(X509_OBJECT)* objects = X509_STORE_get0_objects(store);
-  for (int i = 0; i < sk_X509_OBJECT_num(objects) && found.empty(); ++i) {
+  for (int i = 0; i < sk_X509_OBJECT_num(objects) && !root; ++i) {
     X509* candidate = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i));
-    if (candidate && X509_check_issued(candidate, cert) == X509_V_OK &&
-        X509_check_issued(candidate, candidate) != X509_V_OK) {
-      found = subjectOf(candidate);
+    if (!candidate || X509_check_issued(candidate, cert) != X509_V_OK) continue;
+    if (X509_check_issued(candidate, candidate) == X509_V_OK) {
+      root = true;
+    } else if (intermediate.empty()) {
+      intermediate = subjectOf(candidate);
     }
   }
   X509_STORE_unlock(store);
-  return found;
+  return root ? std::string() : intermediate;
 }
 
 std::string serialOf(X509* cert) {
