@@ -64,7 +64,7 @@ void Worker::join() {
 }
 
 std::shared_ptr<Session> Worker::findSession(const std::string& clientId) {
-  auto it = sessions_.find(std::string_view(clientId));
+  auto it = sessions_.find(clientId);
   return it == sessions_.end() ? nullptr : *it;
 }
 
@@ -73,13 +73,13 @@ std::shared_ptr<Session> Worker::createSession(const std::string& clientId) {
   const auto& limits = broker_.limits();
   s->setLimits(limits.maxQueuedMessages, limits.maxQueuedBytes, limits.publisherWait > 0);
   // Replaces a session being ended under the same id; the key must be the new one's.
-  sessions_.erase(std::string_view(clientId));
+  sessions_.erase(clientId);
   sessions_.insert(s);
   return s;
 }
 
 void Worker::forgetSession(Session& session, bool keepClaim) {
-  auto it = sessions_.find(std::string_view(session.clientId()));
+  auto it = sessions_.find(session.clientId());
   if (it != sessions_.end() && it->get() == &session) {
     sessions_.erase(it);
     if (!keepClaim) broker_.registry().release(session.clientId(), index_);
@@ -192,10 +192,10 @@ void Worker::onDeadlineTick() {
   deadlines_.advance(
       std::chrono::steady_clock::now(),
       [this](Connection* c) -> uint64_t {
-        return connections_.contains(static_cast<const Connection*>(c)) ? c->deadlineTick() : 0;
+        return connections_.contains(c) ? c->deadlineTick() : 0;
       },
       [this](Connection* c) {
-        auto it = connections_.find(static_cast<const Connection*>(c));
+        auto it = connections_.find(c);
         if (it == connections_.end()) return;  // advance() asked current() first: not reached
         c->setDeadlineTick(0);
         // onDeadline() may close it, and closing removes it from connections_.
@@ -213,7 +213,7 @@ void Worker::onDeadlineTick() {
 }
 
 void Worker::removeConnection(Connection* c) {
-  connections_.erase(static_cast<const Connection*>(c));
+  connections_.erase(c);
   resumeReader(c);
 }
 

@@ -332,7 +332,7 @@ Result<void> configureServer(SSL_CTX* ctx, const TlsSettings& s, int minV, int m
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                SSL_OP_NO_COMPRESSION);
   // The chain served is the cert file as it is. (Otherwise OpenSSL builds it again at every
-  // handshake from the trust store, verifying the server's own certificate against tls.ca: a
+  // handshake from the trust store, verifying the server's own certificate against tls.ca: up to a
   // fifth of a handshake's CPU on a listener with client certificates, docs/benchmarks.md.)
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
   if (SSL_CTX_set_cipher_list(ctx, s.ciphers.c_str()) != 1) {
